@@ -1,0 +1,1 @@
+"""8-gram decontamination of training data against eval sets."""

@@ -1,0 +1,1 @@
+"""The one place every model call goes through."""

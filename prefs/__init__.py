@@ -1,0 +1,1 @@
+"""On-policy prompt-to-preference pipeline with an LLM judge."""

@@ -1,0 +1,1 @@
+"""Persona-driven synthesis of verifiable prompts and solutions."""

@@ -1,0 +1,1 @@
+"""Thin adapters from Caravan datasets to TRL trainers."""

@@ -1,0 +1,1 @@
+"""Verifiable-constraint and answer checkers, used as RLVR rewards and data filters."""
