@@ -197,6 +197,12 @@ class LocalBackend:
         return self._tokenizer
 
     @property
+    def hf_model(self):
+        """The loaded transformers model (for inspection and benchmarks)."""
+        self.load()
+        return self._hf_model
+
+    @property
     def uses_fallback_template(self) -> bool:
         """True when the tokenizer had no chat template and the Tülu format is used."""
         self.load()
@@ -421,9 +427,7 @@ class _RowStopper:
         self.tokenizer = tokenizer
         self.ended: list[tuple[int, str] | None] = [None] * len(specs)
         # A stop string ending at the newest token spans at most its byte length + 1 tokens.
-        self.windows = [
-            max((len(s.encode()) for s in spec.stop), default=0) + 2 for spec in specs
-        ]
+        self.windows = [max((len(s.encode()) for s in spec.stop), default=0) + 2 for spec in specs]
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
