@@ -67,8 +67,11 @@ def openthoughts(row: dict[str, Any], source: str) -> dict[str, Any]:
                 raise SkipRow("assistant turn lacks thought/solution markers")
             text = f"{THINK_OPEN}\n{thought.group(1).strip()}\n{THINK_CLOSE}\n\n{solution.group(1).strip()}"
         messages.append({"role": role, "content": text})
-    return {"id": row.get("id") or content_id(row, "openthoughts"), "messages": messages,
-            "source": source}
+    return {
+        "id": row.get("id") or content_id(row, "openthoughts"),
+        "messages": messages,
+        "source": source,
+    }
 
 
 def openr1_math(row: dict[str, Any], source: str) -> dict[str, Any]:
@@ -81,8 +84,10 @@ def openr1_math(row: dict[str, Any], source: str) -> dict[str, Any]:
         if ok and isinstance(text, str) and THINK_CLOSE in text:
             return {
                 "id": row.get("uuid") or row.get("id") or content_id(row, "openr1"),
-                "messages": [{"role": "user", "content": problem},
-                             {"role": "assistant", "content": text.strip()}],
+                "messages": [
+                    {"role": "user", "content": problem},
+                    {"role": "assistant", "content": text.strip()},
+                ],
                 "source": source,
             }
     raise SkipRow("no generation verified correct with a closed </think>")

@@ -8,6 +8,7 @@ that class's fields, so a typo fails before any model loads.
 from __future__ import annotations
 
 import copy
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from caravan.errors import CaravanError
 
 Stage = Literal["sft", "dpo", "grpo"]
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class _Strict(BaseModel):
@@ -109,8 +111,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise CaravanError(f"override {item!r}: value is not valid YAML: {exc}") from exc
-    if isinstance(value, str) and value.strip() != value:
-        value = value.strip()
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads `1e-6` as a string; users mean a number
     return key.strip().split("."), value
 
 

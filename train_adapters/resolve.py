@@ -94,9 +94,7 @@ def accelerate_config_path(name_or_path: str) -> Path:
             for p in (resources.files("train_adapters") / "accelerate").iterdir()
             if p.name.endswith(".yaml")
         )
-        raise CaravanError(
-            f"no accelerate config {name_or_path!r}; shipped: {', '.join(shipped)}"
-        )
+        raise CaravanError(f"no accelerate config {name_or_path!r}; shipped: {', '.join(shipped)}")
     return Path(str(res))
 
 

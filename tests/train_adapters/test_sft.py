@@ -1,0 +1,128 @@
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from train_adapters.cli import cli
+
+from .conftest import SFT_OVERRIDES as CPU_OVERRIDES
+
+
+def _run(args):
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return result
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_train_sft_runs_two_steps_and_saves_a_loadable_model(
+    tmp_path, tiny_model_dir, sft_file, reduction
+):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as done:
+        cli.main(
+            [
+                "sft",
+                "--recipe",
+                "tulu3-8b-sft",
+                "--model",
+                str(tiny_model_dir),
+                "--data",
+                str(sft_file),
+                "--output-dir",
+                str(out),
+                f"sft.loss_reduction={reduction}",
+                *CPU_OVERRIDES,
+            ]
+        )
+    assert done.value.code == 0
+    import json
+
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    losses = [e["loss"] for e in state["log_history"] if "loss" in e]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    AutoModelForCausalLM.from_pretrained(out / "final")
+    assert AutoTokenizer.from_pretrained(out / "final").chat_template
+
+
+def _trainer(tmp_path, tiny_model_dir, sft_file, reduction):
+    from train_adapters.mixer import build_mixture
+    from train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
+    from train_adapters.recipe import load_recipe
+    from train_adapters.resolve import resolve
+    from train_adapters.run import build_trainer, stage_dataset
+
+    recipe = load_recipe(
+        "tulu3-8b-sft",
+        [*CPU_OVERRIDES, f"model={tiny_model_dir}", f"sft.loss_reduction={reduction}"],
+    )
+    recipe.data = {str(sft_file): 1.0}
+    resolved = resolve(recipe, str(tmp_path / reduction))
+    adapt_to_machine(resolved.trl_kwargs)
+    table, _ = build_mixture(recipe.data, "sft")
+    model, tok = load_model_and_tokenizer(recipe.model, "tulu", False)
+    return build_trainer(resolved, model, tok, stage_dataset(recipe, table, tok)), tok
+
+
+def test_loss_falls_on_assistant_tokens_only(tmp_path, tiny_model_dir, sft_file):
+    trainer, tok = _trainer(tmp_path, tiny_model_dir, sft_file, "mean")
+    assert len(trainer.train_dataset) == 8
+    for i, example in enumerate(trainer.train_dataset):
+        ids = example["input_ids"]
+        # TRL stores the assistant mask as labels (-100 = no loss) in its dataset.
+        mask = [label != -100 for label in example["labels"]]
+        assert len(ids) == len(mask)
+        trained = [t for t, m in zip(ids, mask, strict=True) if m]
+        assert tok.decode(trained) == f"It is {2 * i}.<|endoftext|>"
+        prompt = tok.decode([t for t, m in zip(ids, mask, strict=True) if not m])
+        assert prompt.endswith(f"<|user|>\nWhat is {i} plus {i}?\n<|assistant|>\n")
+
+
+def test_sum_reduction_is_the_token_sum_of_the_mean_loss(tmp_path, tiny_model_dir, sft_file):
+    import torch
+
+    sum_trainer, _ = _trainer(tmp_path, tiny_model_dir, sft_file, "sum")
+    mean_trainer, _ = _trainer(tmp_path, tiny_model_dir, sft_file, "mean")
+    batch = next(iter(sum_trainer.get_train_dataloader()))
+    n_tokens = int((batch["labels"][:, 1:] != -100).sum())
+    sum_trainer.model.eval()
+    mean_trainer.model.eval()
+    with torch.no_grad():
+        total = sum_trainer.compute_loss(sum_trainer.model, dict(batch))
+        mean = mean_trainer.compute_loss(mean_trainer.model, dict(batch))
+    assert n_tokens > 4
+    assert float(total) == pytest.approx(float(mean) * n_tokens, rel=1e-4)
+
+
+def test_missing_columns_fail_before_any_model_loads(tmp_path, monkeypatch, capsys, tiny_model_dir):
+    import json
+
+    import train_adapters.run as run_mod
+
+    bad = tmp_path / "raw.jsonl"
+    bad.write_text(json.dumps({"id": "x", "prompt": "hi", "completion": "hello"}) + "\n")
+
+    def no_model(*a, **k):
+        raise AssertionError("model must not load when the data is bad")
+
+    monkeypatch.setattr(run_mod, "load_model_and_tokenizer", no_model)
+    with pytest.raises(SystemExit) as done:
+        cli.main(
+            [
+                "sft",
+                "--recipe",
+                "tulu3-8b-sft",
+                "--model",
+                str(tiny_model_dir),
+                "--data",
+                str(bad),
+                "--output-dir",
+                str(tmp_path / "o"),
+                *CPU_OVERRIDES,
+            ]
+        )
+    assert done.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: 1 invalid sft row(s)") and "row 0: missing `messages`" in err
+    assert "Traceback" not in err
