@@ -8,7 +8,6 @@ that class's fields, so a typo fails before any model loads.
 from __future__ import annotations
 
 import copy
-import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -17,9 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from caravan.errors import CaravanError
+from caravan.yaml_config import load_yaml
 
 Stage = Literal["sft", "dpo", "grpo"]
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class _Strict(BaseModel):
@@ -108,11 +107,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise CaravanError(f"override {item!r} must look like key=value (e.g. trl.beta=0.1)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise CaravanError(f"override {item!r}: value is not valid YAML: {exc}") from exc
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        value = float(value)  # YAML 1.1 reads `1e-6` as a string; users mean a number
     return key.strip().split("."), value
 
 
@@ -134,7 +131,7 @@ def load_recipe(name_or_path: str, overrides: list[str] | None = None) -> Recipe
     """Load a shipped recipe by name or a YAML file, apply overrides, validate."""
     text, label = _recipe_text(name_or_path)
     try:
-        data = yaml.safe_load(text) or {}
+        data = load_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise CaravanError(f"{label}: invalid YAML: {exc}") from exc
     if not isinstance(data, dict):

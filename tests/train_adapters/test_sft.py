@@ -126,3 +126,40 @@ def test_missing_columns_fail_before_any_model_loads(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: 1 invalid sft row(s)") and "row 0: missing `messages`" in err
     assert "Traceback" not in err
+
+
+def test_a_rerun_resumes_from_the_last_checkpoint(tmp_path, monkeypatch, tiny_model_dir, sft_file):
+    from transformers import Trainer
+
+    out = tmp_path / "run"
+    args = [
+        "sft",
+        "--recipe",
+        "tulu3-8b-sft",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(sft_file),
+        "--output-dir",
+        str(out),
+        *CPU_OVERRIDES,
+    ]
+    with pytest.raises(SystemExit):
+        cli.main(args)
+    assert (out / "checkpoint-2").is_dir()
+    seen = []
+    real_train = Trainer.train
+
+    def spy(self, resume_from_checkpoint=None, **kw):
+        seen.append(resume_from_checkpoint)
+        return real_train(self, resume_from_checkpoint=resume_from_checkpoint, **kw)
+
+    monkeypatch.setattr(Trainer, "train", spy)
+    with pytest.raises(SystemExit) as done:
+        cli.main([*args, "trl.max_steps=3"])
+    assert done.value.code == 0
+    assert seen == [str(out / "checkpoint-2")]
+    import json
+
+    state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
