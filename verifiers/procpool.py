@@ -23,10 +23,10 @@ import signal
 import subprocess
 import sys
 import threading
-from multiprocessing.connection import Connection
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 from caravan.errors import CaravanError

@@ -61,7 +61,9 @@ class Verifier:
             self._fn = self._load(self.target)
         return self._fn(response, ground_truth)
 
-    def check_batch(self, responses: Sequence[str], truths: Sequence[Any]) -> list[Check | Exception]:
+    def check_batch(
+        self, responses: Sequence[str], truths: Sequence[Any]
+    ) -> list[Check | Exception]:
         """Check many; an item's failure comes back as its exception, never as a score."""
         if self.batch_target is not None:
             if self._batch is None:
@@ -74,7 +76,9 @@ class Verifier:
             except CaravanError as exc:
                 out.append(exc)
             except Exception as exc:  # noqa: BLE001 - a checker bug must not kill a batch
-                out.append(VerificationError(f"{self.name} checker failed: {type(exc).__name__}: {exc}"))
+                out.append(
+                    VerificationError(f"{self.name} checker failed: {type(exc).__name__}: {exc}")
+                )
         return out
 
 

@@ -68,7 +68,9 @@ def as_pairs(ground_truth: Any, dataset: Any) -> list[tuple[Any, str]]:
                 dataset = json.loads(stripped)
                 ground_truth = json.loads(ground_truth)
             except json.JSONDecodeError as exc:
-                raise CaravanError(f"dataset {dataset!r} looks like a list but is not JSON") from exc
+                raise CaravanError(
+                    f"dataset {dataset!r} looks like a list but is not JSON"
+                ) from exc
     if isinstance(dataset, list | tuple):
         truths = list(ground_truth) if isinstance(ground_truth, list | tuple) else None
         if truths is None or len(truths) != len(dataset):
@@ -170,7 +172,9 @@ def compute_reward(
     config: RewardConfig | None = None,
 ) -> RewardResult:
     """Score one response against all of its row's (ground_truth, dataset) pairs."""
-    return compute_rewards([response], [ground_truth], [dataset], truncated=[truncated], config=config)[0]
+    return compute_rewards(
+        [response], [ground_truth], [dataset], truncated=[truncated], config=config
+    )[0]
 
 
 def _completion_text(completion: Any) -> str:

@@ -86,16 +86,23 @@ def parse_tests(ground_truth: Any) -> list[TestCase]:
                     TestCase("assert", code=f"assert {fn}(*{i!r}) == {o!r}")
                     for i, o in zip(ins, outs, strict=True)
                 ]
-            return [TestCase("stdio", input=str(i), output=str(o)) for i, o in zip(ins, outs, strict=True)]
+            return [
+                TestCase("stdio", input=str(i), output=str(o))
+                for i, o in zip(ins, outs, strict=True)
+            ]
     if isinstance(data, list) and data:
         tests = []
         for i, item in enumerate(data):
             if isinstance(item, str):
                 tests.append(TestCase("assert", code=item))
             elif isinstance(item, dict) and "input" in item and "output" in item:
-                tests.append(TestCase("stdio", input=str(item["input"]), output=str(item["output"])))
+                tests.append(
+                    TestCase("stdio", input=str(item["input"]), output=str(item["output"]))
+                )
             else:
-                raise VerificationError(f"code tests: item {i} is neither an assert nor input/output")
+                raise VerificationError(
+                    f"code tests: item {i} is neither an assert nor input/output"
+                )
         return tests
     raise VerificationError(
         "code tests must be a list of asserts, a list of {input, output}, "
@@ -126,7 +133,9 @@ def _judge(index: int, test: TestCase, run: RunResult) -> TestOutcome:
         return TestOutcome(index, test.kind, False, status, err_tail[:200])
     if test.kind == "assert":
         if not run.token_seen:
-            return TestOutcome(index, test.kind, False, "failed", "program exited before the tests ran")
+            return TestOutcome(
+                index, test.kind, False, "failed", "program exited before the tests ran"
+            )
         return TestOutcome(index, test.kind, True, "passed")
     if _same_output(run.stdout, test.output):
         return TestOutcome(index, test.kind, True, "passed")

@@ -51,7 +51,7 @@ def _own_process_count():
 
 
 def _limit(which, soft, hard=None):
-    try:
+    try:  # noqa: SIM105 - keep the bootstrap minimal
         resource.setrlimit(which, (soft, soft if hard is None else hard))
     except (ValueError, OSError):
         pass

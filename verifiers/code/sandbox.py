@@ -22,6 +22,7 @@ stay readable), and as root the process-count rlimit (the kernel exempts root).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -78,10 +79,8 @@ def _clean_env(home: str) -> dict[str, str]:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _read(path: Path, limit: int) -> str:

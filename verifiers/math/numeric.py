@@ -226,10 +226,7 @@ class _Parser:
                 self.take()
                 power = self.exponent()
             tok = self.peek()
-            if tok is not None and tok[1] in ("(", "{"):
-                arg = self.atom()
-            else:
-                arg = self.power()
+            arg = self.atom() if tok is not None and tok[1] in ("(", "{") else self.power()
             node: Node = ("func", name, arg)
             return ("pow", node, power) if power is not None else node
         raise Undecided(f"unsupported command \\{name}")
