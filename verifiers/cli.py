@@ -11,7 +11,7 @@ from rich.table import Table
 
 from caravan.cli_support import group
 from caravan.errors import CaravanError
-from records import Provenance, load_records, read_records, write_records
+from records import BadRow, Provenance, load_records, read_records, write_records
 from records.readers import handle_bad_rows
 from verifiers.registry import known_verifiers
 from verifiers.rewards import RewardConfig
@@ -133,6 +133,8 @@ def score(
 @click.option("--seed", default=0, show_default=True, help="Seed for few-shot example choice.")
 @click.option("--limit", type=int, default=None, help="At most this many rows per source.")
 @click.option("--split", default=None, help="Hub split for hub-id sources (default: train).")
+@click.option("--quarantine", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write rows that cannot be converted here (JSONL) instead of failing.")  # fmt: skip
 def build_rlvr(
     gsm8k: tuple[str, ...],
     math_: tuple[str, ...],
@@ -143,6 +145,7 @@ def build_rlvr(
     seed: int,
     limit: int | None,
     split: str | None,
+    quarantine: Path | None,
 ) -> None:
     """Build an RLVR dataset (messages, ground_truth, dataset, constraint_type, constraint)."""
     from verifiers.rlvr import BUILDERS, to_verl
@@ -158,6 +161,7 @@ def build_rlvr(
     inputs: dict[str, str] = {}
     counts: dict[str, int] = {}
     seen_ids: set[str] = set()
+    bad: list[BadRow] = []
     for task, src in sources:
         loaded = load_records(src, split=split)
         handle_bad_rows(loaded.bad_rows, None, loaded.source, "fail", None)
@@ -165,11 +169,10 @@ def build_rlvr(
         src_rows = loaded.table.to_pylist()
         if limit is not None:
             src_rows = src_rows[: limit + (few_shot if task != "ifeval" else 0)]
-        built = list(
-            BUILDERS[task](
-                src_rows, loaded.source, shots=few_shot if task != "ifeval" else 0, seed=seed
-            )
-        )
+        shots = few_shot if task != "ifeval" else 0
+        built = []
+        for item in BUILDERS[task](src_rows, loaded.source, shots=shots, seed=seed):
+            (bad if isinstance(item, BadRow) else built).append(item)
         if limit is not None:
             built = built[:limit]
         for row in built:  # the same task from two sources: keep ids unique
@@ -180,6 +183,11 @@ def build_rlvr(
             seen_ids.add(row["id"])
         rows.extend(built)
         counts[f"{task} ({loaded.source})"] = len(built)
+    if bad:
+        handle_bad_rows(
+            bad, None, ", ".join(inputs), "quarantine" if quarantine else "fail", quarantine
+        )
+        click.echo(f"set aside {len(bad)} unconvertible rows in {quarantine}", err=True)
     prov = Provenance.capture(
         config={"few_shot": few_shot, "seed": seed, "limit": limit}, inputs=inputs
     )

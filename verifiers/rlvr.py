@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from caravan.errors import CaravanError
+from records.validate import BadRow, RowLocation
 from verifiers.math.extract import last_boxed
 
 _CALC = re.compile(r"<<[^<>]*>>")
@@ -89,37 +90,54 @@ def _split_examples(
     return picked, set(picked)
 
 
-def gsm8k_rows(
-    rows: list[dict[str, Any]], label: str, *, shots: int = 0, seed: int = 0
-) -> Iterable[dict[str, Any]]:
-    picked, skip = _split_examples(rows, shots, seed)
-    prefix = "".join(_gsm8k_example(rows[i]) + "\n\n" for i in picked)
+def _guarded(
+    rows: list[dict[str, Any]], label: str, skip: set[int], build: Any
+) -> Iterable[dict[str, Any] | BadRow]:
     for i, row in enumerate(rows):
         if i in skip:
             continue
+        try:
+            yield build(i, row)
+        except CaravanError as exc:
+            yield BadRow(RowLocation(label, i), str(exc), row=row)
+
+
+def gsm8k_rows(
+    rows: list[dict[str, Any]], label: str, *, shots: int = 0, seed: int = 0
+) -> Iterable[dict[str, Any] | BadRow]:
+    """RLVR rows for GSM8K; a row that cannot be converted comes back as a BadRow."""
+    picked, skip = _split_examples(rows, shots, seed)
+    prefix = "".join(_gsm8k_example(rows[i]) + "\n\n" for i in picked)
+
+    def build(i: int, row: dict[str, Any]) -> dict[str, Any]:
         question, answer = _need(row, ("question", "answer"), label, i)
         body = f"{prefix}Question: {question}\nAnswer:" if prefix else str(question)
-        yield {
+        gold = gsm8k_gold(answer)
+        if not re.fullmatch(r"-?\d+(\.\d+)?", gold):
+            raise CaravanError(f"{label} row {i}: answer after #### is not a number: {gold!r}")
+        return {
             "id": f"gsm8k-{i}",
             "messages": [{"role": "user", "content": f"{GSM8K_INSTRUCTION}\n\n{body}"}],
-            "ground_truth": gsm8k_gold(answer),
+            "ground_truth": gold,
             "dataset": "gsm8k",
             "constraint_type": None,
             "constraint": None,
         }
 
+    return _guarded(rows, label, skip, build)
+
 
 def math_rows(
     rows: list[dict[str, Any]], label: str, *, shots: int = 0, seed: int = 0
-) -> Iterable[dict[str, Any]]:
+) -> Iterable[dict[str, Any] | BadRow]:
+    """RLVR rows for MATH; a row that cannot be converted comes back as a BadRow."""
     picked, skip = _split_examples(rows, shots, seed)
     prefix = "".join(_math_example(rows[i]) + "\n\n" for i in picked)
-    for i, row in enumerate(rows):
-        if i in skip:
-            continue
+
+    def build(i: int, row: dict[str, Any]) -> dict[str, Any]:
         problem, answer = _math_fields(row, label, i)
         body = f"{prefix}Problem: {problem}\nSolution:" if prefix else problem
-        yield {
+        return {
             "id": f"math-{i}",
             "messages": [{"role": "user", "content": f"{MATH_INSTRUCTION}\n\n{body}"}],
             "ground_truth": answer,
@@ -127,6 +145,8 @@ def math_rows(
             "constraint_type": None,
             "constraint": None,
         }
+
+    return _guarded(rows, label, skip, build)
 
 
 def if_ground_truth(instruction_ids: list[str], kwargs: list[dict[str, Any] | None]) -> str:
@@ -137,17 +157,24 @@ def if_ground_truth(instruction_ids: list[str], kwargs: list[dict[str, Any] | No
     return json.dumps([{"instruction_id": list(instruction_ids), "kwargs": clean}])
 
 
-def ifeval_rows(rows: list[dict[str, Any]], label: str, **_: Any) -> Iterable[dict[str, Any]]:
-    for i, row in enumerate(rows):
+def ifeval_rows(
+    rows: list[dict[str, Any]], label: str, **_: Any
+) -> Iterable[dict[str, Any] | BadRow]:
+    """RLVR rows for IFEval-style prompts; bad rows come back as BadRow."""
+
+    def build(i: int, row: dict[str, Any]) -> dict[str, Any]:
         prompt, ids = _need(row, ("prompt", "instruction_id_list"), label, i)
         kwargs = row.get("kwargs") or [{} for _ in ids]
         if isinstance(kwargs, str):
-            kwargs = json.loads(kwargs)
+            try:
+                kwargs = json.loads(kwargs)
+            except json.JSONDecodeError as exc:
+                raise CaravanError(f"{label} row {i}: kwargs is not JSON") from exc
         try:
             truth = if_ground_truth(list(ids), list(kwargs))
         except CaravanError as exc:
             raise CaravanError(f"{label} row {i}: {exc}") from exc
-        yield {
+        return {
             "id": f"ifeval-{row.get('key', i)}",
             "messages": [{"role": "user", "content": str(prompt)}],
             "ground_truth": truth,
@@ -155,6 +182,8 @@ def ifeval_rows(rows: list[dict[str, Any]], label: str, **_: Any) -> Iterable[di
             "constraint_type": ", ".join(ids),
             "constraint": None,
         }
+
+    return _guarded(rows, label, set(), build)
 
 
 BUILDERS = {"gsm8k": gsm8k_rows, "math": math_rows, "ifeval": ifeval_rows}
