@@ -56,10 +56,17 @@ def test_gold_must_be_a_number():
 
 
 def test_every_gsm8k_train_solution_verifies_against_its_own_gold(shared_data):
-    rows = [json.loads(line) for line in open(shared_data / "train" / "gsm8k_train.jsonl")]
+    rows = [
+        json.loads(line)
+        for line in (shared_data / "train" / "gsm8k_train.jsonl").read_text().splitlines()
+    ]
     assert len(rows) > 7000
     wrong = [r for r in rows if not gsm8k.is_correct(r["answer"], r["answer"])]
     assert not wrong, wrong[:3]
     # and an off-by-one answer never passes
-    off = [r for r in rows[:500] if gsm8k.is_correct(f"{gsm8k.parse_gold(r['answer']) + 1}", r["answer"])]
+    off = [
+        r
+        for r in rows[:500]
+        if gsm8k.is_correct(f"{gsm8k.parse_gold(r['answer']) + 1}", r["answer"])
+    ]
     assert not off

@@ -45,8 +45,14 @@ def test_extraction_order_and_brace_matching():
         (r"\left( 3, \frac{\pi}{2} \right)", r"(3,\frac{\pi}{2})"),
         (r"\{1, 2, 3\}", "3, 2, 1"),
         # matrices
-        (r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}", r"\begin{pmatrix}1&2\\3&\frac{8}{2}\end{pmatrix}"),
-        (r"\begin{pmatrix} -1 \\ \frac{1}{2} \end{pmatrix}", r"\begin{pmatrix}-1\\0.5\end{pmatrix}"),
+        (
+            r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}",
+            r"\begin{pmatrix}1&2\\3&\frac{8}{2}\end{pmatrix}",
+        ),
+        (
+            r"\begin{pmatrix} -1 \\ \frac{1}{2} \end{pmatrix}",
+            r"\begin{pmatrix}-1\\0.5\end{pmatrix}",
+        ),
         # units, percentages, degrees, money, text
         (r"12\text{ cm}", "12"),
         (r"50\%", "50"),
@@ -125,11 +131,13 @@ def test_batch_matches_single_calls_and_keeps_order():
     golds = ["0.5", "(x-1)(x+1)", r"\{1,3\}", r"x\geq 2", "8", r"x\geq 2"]
     want = [True, True, True, True, False, False]
     assert vmath.is_correct_batch(responses, golds, timeout=20) == want
-    assert [vmath.is_correct(r, g, timeout=20) for r, g in zip(responses, golds, strict=True)] == want
+    assert [
+        vmath.is_correct(r, g, timeout=20) for r, g in zip(responses, golds, strict=True)
+    ] == want
 
 
 def test_safe_from_threads_and_asyncio():
-    items = [(boxed(r"x \ge {}".format(i % 3)), r"x\geq {}".format(i % 3)) for i in range(12)]
+    items = [(boxed(rf"x \ge {i % 3}"), rf"x\geq {i % 3}") for i in range(12)]
     with ThreadPoolExecutor(8) as ex:
         results = list(ex.map(lambda it: vmath.is_correct(*it, timeout=30), items))
     assert all(results)
@@ -144,15 +152,23 @@ def test_safe_from_threads_and_asyncio():
 
 
 def test_normalize_is_idempotent_on_math500_answers(shared_data):
-    rows = [json.loads(line) for line in open(shared_data / "eval" / "math500_test.jsonl")]
+    rows = [
+        json.loads(line)
+        for line in (shared_data / "eval" / "math500_test.jsonl").read_text().splitlines()
+    ]
     for row in rows:
         once = normalize(row["answer"])
         assert normalize(once) == once, row["answer"]
 
 
 def test_every_math500_answer_matches_itself_in_a_wrapper(shared_data):
-    rows = [json.loads(line) for line in open(shared_data / "eval" / "math500_test.jsonl")]
-    responses = [f"Final Answer: The final answer is ${r['answer']}$. I hope it is correct." for r in rows]
+    rows = [
+        json.loads(line)
+        for line in (shared_data / "eval" / "math500_test.jsonl").read_text().splitlines()
+    ]
+    responses = [
+        f"Final Answer: The final answer is ${r['answer']}$. I hope it is correct." for r in rows
+    ]
     results = vmath.check_batch(responses, [r["answer"] for r in rows], timeout=20)
     failed = [(r["answer"], res) for r, res in zip(rows, results, strict=True) if not res.correct]
     assert len(failed) <= 2, failed[:5]

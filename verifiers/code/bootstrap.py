@@ -70,7 +70,7 @@ def _apply_limits(cfg):
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _MUTATING = {
-    "os.remove": 0, "os.rmdir": 0, "os.rename": 0, "os.mkdir": 0, "os.symlink": 1,
+    "os.remove": 0, "os.rmdir": 0, "os.rename": 1, "os.mkdir": 0, "os.symlink": 1,
     "os.link": 1, "os.chmod": 0, "os.chown": 0, "os.truncate": 0, "os.utime": 0,
     "shutil.rmtree": 0, "shutil.copyfile": 1, "shutil.move": 1, "os.chdir": 0,
 }  # fmt: skip
