@@ -17,7 +17,7 @@ from verifiers.math.numeric import Undecided, numerically_equal
 
 Scalar = Callable[[str, str], bool | None]
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
-_OPEN = {"(": ")", "[": "]", "\\{": "\\}"}
+_BASE = re.compile(r"^([0-9A-Za-z]+)_\{?(\d+)\}?$")  # 10200_3: a numeral in base 3
 
 
 def split_top(text: str, sep: str = ",") -> list[str]:
@@ -78,10 +78,21 @@ def structure(text: str) -> tuple[str, str, list[str]]:
     return "scalar", "", [s]
 
 
+def _base_numeral(norm: str) -> tuple[str, str | None]:
+    m = _BASE.match(norm)
+    return (m[1].lower(), m[2]) if m else (norm.lower(), None)
+
+
 def fast_scalar(pred: str, gold: str) -> bool | None:
     """Scalar comparison without sympy: normalised strings, then the numeric evaluator."""
-    if normalize(pred) == normalize(gold):
+    np_, ng = normalize(pred), normalize(gold)
+    if np_ == ng:
         return True
+    if _BASE.match(np_) or _BASE.match(ng):
+        (dp, bp), (dg, bg) = _base_numeral(np_), _base_numeral(ng)
+        return dp == dg and (bp is None or bg is None or bp == bg)
+    if "\\infty" in np_ or "\\infty" in ng:
+        return False  # written canonically; the evaluator has no infinity
     try:
         return numerically_equal(clean(pred), clean(gold))
     except Undecided:

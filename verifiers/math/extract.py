@@ -80,6 +80,8 @@ def extract_candidates(response: str) -> list[str]:
     found: list[str] = []
     for getter in (last_boxed, minerva_answer, last_dollar):
         value = getter(response)
+        if value is not None and getter is not last_boxed and "\\boxed" in value:
+            value = last_boxed(value)  # "$\\boxed{7}$": the box is the answer
         if value is not None and value not in found:
             found.append(value[:_MAX_CANDIDATE])
     if not found and response.strip():

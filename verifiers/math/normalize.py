@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import re
 
-_SPACING = re.compile(r"\\[!,;:> ]|\\q?quad|~")
-_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
-_UNIT_TAIL = re.compile(r"(?<=[\d}.)])\s*\\(?:text|mbox|mathrm)\s*\{\s*[a-zA-Z][a-zA-Z\s.^\d]*\}$")
+_SPACING = re.compile(r"\\[,;:> ]|\\q?quad|~")
+_TEXT_CMD = re.compile(
+    r"\\(?:text|textbf|textit|textnormal|textrm|textsf|mathrm|mathbf|mbox|operatorname)"
+    r"\s*\{([^{}]*)\}"
+)
+_UNIT_TAIL = re.compile(
+    r"(?<=[\d}.)])\s*\\(?:text|textnormal|textrm|mbox|mathrm)\s*\{\s*[a-zA-Z][a-zA-Z\s.]*\}"
+    r"(?:\^\{?\d\}?)?$"
+)
 _UNIT_WORDS = re.compile(
     r"(?<=\d)\s+(?:units?|cm|m|km|mm|inches|inch|in|feet|ft|foot|meters?|miles?|degrees?|"
     r"cents?|dollars?|hours?|minutes?|seconds?|days?|sq\.?\s*units?|square\s+\w+)\.?$"
@@ -38,6 +44,7 @@ def clean(answer: str) -> str:
     s = str(answer).strip()
     s = s.replace("\n", " ")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.replace("{,}", "").replace("\\!", "")
     s = s.replace("\\left", "").replace("\\right", "")
     s = s.replace("\\displaystyle", "")
     s = _SPACING.sub(" ", s)
@@ -57,7 +64,10 @@ def clean(answer: str) -> str:
     s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
     s = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", s)
     s = _FRAC_HALF.sub(r"\\frac\1{\2}", s)
-    return s.strip()
+    s = s.replace("+\\infty", "\\infty").strip()
+    if _THOUSANDS.match(s.replace(" ", "")):
+        s = s.replace(" ", "").replace(",", "")
+    return s
 
 
 def normalize(answer: str) -> str:
