@@ -1,0 +1,72 @@
+import json
+from fractions import Fraction
+
+import pytest
+
+from caravan.errors import CaravanError
+from verifiers import gsm8k
+
+
+@pytest.mark.parametrize(
+    ("response", "gold"),
+    [
+        ("She sells 48 + 24 = 72 clips.", "72"),
+        ("Natalia sold 24 in May.\n#### 72", "Natalia ...\n#### 72"),
+        ("The total is $1,234.", "1234"),
+        ("The total is 1,234 dollars.", "#### 1,234"),
+        ("So the answer is 72.0", "72"),
+        ("It grows by 15%.", "15"),
+        ("The temperature drops to -5 degrees.", "-5"),
+        ("The temperature drops to \u22125 degrees.", "-5"),
+        ("Each costs $0.25.", "0.25"),
+        ("Each costs $.25", "0.25"),
+        ("Half is 1/2", "0.5"),
+        ("The answer is \\boxed{18}.", "18"),
+        ("After 3 steps we get 5 and finally 10", "10"),
+    ],
+)
+def test_correct_answers(response, gold):
+    assert gsm8k.is_correct(response, gold)
+
+
+@pytest.mark.parametrize(
+    ("response", "gold"),
+    [
+        ("The answer is 72, wait no, 73", "72"),
+        ("I do not know.", "72"),
+        ("", "72"),
+        ("1,234.5", "1234"),
+        ("The answer is 5", "-5"),
+        ("The answer is 72 apples in 3 baskets", "72"),  # the last number counts
+    ],
+)
+def test_wrong_answers(response, gold):
+    assert not gsm8k.is_correct(response, gold)
+
+
+def test_prediction_is_exact():
+    assert gsm8k.extract_prediction("costs $1,000,000.50") == Fraction(2000001, 2)
+    assert gsm8k.extract_prediction("no digits") is None
+
+
+def test_gold_must_be_a_number():
+    with pytest.raises(CaravanError, match="not a number"):
+        gsm8k.parse_gold("#### seventy")
+    assert gsm8k.parse_gold(72) == 72
+
+
+def test_every_gsm8k_train_solution_verifies_against_its_own_gold(shared_data):
+    rows = [
+        json.loads(line)
+        for line in (shared_data / "train" / "gsm8k_train.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) > 7000
+    wrong = [r for r in rows if not gsm8k.is_correct(r["answer"], r["answer"])]
+    assert not wrong, wrong[:3]
+    # and an off-by-one answer never passes
+    off = [
+        r
+        for r in rows[:500]
+        if gsm8k.is_correct(f"{gsm8k.parse_gold(r['answer']) + 1}", r["answer"])
+    ]
+    assert not off

@@ -1,0 +1,174 @@
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from verifiers import math as vmath
+from verifiers.math.extract import extract_candidates, last_boxed, last_dollar, minerva_answer
+from verifiers.math.normalize import normalize
+
+
+def boxed(x: str) -> str:
+    return f"Let me work it out. First, 3 + 4 = 7. So the answer is $\\boxed{{{x}}}$."
+
+
+def test_extraction_order_and_brace_matching():
+    assert last_boxed(r"\boxed{1} then \boxed{\frac{a}{b^{2}}}") == r"\frac{a}{b^{2}}"
+    assert last_boxed(r"\fbox{42}") == "42"
+    assert last_boxed(r"so \boxed 5$") == "5"
+    assert last_boxed(r"\boxed{unclosed") is None
+    text = "Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct."
+    assert minerva_answer(text) == r"\frac{3}{4}"
+    assert last_dollar("we get $x=1$ and then $y = 2$ done") == "y = 2"
+    assert extract_candidates("just 17") == ["just 17"]
+    assert extract_candidates(r"$3$ and \boxed{4}") == ["4", "3"]
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        # fractions
+        (r"\frac{1}{2}", "0.5"),
+        (r"\dfrac{3}{4}", r"\frac34"),
+        ("3/4", r"\frac{3}{4}"),
+        (r"-\frac{1}{3}", r"\frac{-1}{3}"),
+        (r"\frac{6}{8}", r"\frac{3}{4}"),
+        # radicals
+        (r"2\sqrt{2}", r"\sqrt{8}"),
+        (r"\frac{\sqrt{3}}{2}", r"\frac{\sqrt3}{2}"),
+        (r"\sqrt[3]{27}", "3"),
+        (r"\frac{1}{\sqrt{2}}", r"\frac{\sqrt{2}}{2}"),
+        # intervals and tuples
+        (r"(-\infty, 3) \cup (5, \infty)", r"(-\infty,3)\cup(5,\infty)"),
+        (r"\left[ -2, \frac{1}{2} \right)", "[-2, 0.5)"),
+        (r"\left( 3, \frac{\pi}{2} \right)", r"(3,\frac{\pi}{2})"),
+        (r"\{1, 2, 3\}", "3, 2, 1"),
+        # matrices
+        (
+            r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}",
+            r"\begin{pmatrix}1&2\\3&\frac{8}{2}\end{pmatrix}",
+        ),
+        (
+            r"\begin{pmatrix} -1 \\ \frac{1}{2} \end{pmatrix}",
+            r"\begin{pmatrix}-1\\0.5\end{pmatrix}",
+        ),
+        # units, percentages, degrees, money, text
+        (r"12\text{ cm}", "12"),
+        (r"50\%", "50"),
+        (r"30^\circ", "30"),
+        (r"\$18.90", "18.90"),
+        (r"\text{Evelyn}", "Evelyn"),
+        (r"\textbf{(C)}", r"\text{(C)}"),
+        ("10,080", "10080"),
+        # algebra
+        ("x^2+7x+10", "(x+2)(x+5)"),
+        ("y = 2x + 3", "2x+3"),
+        (r"\pi r^2", r"r^2\pi"),
+        (r"\sin^2 x + \cos^2 x", "1"),
+        ("2^{10}", "1024"),
+        (r"x \le 3", r"x\leq 3"),
+    ],
+)
+def test_equivalent_answers(pred, gold):
+    assert vmath.is_correct(boxed(pred), gold, timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        (r"\frac{1}{3}", "0.33"),
+        (r"2\sqrt{3}", r"\sqrt{8}"),
+        ("(1, 2]", "(1, 2)"),
+        ("(2, 1)", "(1, 2)"),
+        (r"\{1, 2\}", r"\{1, 2, 3\}"),
+        (r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}", r"\begin{pmatrix} 2 \\ 1 \end{pmatrix}"),
+        ("x^2+7x+11", "(x+2)(x+5)"),
+        (r"\text{Evelyn}", r"\text{Bob}"),
+        ("51", r"50\%"),
+        ("-5", "5"),
+        (r"x \le 3", r"x < 3"),
+    ],
+)
+def test_different_answers(pred, gold):
+    assert not vmath.is_correct(boxed(pred), gold, timeout=20)
+
+
+def test_gold_may_be_a_full_solution():
+    assert vmath.is_correct(boxed("7"), r"so we get $\boxed{7}$.")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        r"\boxed{" + "{" * 5000 + "1" + "}" * 5000 + "}",
+        r"\boxed{" + r"\frac{" * 800 + "}",
+        r"\boxed{\begin{pmatrix}" + "&" * 3000 + r"\end{pmatrix}}",
+        r"\boxed{\unknowncommand{\x}}",
+        r"\boxed{}}}}{{{",
+        "$" * 1000,
+        "\\" * 1000,
+        "\x00\udcff weird",
+        "",
+    ],
+)
+def test_hostile_or_malformed_input_never_crashes(hostile):
+    result = vmath.check(hostile, "1", timeout=3)
+    assert result.correct is False
+
+
+def test_a_hanging_sympy_item_times_out_and_the_pool_recovers():
+    result = vmath.check(boxed("10^{10^{10}}"), "5", timeout=1.5)
+    assert result.correct is False
+    assert "timed out" in result.error
+    with pytest.raises(vmath.VerificationError):
+        vmath.score(boxed("10^{10^{10}}"), "5")
+    assert vmath.check(boxed(r"x \le 3"), r"x \leq 3", timeout=20).correct  # next item is fine
+
+
+def test_batch_matches_single_calls_and_keeps_order():
+    responses = [boxed(p) for p in ["1/2", "x^2-1", r"\{3,1\}", r"x \ge 2", "7", r"x \ge 3"]]
+    golds = ["0.5", "(x-1)(x+1)", r"\{1,3\}", r"x\geq 2", "8", r"x\geq 2"]
+    want = [True, True, True, True, False, False]
+    assert vmath.is_correct_batch(responses, golds, timeout=20) == want
+    assert [
+        vmath.is_correct(r, g, timeout=20) for r, g in zip(responses, golds, strict=True)
+    ] == want
+
+
+def test_safe_from_threads_and_asyncio():
+    items = [(boxed(rf"x \ge {i % 3}"), rf"x\geq {i % 3}") for i in range(12)]
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(lambda it: vmath.is_correct(*it, timeout=30), items))
+    assert all(results)
+
+    async def main():
+        return await asyncio.gather(
+            vmath.is_correct_async(boxed(r"x \ge 1"), r"x\geq 1", timeout=30),
+            vmath.is_correct_async(boxed("3"), "4"),
+        )
+
+    assert asyncio.run(main()) == [True, False]
+
+
+def test_normalize_is_idempotent_on_math500_answers(shared_data):
+    rows = [
+        json.loads(line)
+        for line in (shared_data / "eval" / "math500_test.jsonl").read_text().splitlines()
+    ]
+    for row in rows:
+        once = normalize(row["answer"])
+        assert normalize(once) == once, row["answer"]
+
+
+def test_every_math500_answer_matches_itself_in_a_wrapper(shared_data):
+    rows = [
+        json.loads(line)
+        for line in (shared_data / "eval" / "math500_test.jsonl").read_text().splitlines()
+    ]
+    responses = [
+        f"Final Answer: The final answer is ${r['answer']}$. I hope it is correct." for r in rows
+    ]
+    results = vmath.check_batch(responses, [r["answer"] for r in rows], timeout=20)
+    failed = [(r["answer"], res) for r, res in zip(rows, results, strict=True) if not res.correct]
+    assert len(failed) <= 2, failed[:5]

@@ -1,0 +1,154 @@
+import json
+import sys
+import types
+
+import pytest
+
+import verifiers
+from caravan.errors import CaravanError
+from verifiers.registry import Check, get_verifier, register_function
+from verifiers.rewards import (
+    RewardConfig,
+    as_pairs,
+    compute_reward,
+    compute_rewards,
+    trl_reward_fn,
+    verl_compute_score,
+)
+
+IF_TRUTH = json.dumps([{"instruction_id": ["punctuation:no_comma"], "kwargs": [{}]}])
+
+
+@pytest.fixture
+def fake_ifeval(monkeypatch):
+    """Stands in for verifiers.ifeval (built on another branch) with the agreed API."""
+    mod = types.ModuleType("verifiers.ifeval")
+
+    def check_instructions(response, instruction_id_list, kwargs_list, prompt=None, loose=False):
+        assert instruction_id_list == ["punctuation:no_comma"]
+        return ["," not in response]
+
+    def score_ground_truth(response, ground_truth, *, scoring="fraction", loose=False):
+        data = json.loads(ground_truth)[0]
+        outcomes = check_instructions(response, data["instruction_id"], data["kwargs"])
+        return sum(outcomes) / len(outcomes)
+
+    mod.check_instructions = check_instructions
+    mod.score_ground_truth = score_ground_truth
+    monkeypatch.setitem(sys.modules, "verifiers.ifeval", mod)
+    monkeypatch.setattr(verifiers, "ifeval", mod, raising=False)
+    return mod
+
+
+def test_registry_is_case_insensitive_with_aliases():
+    assert get_verifier("MATH").name == "math"
+    assert get_verifier(" Gsm8K ").name == "gsm8k"
+    assert get_verifier("instruction_following").name == "ifeval"
+    with pytest.raises(CaravanError, match="no verifier for dataset 'poetry'"):
+        get_verifier("poetry")
+
+
+def test_default_reward_is_ten_for_a_verified_answer():
+    assert compute_reward("The answer is 72.", "72", "gsm8k").reward == 10.0
+    assert compute_reward("The answer is 71.", "72", "gsm8k").reward == 0.0
+    assert compute_reward(r"\boxed{\frac{1}{2}}", "0.5", "MATH").reward == 10.0
+
+
+def test_several_pairs_are_summed_with_weights():
+    cfg = RewardConfig(weights={"math": 0.5})
+    result = compute_reward(r"so \boxed{4}", ["4", "4"], ["MATH", "gsm8k"], config=cfg)
+    assert [p.verifier for p in result.pairs] == ["math", "gsm8k"]
+    assert result.reward == 10 * 0.5 + 10 * 1.0
+    with pytest.raises(CaravanError, match="2 datasets"):
+        as_pairs(["4"], ["MATH", "gsm8k"])
+    assert as_pairs('["1", "2"]', '["gsm8k", "MATH"]') == [("1", "gsm8k"), ("2", "MATH")]
+
+
+def test_thinking_is_stripped_and_strict_mode_nulls_malformed_traces():
+    assert compute_reward("<think>maybe 71</think> It is 72", "72", "gsm8k").reward == 10.0
+    assert compute_reward("<think>guess 72", "72", "gsm8k").reward == 0.0
+    strict = RewardConfig(strict_thinking=True)
+    bad = compute_reward("It is 72 <think>x</think> 72", "72", "gsm8k", config=strict)
+    assert bad.reward == 0.0 and bad.thinking_malformed
+
+
+def test_truncation_penalty_and_format_reward():
+    cfg = RewardConfig(truncated_penalty=-10.0)
+    assert compute_reward("72", "72", "gsm8k", truncated=True, config=cfg).reward == -10.0
+    assert compute_reward("72", "72", "gsm8k", truncated=True).reward == 10.0
+    fmt = RewardConfig(format_weight=1.0)
+    assert compute_reward("<think>a</think> 72", "72", "gsm8k", config=fmt).reward == 11.0
+    assert compute_reward("72", "72", "gsm8k", config=fmt).reward == 10.0
+
+
+def test_a_failing_verifier_gives_none_and_an_error_not_a_score():
+    result = compute_reward("7", "seventy", "gsm8k")
+    assert result.reward is None and "not a number" in result.errors[0]
+    result = compute_reward("7", "7", "unknown-set")
+    assert result.reward is None and "no verifier" in result.errors[0]
+
+
+def test_missing_ifeval_module_is_a_clear_caravan_error(monkeypatch):
+    monkeypatch.delattr(verifiers, "ifeval", raising=False)
+    monkeypatch.setitem(sys.modules, "verifiers.ifeval", None)
+    with pytest.raises(CaravanError, match="verifiers.ifeval"):
+        get_verifier("ifeval").check("text", IF_TRUTH)
+    result = compute_reward("text", IF_TRUTH, "ifeval")
+    assert result.reward is None and "verifiers.ifeval" in result.errors[0]
+
+
+def test_ifeval_goes_through_score_ground_truth(fake_ifeval):
+    assert compute_reward("no commas here", IF_TRUTH, "ifeval").reward == 10.0
+    result = compute_reward("a, b", IF_TRUTH, "IFEval")
+    assert result.reward == 0.0
+    assert result.pairs[0].details == {
+        "instruction_ids": ["punctuation:no_comma"],
+        "outcomes": [False],
+    }
+
+
+def test_code_rows_use_the_sandbox():
+    truth = json.dumps(["assert sq(3) == 9", "assert sq(-2) == 4"])
+    result = compute_reward("```python\ndef sq(x):\n    return x * x\n```", truth, "code")
+    assert result.reward == 10.0
+    assert [t["status"] for t in result.pairs[0].details["tests"]] == ["passed", "passed"]
+
+
+def test_batch_keeps_row_order_across_verifiers():
+    responses = [r"\boxed{2}", "it is 3", r"\boxed{x \ge 1}", "it is 4"]
+    results = compute_rewards(
+        responses, ["2", "3", r"x\geq 1", "5"], ["MATH", "gsm8k", "math", "gsm8k"]
+    )
+    assert [r.reward for r in results] == [10.0, 10.0, 10.0, 0.0]
+
+
+def test_trl_adapter_shape_without_trl():
+    fn = trl_reward_fn(RewardConfig(value=1.0))
+    out = fn(
+        prompts=[[{"role": "user", "content": "q"}]] * 3,
+        completions=[
+            [{"role": "assistant", "content": "It is 72"}],
+            "It is 5",
+            [{"role": "assistant", "content": "x"}],
+        ],
+        completion_ids=[[1], [2], [3]],
+        ground_truth=["72", "6", "1"],
+        dataset=["gsm8k", "gsm8k", "nope"],
+    )
+    assert out == [1.0, 0.0, None]
+    with pytest.raises(CaravanError, match="ground_truth"):
+        fn(prompts=["q"], completions=["a"], dataset=["gsm8k"])
+
+
+def test_verl_hook():
+    assert verl_compute_score("gsm8k", "so 12", "12") == 1.0
+    assert verl_compute_score("MATH", r"\boxed{3}", "4") == 0.0
+    with pytest.raises(CaravanError):
+        verl_compute_score("nope", "1", "1")
+
+
+def test_user_registered_verifier():
+    register_function("exact", lambda r, t: float(r.strip() == t), aliases=("exact_match",))
+    assert compute_reward(" yes ", "yes", "EXACT_MATCH").reward == 10.0
+    register_function("detail", lambda r, t: Check(0.5, {"seen": r}))
+    assert compute_reward("z", "", "detail").pairs[0].details == {"seen": "z"}

@@ -1,0 +1,73 @@
+"""GSM8K answer checking: the last number in the response against the gold after `####`.
+
+Numbers compare as exact rationals, so "72.0", "$72", "72%" and "72" all match a gold of 72,
+and "1,234" matches 1234. The last number wins because that is how the open-instruct GSM8K
+verifier (and most GSM8K evaluators) read a chain-of-thought answer.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+from caravan.errors import CaravanError
+
+# Optional sign, optional currency, then a number with comma thousands separators or plain
+# digits, optional decimals, optional simple fraction. Unicode minus is folded to "-" first.
+_NUMBER = re.compile(
+    r"(?<![\w.])(?P<sign>-)?\s?[$€£¥]?\s?"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"(?:/(?P<den>\d+)(?![\d.,]))?"
+)
+_MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2014": "-"})
+
+
+def _to_fraction(num: str, den: str | None, negative: bool) -> Fraction | None:
+    try:
+        value = Fraction(Decimal(num.replace(",", "")))
+    except (InvalidOperation, ValueError):
+        return None
+    if den is not None:
+        d = int(den)
+        if d == 0:
+            return None
+        value /= d
+    return -value if negative else value
+
+
+def extract_prediction(response: str) -> Fraction | None:
+    """The last number in `response` as an exact rational, or None when there is none."""
+    last = None
+    for m in _NUMBER.finditer(response.translate(_MINUS)):
+        last = m
+    if last is None:
+        return None
+    return _to_fraction(last["num"], last["den"], last["sign"] is not None)
+
+
+def parse_gold(gold: str | int | float) -> Fraction:
+    """The gold answer: text after `####` if present, commas and currency removed."""
+    if isinstance(gold, int | float) and not isinstance(gold, bool):
+        return Fraction(Decimal(str(gold)))
+    text = str(gold)
+    if "####" in text:
+        text = text.rsplit("####", 1)[1]
+    text = text.strip().replace(",", "").translate(_MINUS)
+    text = text.lstrip("$€£¥").rstrip("%.").strip()
+    m = re.fullmatch(r"(-)?\s*[$€£¥]?\s*(\d+(?:\.\d+)?|\.\d+)(?:/(\d+))?", text)
+    value = _to_fraction(m[2], m[3], m[1] is not None) if m else None
+    if value is None:
+        raise CaravanError(f"GSM8K gold answer {gold!r} is not a number")
+    return value
+
+
+def is_correct(response: str, gold: str | int | float) -> bool:
+    """True when the last number in `response` equals the gold answer numerically."""
+    pred = extract_prediction(response)
+    return pred is not None and pred == parse_gold(gold)
+
+
+def score(response: str, ground_truth: str) -> float:
+    """1.0 or 0.0: the GSM8K reward before scaling."""
+    return 1.0 if is_correct(response, ground_truth) else 0.0

@@ -1,0 +1,142 @@
+"""Compare a candidate answer with the gold: strings, structure, then numbers.
+
+`compare` returns True/False when it can tell, None when only symbolic algebra can. The
+structure layer handles what MATH answers are made of beyond scalars: tuples and intervals
+(ordered; brackets must agree), sets and bare comma lists (unordered), unions of intervals and
+matrices (element by element). Scalars go to a pluggable comparator, so the same code runs
+in-process with the numeric evaluator and in the worker with sympy behind it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from verifiers.math.normalize import clean, normalize
+from verifiers.math.numeric import Undecided, numerically_equal
+
+Scalar = Callable[[str, str], bool | None]
+_MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
+_BASE = re.compile(r"^([0-9A-Za-z]+)_\{?(\d+)\}?$")  # 10200_3: a numeral in base 3
+
+
+def split_top(text: str, sep: str = ",") -> list[str]:
+    """Split on `sep` outside any brackets or braces."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+            depth += 1 if text[i + 1] == "{" else -1
+            i += 2
+            continue
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            start = i + len(sep)
+            i = start
+            continue
+        i += 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+def _balanced(inner: str) -> bool:
+    depth = 0
+    for ch in inner:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def structure(text: str) -> tuple[str, str, list[str]]:
+    """(kind, brackets, elements): kind is scalar, tuple, set, list, union or matrix."""
+    m = _MATRIX.search(text)
+    if m:
+        rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip()]
+        cells = [c.strip() for r in rows for c in r.split("&")]
+        return "matrix", f"{len(rows)}x{len(cells) // max(len(rows), 1)}", cells
+    s = clean(text)
+    if "\\cup" in s:
+        parts = split_top(s, "\\cup")
+        if len(parts) > 1:
+            return "union", "", parts
+    if s.startswith("\\{") and s.endswith("\\}"):
+        return "set", "", [p for p in split_top(s[2:-2]) if p]
+    if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _balanced(s[1:-1]):
+        parts = split_top(s[1:-1])
+        if len(parts) > 1:
+            return "tuple", s[0] + s[-1], parts
+    if not re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s.replace(" ", "")):
+        parts = split_top(s)
+        if len(parts) > 1 and all(parts):
+            return "list", "", parts
+    return "scalar", "", [s]
+
+
+def _base_numeral(norm: str) -> tuple[str, str | None]:
+    m = _BASE.match(norm)
+    return (m[1].lower(), m[2]) if m else (norm.lower(), None)
+
+
+def fast_scalar(pred: str, gold: str) -> bool | None:
+    """Scalar comparison without sympy: normalised strings, then the numeric evaluator."""
+    np_, ng = normalize(pred), normalize(gold)
+    if np_ == ng:
+        return True
+    if _BASE.match(np_) or _BASE.match(ng):
+        (dp, bp), (dg, bg) = _base_numeral(np_), _base_numeral(ng)
+        return dp == dg and (bp is None or bg is None or bp == bg)
+    if "\\infty" in np_ or "\\infty" in ng:
+        return False  # written canonically; the evaluator has no infinity
+    try:
+        return numerically_equal(clean(pred), clean(gold))
+    except Undecided:
+        return None
+
+
+def _unordered(pred: list[str], gold: list[str], scalar: Scalar) -> bool | None:
+    if len(pred) != len(gold):
+        return False
+    remaining = list(gold)
+    unsure = False
+    for p in pred:
+        hit, maybe = None, False
+        for j, g in enumerate(remaining):
+            verdict = compare(p, g, scalar)
+            if verdict:
+                hit = j
+                break
+            maybe = maybe or verdict is None
+        if hit is not None:
+            del remaining[hit]
+        elif maybe:
+            unsure = True
+        else:
+            return False
+    return None if unsure else True
+
+
+def compare(pred: str, gold: str, scalar: Scalar = fast_scalar) -> bool | None:
+    """True/False when decided, None when the scalar comparator could not tell."""
+    if pred.strip() == gold.strip() or normalize(pred) == normalize(gold):
+        return True
+    kp, bp, ep = structure(pred)
+    kg, bg, eg = structure(gold)
+    if kp == "scalar" and kg == "scalar":
+        return scalar(ep[0], eg[0])
+    unordered = {"set", "list"}
+    if kp != kg and not (kp in unordered and kg in unordered):
+        return False
+    if kp in unordered or kp == "union":
+        return _unordered(ep, eg, scalar)
+    if bp != bg or len(ep) != len(eg):
+        return False
+    verdicts = [compare(p, g, scalar) for p, g in zip(ep, eg, strict=True)]
+    if any(v is False for v in verdicts):
+        return False
+    return True if all(verdicts) else None

@@ -1,0 +1,84 @@
+"""Hendrycks-style string normalisation of MATH answers (the cheap first comparison).
+
+Two answers that normalise to the same string are equal without any algebra. The rules
+follow the MATH paper's evaluation: drop spacing commands, \\left/\\right, degree signs,
+dollar and percent signs, unit words in \\text{}, a short "x =" prefix; write \\dfrac and
+\\tfrac as \\frac; add the braces in \\frac12 and \\sqrt2; add a leading zero to ".5".
+"""
+
+from __future__ import annotations
+
+import re
+
+_SPACING = re.compile(r"\\[,;:> ]|\\q?quad|~")
+_TEXT_CMD = re.compile(
+    r"\\(?:text|textbf|textit|textnormal|textrm|textsf|mathrm|mathbf|mbox|operatorname)"
+    r"\s*\{([^{}]*)\}"
+)
+_UNIT_TAIL = re.compile(
+    r"(?<=[\d}.)])\s*\\(?:text|textnormal|textrm|mbox|mathrm)\s*\{\s*[a-zA-Z][a-zA-Z\s.]*\}"
+    r"(?:\^\{?\d\}?)?$"
+)
+_UNIT_WORDS = re.compile(
+    r"(?<=\d)\s+(?:units?|cm|m|km|mm|inches|inch|in|feet|ft|foot|meters?|miles?|degrees?|"
+    r"cents?|dollars?|hours?|minutes?|seconds?|days?|sq\.?\s*units?|square\s+\w+)\.?$"
+)
+_SHORT_LHS = re.compile(r"^\s*[a-zA-Z](?:_\{?\w+\}?)?\s*=(?!=)")
+_FRAC_SHORT = re.compile(r"\\frac\s*(\d|[a-zA-Z])\s*(\d|[a-zA-Z])")
+_FRAC_HALF = re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d|[a-zA-Z])")
+_SQRT_SHORT = re.compile(r"\\sqrt\s*(\d+|[a-zA-Z])")
+_SIMPLE_SLASH = re.compile(r"^(-?\d+)/(\d+)$")
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def _unwrap_text(s: str) -> str:
+    prev = None
+    while prev != s:
+        prev = s
+        s = _TEXT_CMD.sub(r"\1", s)
+    return s
+
+
+def clean(answer: str) -> str:
+    """`answer` with presentation removed but spaces kept (input to the expression parser)."""
+    s = str(answer).strip()
+    s = s.replace("\n", " ")
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.replace("{,}", "").replace("\\!", "")
+    s = s.replace("\\left", "").replace("\\right", "")
+    s = s.replace("\\displaystyle", "")
+    s = _SPACING.sub(" ", s)
+    s = s.replace("^{\\circ}", "").replace("^\\circ", "").replace("°", "")
+    s = s.replace("\\$", "").replace("$", "")
+    s = s.replace("\\%", "").replace("%", "")
+    s = _UNIT_TAIL.sub("", s)
+    s = _unwrap_text(s)
+    s = _UNIT_WORDS.sub("", s.strip())
+    s = s.strip().rstrip(".").strip()
+    if _SHORT_LHS.match(s) and s.count("=") == 1:
+        s = s.split("=", 1)[1]
+    s = s.replace(" .", " 0.").replace("{.", "{0.")
+    s = s.strip()
+    if s.startswith("."):
+        s = "0" + s
+    s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
+    s = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", s)
+    s = _FRAC_HALF.sub(r"\\frac\1{\2}", s)
+    s = s.replace("+\\infty", "\\infty").strip()
+    if _THOUSANDS.match(s.replace(" ", "")):
+        s = s.replace(" ", "").replace(",", "")
+    return s
+
+
+def normalize(answer: str) -> str:
+    """A canonical string for `answer`; equal strings mean equal answers."""
+    s = clean(answer).replace(" ", "")
+    if _THOUSANDS.match(s):
+        s = s.replace(",", "")
+    if s == "0.5":
+        s = "\\frac{1}{2}"
+    m = _SIMPLE_SLASH.match(s)
+    if m:
+        s = f"\\frac{{{m[1]}}}{{{m[2]}}}"
+    s = re.sub(r"^\\frac\{-(\d+)\}", r"-\\frac{\1}", s)
+    return s
