@@ -41,10 +41,11 @@ class DPOOptions(_Strict):
 class GRPOOptions(_Strict):
     prompts_per_step: int = Field(48, gt=0)
     mini_batches: int = Field(1, gt=0)
-    reward_value: float = 10.0
-    truncated_penalty: float | None = None
-    strip_thinking: bool = False
-    strict: bool = False
+    reward_value: float = 10.0  # reward for a verified answer (Tülu 3.1: 10, DeepScaleR: 1)
+    truncated_penalty: float | None = None  # reward for a completion without EOS; None: as scored
+    strict: bool = False  # malformed thinking -> no reward (None), seed 002
+    reward_model: str | None = None  # optional RM, scored on the answer with thinking stripped
+    reward_model_weight: float = 1.0
     max_prompt_length: int | None = Field(None, gt=0)
 
 

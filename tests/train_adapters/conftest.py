@@ -48,6 +48,6 @@ CPU_OVERRIDES = [
     "trl.logging_steps=1",
     "trl.save_steps=1",
     "trl.report_to=none",
-    "trl.max_length=128",
 ]
-SFT_OVERRIDES = [*CPU_OVERRIDES, "trl.packing=false"]
+SFT_OVERRIDES = [*CPU_OVERRIDES, "trl.max_length=128", "trl.packing=false"]
+DPO_OVERRIDES = [*CPU_OVERRIDES, "trl.max_length=128"]

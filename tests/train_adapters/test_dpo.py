@@ -4,7 +4,7 @@ import pytest
 
 from train_adapters.cli import cli
 
-from .conftest import CPU_OVERRIDES
+from .conftest import DPO_OVERRIDES as CPU_OVERRIDES
 
 
 def _train(tmp_path, tiny_model_dir, pref_file, cache, out):

@@ -87,3 +87,21 @@ def test_unknown_recipe_lists_shipped_ones():
 def test_stage_mismatch_is_an_error():
     result = CliRunner().invoke(cli, ["dpo", "--recipe", "tulu3-8b-sft", "--dry-run"])
     assert result.exit_code == 1
+
+
+def test_vllm_generation_options_pass_through_to_trl():
+    result = CliRunner().invoke(
+        cli,
+        [
+            "grpo",
+            "--recipe",
+            "tulu31-8b-grpo",
+            "--dry-run",
+            "trl.vllm_mode=server",
+            "trl.vllm_server_base_url=http://10.0.0.5:8000",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "vllm_mode: server" in result.output
+    assert "vllm_server_base_url: http://10.0.0.5:8000" in result.output
+    assert "use_vllm: true" in result.output
