@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixture modules shared across packages (pytest only allows this in a top-level conftest).
+pytest_plugins = ["tests.fixtures.tiny_model"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -4,8 +4,6 @@ import pytest
 
 from records import write_records
 
-pytest_plugins = ["tests.fixtures.tiny_model"]
-
 
 def _m(role, content):
     return {"role": role, "content": content}

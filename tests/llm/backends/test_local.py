@@ -17,7 +17,6 @@ from llm.backends.local import LocalBackend  # noqa: E402
 from llm.types import BatchingBackend, PermanentError, Request  # noqa: E402
 
 # Session fixtures tiny_model_dir / tiny_model_dir_no_template.
-pytest_plugins = ["tests.fixtures.tiny_model"]
 
 
 def _req(text: str, id: str | None = None, **params) -> Request:
