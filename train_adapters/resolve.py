@@ -7,6 +7,7 @@ built on a CPU box), so `--dry-run` works anywhere and bad keys fail in a second
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -131,7 +132,7 @@ def launch_command(recipe: Recipe, output_dir: str) -> list[str]:
     if recipe.launch.num_processes == 1 and recipe.launch.num_machines == 1:
         return [sys.executable, *runner]
     config = accelerate_config_path(recipe.launch.accelerate_config)
-    return [
+    command = [
         "accelerate",
         "launch",
         "--config_file",
@@ -140,8 +141,18 @@ def launch_command(recipe: Recipe, output_dir: str) -> list[str]:
         str(recipe.launch.num_processes),
         "--num_machines",
         str(recipe.launch.num_machines),
-        *runner,
     ]
+    if recipe.launch.num_machines > 1:
+        # Each node runs the same command; the scheduler sets these per node (e.g. Slurm).
+        command += [
+            "--machine_rank",
+            os.environ.get("MACHINE_RANK", "0"),
+            "--main_process_ip",
+            os.environ.get("MAIN_PROCESS_IP", "127.0.0.1"),
+            "--main_process_port",
+            os.environ.get("MAIN_PROCESS_PORT", "29500"),
+        ]
+    return [*command, *runner]
 
 
 def format_command(command: list[str]) -> str:

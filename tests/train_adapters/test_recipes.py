@@ -105,3 +105,23 @@ def test_vllm_generation_options_pass_through_to_trl():
     assert "vllm_mode: server" in result.output
     assert "vllm_server_base_url: http://10.0.0.5:8000" in result.output
     assert "use_vllm: true" in result.output
+
+
+def test_multi_node_launch_takes_rank_and_address_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MACHINE_RANK", "3")
+    monkeypatch.setenv("MAIN_PROCESS_IP", "10.1.2.3")
+    recipe = load_recipe(
+        "tulu3-8b-sft",
+        [
+            "launch.accelerate_config=fsdp2-multinode",
+            "launch.num_machines=4",
+            "launch.num_processes=32",
+        ],
+    )
+    command = resolve(recipe).launch_command
+    assert command[:3] == ["accelerate", "launch", "--config_file"]
+    assert command[3].endswith("fsdp2-multinode.yaml")
+    joined = " ".join(command)
+    assert (
+        "--num_processes 32 --num_machines 4 --machine_rank 3 --main_process_ip 10.1.2.3" in joined
+    )
