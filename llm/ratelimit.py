@@ -1,0 +1,52 @@
+"""Client-side requests/minute and tokens/minute limits (token buckets) plus a shared
+cool-down when the server says Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class Bucket:
+    """Refills `per_minute` units a minute, holds at most a minute's worth."""
+
+    def __init__(self, per_minute: float) -> None:
+        if per_minute <= 0:
+            raise ValueError("a rate limit must be positive")
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.level = self.capacity
+        self.stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    async def take(self, amount: float) -> None:
+        amount = min(amount, self.capacity)  # one huge request still goes, alone
+        while True:
+            self._refill()
+            if self.level >= amount:
+                self.level -= amount
+                return
+            await asyncio.sleep((amount - self.level) / self.rate)
+
+
+class Limiter:
+    def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
+        self.requests = Bucket(rpm) if rpm else None
+        self.tokens = Bucket(tpm) if tpm else None
+        self.resume_at = 0.0  # monotonic time before which nobody sends (Retry-After)
+
+    def cool_down(self, seconds: float) -> None:
+        self.resume_at = max(self.resume_at, time.monotonic() + seconds)
+
+    async def acquire(self, tokens: int) -> None:
+        wait = self.resume_at - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if self.requests is not None:
+            await self.requests.take(1)
+        if self.tokens is not None:
+            await self.tokens.take(tokens)
