@@ -84,6 +84,7 @@ class Engine:
         self._writes: list[tuple[str, str, str, Response]] = []
         self._flush_future: asyncio.Future | None = None
         self._rng = random.Random()
+        self._sleep = asyncio.sleep  # backoff waits; tests swap in a recorder
 
     # ---- public ---------------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ class Engine:
                 pending.setdefault(key, []).append(i)
         progress = RunProgress(self.config.progress)
         progress.start(self.stats)
-        self._limiter = Limiter(self.config.rpm, self.config.tpm)
+        self._limiter = Limiter(self.config.rpm, self.config.tpm, self._sleep)
 
         def deliver(key: str, response: Response) -> None:
             for n, i in enumerate(pending[key]):
@@ -192,7 +193,7 @@ class Engine:
                 delay = max(delay, error.retry_after)
                 if error.kind == "rate_limit":
                     self._limiter.cool_down(error.retry_after)
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
     def _accept(self, request: Request, response: Response, attempts: int) -> Response | None:
         """Price the reply and parse it against the schema; None means it did not parse."""
@@ -281,7 +282,7 @@ class Engine:
                         tries[k] = attempt
                     self.stats.retries[exc.kind] += len(chunk)
                     queue = chunk + queue
-                    await asyncio.sleep(min(cfg.backoff_max_s, cfg.backoff_base_s * 2**attempt))
+                    await self._sleep(min(cfg.backoff_max_s, cfg.backoff_base_s * 2**attempt))
                     continue
                 responses = [self._failure(r, str(exc), exc.kind, attempt) for r in requests]
             except Exception as exc:  # noqa: BLE001 - record, never crash the run

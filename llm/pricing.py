@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import yaml
 from caravan.errors import CaravanError
 from llm.types import Usage
 
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 _DEFAULT = Path(__file__).with_name("prices.yaml")
 BATCH_DISCOUNT = 0.5
 
@@ -40,7 +42,7 @@ def _read(path: Path) -> dict[str, Price]:
 
 class PriceTable:
     """Look up a model's price; a dated snapshot ("gpt-4o-2024-08-06") falls back to its
-    base name by longest known prefix. Unknown models cost None, not zero."""
+    base name. Unknown models cost None, not zero."""
 
     def __init__(self, override: str | Path | None = None) -> None:
         self.prices = _read(_DEFAULT)
@@ -53,8 +55,8 @@ class PriceTable:
     def price(self, model: str) -> Price | None:
         if model in self.prices:
             return self.prices[model]
-        best = max((m for m in self.prices if model.startswith(m)), key=len, default=None)
-        return self.prices[best] if best else None
+        base = _SNAPSHOT.sub("", model)
+        return self.prices.get(base)
 
     def cost(self, model: str, usage: Usage, batch: bool = False) -> float | None:
         price = self.price(model)

@@ -34,7 +34,10 @@ class Bucket:
 
 
 class Limiter:
-    def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
+    def __init__(
+        self, rpm: float | None = None, tpm: float | None = None, sleep=asyncio.sleep
+    ) -> None:
+        self._sleep = sleep
         self.requests = Bucket(rpm) if rpm else None
         self.tokens = Bucket(tpm) if tpm else None
         self.resume_at = 0.0  # monotonic time before which nobody sends (Retry-After)
@@ -45,7 +48,7 @@ class Limiter:
     async def acquire(self, tokens: int) -> None:
         wait = self.resume_at - time.monotonic()
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
         if self.requests is not None:
             await self.requests.take(1)
         if self.tokens is not None:
