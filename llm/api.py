@@ -99,6 +99,8 @@ async def acomplete(
     progress: bool = True,
     backend: Any = None,
     batch: bool = False,
+    batch_poll_s: float = 30.0,
+    batch_max_wait_s: float | None = None,
     backend_options: Mapping[str, Any] | None = None,
 ) -> list[Response]:
     """Async form of :func:`complete`."""
@@ -135,7 +137,9 @@ async def acomplete(
 
             if cache_obj is None:
                 raise CaravanError("batch mode needs a cache: it journals submitted batches")
-            return await run_batch(backend, requests, cache_obj, config, price_table)
+            return await run_batch(
+                backend, requests, cache_obj, config, price_table, batch_poll_s, batch_max_wait_s
+            )
         engine = Engine(backend, cache=cache_obj, config=config, prices=price_table)
         return await engine.arun(requests)
     finally:

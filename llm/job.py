@@ -42,6 +42,7 @@ class CompleteJob:
     concurrency: int = 64
     cache: Path | None = None
     batch: bool = False
+    batch_poll_s: float = 30.0
     text_field: str | None = None
     messages_field: str = "messages"
     id_field: str = "id"
@@ -179,6 +180,7 @@ def run_job(job: CompleteJob) -> tuple[Path, list[Response]]:
             prices=job.prices,
             progress=job.progress,
             batch=job.batch,
+            batch_poll_s=job.batch_poll_s,
         )
     )
     provenance = Provenance.capture(config=job.config(), inputs={str(job.input): fingerprint})

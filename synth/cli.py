@@ -63,6 +63,14 @@ def cli() -> None:
     help="Use the provider's Batch API (about half price, "
     "hours not seconds); submitted batches are resumed on restart.",
 )
+@click.option(
+    "--poll-interval",
+    "batch_poll_s",
+    default=30.0,
+    show_default=True,
+    type=float,
+    help="Seconds between batch status checks (with --batch).",
+)
 @click.option("--dry-run", is_flag=True, help="Estimate tokens and cost; send nothing.")
 @click.option(
     "--text-field",
