@@ -48,6 +48,7 @@ class CompleteJob:
     id_field: str = "id"
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    backend_options: dict[str, Any] = field(default_factory=dict)  # local/vllm constructor
     schema_path: Path | None = None
     max_retries: int = 8
     timeout_s: float = 120.0
@@ -181,6 +182,7 @@ def run_job(job: CompleteJob) -> tuple[Path, list[Response]]:
             progress=job.progress,
             batch=job.batch,
             batch_poll_s=job.batch_poll_s,
+            backend_options=job.backend_options,
         )
     )
     provenance = Provenance.capture(config=job.config(), inputs={str(job.input): fingerprint})

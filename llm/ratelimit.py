@@ -5,21 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class Bucket:
     """Refills `per_minute` units a minute, holds at most a minute's worth."""
 
-    def __init__(self, per_minute: float) -> None:
+    def __init__(
+        self,
+        per_minute: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         if per_minute <= 0:
             raise ValueError("a rate limit must be positive")
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self.level = self.capacity
-        self.stamp = time.monotonic()
+        self._clock = clock
+        self._sleep = sleep
+        self.stamp = clock()
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
         self.stamp = now
 
@@ -30,23 +40,28 @@ class Bucket:
             if self.level >= amount:
                 self.level -= amount
                 return
-            await asyncio.sleep((amount - self.level) / self.rate)
+            await self._sleep((amount - self.level) / self.rate)
 
 
 class Limiter:
     def __init__(
-        self, rpm: float | None = None, tpm: float | None = None, sleep=asyncio.sleep
+        self,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sleep = sleep
-        self.requests = Bucket(rpm) if rpm else None
-        self.tokens = Bucket(tpm) if tpm else None
-        self.resume_at = 0.0  # monotonic time before which nobody sends (Retry-After)
+        self._clock = clock
+        self.requests = Bucket(rpm, clock, sleep) if rpm else None
+        self.tokens = Bucket(tpm, clock, sleep) if tpm else None
+        self.resume_at = 0.0  # clock time before which nobody sends (Retry-After)
 
     def cool_down(self, seconds: float) -> None:
-        self.resume_at = max(self.resume_at, time.monotonic() + seconds)
+        self.resume_at = max(self.resume_at, self._clock() + seconds)
 
     async def acquire(self, tokens: int) -> None:
-        wait = self.resume_at - time.monotonic()
+        wait = self.resume_at - self._clock()
         if wait > 0:
             await self._sleep(wait)
         if self.requests is not None:

@@ -109,6 +109,13 @@ def cli() -> None:
     default=None,
     help="YAML price table overriding the built-in one.",
 )
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="local/vllm: prompts generated together (backend default when unset).",
+)
+@click.option("--device", default=None, help="local: torch device, e.g. cpu or cuda.")
 @click.option("--no-progress", is_flag=True, help="No progress bar or summary.")
 def complete(**opts) -> None:
     """Answer a column of prompts with a model: one output row per input row, in order,
@@ -121,11 +128,17 @@ def complete(**opts) -> None:
     }
     for k in ("temperature", "max_tokens", "seed"):
         opts.pop(k, None)
+    backend_options = {
+        k: opts.pop(k) for k in ("max_batch_size", "device") if opts.get(k) is not None
+    }
+    for k in ("max_batch_size", "device"):
+        opts.pop(k, None)
     is_dry = opts.pop("dry_run")
     timeout = opts.pop("timeout")
     job = CompleteJob(
         input=opts.pop("input_path"),
         params=params,
+        backend_options=backend_options,
         timeout_s=timeout,
         progress=not opts.pop("no_progress"),
         **opts,

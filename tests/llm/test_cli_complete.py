@@ -123,3 +123,48 @@ def test_missing_prompt_column_names_file_and_row(tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert "p.jsonl row 1" in err and "`text`" in err
+
+
+def test_batch_flag_uses_the_batch_api(double, prompts, tmp_path):
+    out = tmp_path / "o.parquet"
+    code = _run([
+        "complete", "--input", str(prompts), "--output", str(out), "--model", "gpt-4o-mini",
+        "--base-url", double.base_url + "/v1", "--cache", str(tmp_path / "c.sqlite"),
+        "--batch", "--poll-interval", "0.01", "--no-progress",
+    ])  # fmt: skip
+    assert code == 0
+    rows = pq.read_table(out).to_pylist()
+    assert [r["id"] for r in rows] == ["row-3", "row-1", "row-2"]
+    assert all(r["response"] and r["error"] is None for r in rows)
+    assert len(double.batches) == 1 and double.generation_requests() == []
+
+
+def test_local_provider_options_reach_the_backend(prompts, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    seen = {}
+
+    class Tiny:
+        name = "local"
+
+        def __init__(self, model, **kw):
+            seen.update(kw, model=model)
+            self.max_batch_size = kw.get("max_batch_size", 8)
+
+        def complete_batch(self, requests):
+            from llm.types import Response
+
+            return [Response(r.id, text="tiny says hi") for r in requests]
+
+    module = types.ModuleType("llm.backends.local")
+    module.LocalBackend = Tiny
+    monkeypatch.setitem(sys.modules, "llm.backends.local", module)
+    out = tmp_path / "o.parquet"
+    assert _run([
+        "complete", "--input", str(prompts), "--output", str(out), "--model", "tiny-llama",
+        "--provider", "local", "--max-batch-size", "2", "--device", "cpu",
+        "--cache", str(tmp_path / "c.sqlite"), "--no-progress",
+    ]) == 0  # fmt: skip
+    assert seen == {"model": "tiny-llama", "max_batch_size": 2, "device": "cpu"}
+    assert [r["response"] for r in pq.read_table(out).to_pylist()] == ["tiny says hi"] * 3
