@@ -292,6 +292,7 @@ class Engine:
                     self._failure(r, f"request {r.id}: {message}", kind, 1) for r in requests
                 ]
             per_item = (time.perf_counter() - started) / max(1, len(requests))
+            finished: list[tuple[str, Request, Response]] = []
             for (key, request), response in zip(chunk, responses, strict=True):
                 attempt = tries.get(key, 0) + 1
                 if response.ok:
@@ -307,5 +308,8 @@ class Engine:
                     response = outcome
                 else:
                     response = replace(response, request_id=request.id, attempts=attempt)
-                await self._commit(key, request, response)
+                finished.append((key, request, response))
+            # One transaction for the whole batch, then the results count as done.
+            await asyncio.gather(*(self._commit(k, q, r) for k, q, r in finished))
+            for key, _, response in finished:
                 deliver(key, response)

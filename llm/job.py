@@ -32,6 +32,35 @@ OUTPUT_COLUMNS = (
 BACKEND_NAMES = {"openai": "openai", "anthropic": "anthropic", "local": "local", "vllm": "vllm"}
 
 
+def public_url(url: str | None) -> str | None:
+    """A base URL without user:password@ or query string, fit for dataset metadata."""
+    if url is None:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def public_argv(argv: list[str] | None = None) -> list[str]:
+    """The command line with any --base-url reduced to its public part."""
+    import sys
+
+    args = list(sys.argv if argv is None else argv)
+    out = [Path(args[0]).name] if args else []
+    rest = args[1:]
+    for i, arg in enumerate(rest):
+        if arg.startswith("--base-url="):
+            arg = "--base-url=" + (public_url(arg.split("=", 1)[1]) or "")
+        elif i > 0 and rest[i - 1] == "--base-url":
+            arg = public_url(arg) or arg
+        out.append(arg)
+    return out
+
+
 @dataclass
 class CompleteJob:
     input: Path
@@ -62,7 +91,7 @@ class CompleteJob:
         return {
             "model": self.model,
             "provider": self.provider,
-            "base_url": self.base_url,
+            "base_url": public_url(self.base_url),
             "params": self.params,
             "system": self.system,
             "schema": str(self.schema_path) if self.schema_path else None,
@@ -185,7 +214,9 @@ def run_job(job: CompleteJob) -> tuple[Path, list[Response]]:
             backend_options=job.backend_options,
         )
     )
-    provenance = Provenance.capture(config=job.config(), inputs={str(job.input): fingerprint})
+    provenance = Provenance.capture(
+        config=job.config(), inputs={str(job.input): fingerprint}, command=public_argv()
+    )
     path = write_records(
         output_rows(rows, responses, job.id_field), job.output, provenance=provenance
     )

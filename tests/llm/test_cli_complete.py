@@ -168,3 +168,25 @@ def test_local_provider_options_reach_the_backend(prompts, tmp_path, monkeypatch
     ]) == 0  # fmt: skip
     assert seen == {"model": "tiny-llama", "max_batch_size": 2, "device": "cpu"}
     assert [r["response"] for r in pq.read_table(out).to_pylist()] == ["tiny says hi"] * 3
+
+
+def test_credentials_in_base_url_stay_out_of_provenance():
+    from llm.job import public_url
+
+    assert (
+        public_url("https://user:pw@host.example:8443/v1?key=abc") == "https://host.example:8443/v1"
+    )
+    assert public_url(None) is None
+
+
+def test_credentials_in_base_url_argument_are_dropped():
+    from llm.job import public_argv
+
+    argv = ["/bin/synth", "complete", "--base-url", "http://u:p@h/v1", "--base-url=http://u:p@h/v2"]
+    assert public_argv(argv) == [
+        "synth",
+        "complete",
+        "--base-url",
+        "http://h/v1",
+        "--base-url=http://h/v2",
+    ]
