@@ -1,0 +1,159 @@
+"""The one call most users need: run a model over a list of prompts, get results in order.
+
+from llm import complete
+results = complete(["Name a prime.", "Name a colour."], model="gpt-4o-mini")
+results[0].text, results[0].usage, results[0].cost_usd, results[0].error
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from caravan.errors import CaravanError
+from llm.backends import make_backend
+from llm.cache import ResponseCache
+from llm.engine import Engine, EngineConfig
+from llm.pricing import PriceTable
+from llm.structured import schema_of
+from llm.types import Request, Response
+
+DEFAULT_CACHE = Path("~/.cache/caravan/llm.sqlite")
+
+
+def default_cache_path() -> Path:
+    """$CARAVAN_LLM_CACHE, else ~/.cache/caravan/llm.sqlite."""
+    return Path(os.environ.get("CARAVAN_LLM_CACHE", DEFAULT_CACHE)).expanduser()
+
+
+def to_request(
+    item: Any,
+    model: str,
+    index: int,
+    params: Mapping[str, Any] | None = None,
+    schema: dict[str, Any] | None = None,
+    system: str | None = None,
+) -> Request:
+    """A prompt string, a message list, a {"messages"|"prompt", "id"} dict, or a Request."""
+    if isinstance(item, Request):
+        return item
+    rid: str | None = str(index)
+    if isinstance(item, str):
+        messages = [{"role": "user", "content": item}]
+    elif isinstance(item, Mapping):
+        rid = str(item["id"]) if item.get("id") is not None else rid
+        if "messages" in item:
+            messages = list(item["messages"])
+        elif "prompt" in item and isinstance(item["prompt"], str):
+            messages = [{"role": "user", "content": item["prompt"]}]
+        elif "prompt" in item:
+            messages = list(item["prompt"])
+        else:
+            raise CaravanError(f"input {index}: a dict needs `messages` or `prompt`")
+    elif isinstance(item, list | tuple):
+        messages = list(item)
+    else:
+        raise CaravanError(f"input {index}: expected text, messages or a dict, got {item!r}")
+    for m in messages:
+        if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
+            raise CaravanError(f"input {rid}: every message needs `role` and `content`")
+    messages = [{"role": str(m["role"]), "content": m["content"]} for m in messages]
+    if system and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": system})
+    return Request(messages=messages, model=model, params=dict(params or {}), schema=schema, id=rid)
+
+
+def build_requests(
+    inputs: Iterable[Any],
+    model: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    schema: Any = None,
+    system: str | None = None,
+) -> list[Request]:
+    schema_dict = schema_of(schema) if schema is not None else None
+    return [
+        to_request(item, model, i, params, schema_dict, system) for i, item in enumerate(inputs)
+    ]
+
+
+async def acomplete(
+    inputs: Iterable[Any],
+    model: str,
+    *,
+    provider: str = "openai",
+    base_url: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    schema: Any = None,
+    system: str | None = None,
+    cache: str | Path | ResponseCache | bool | None = True,
+    concurrency: int = 64,
+    max_retries: int = 8,
+    timeout_s: float = 120.0,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    prices: str | Path | None = None,
+    progress: bool = True,
+    backend: Any = None,
+    batch: bool = False,
+    batch_poll_s: float = 30.0,
+    batch_max_wait_s: float | None = None,
+    backend_options: Mapping[str, Any] | None = None,
+) -> list[Response]:
+    """Async form of :func:`complete`."""
+    requests = build_requests(inputs, model, params=params, schema=schema, system=system)
+    if cache is True:
+        cache = default_cache_path()
+    cache_obj = (
+        None
+        if cache in (False, None)
+        else cache
+        if isinstance(cache, ResponseCache)
+        else ResponseCache(cache)
+    )
+    owned_backend = backend is None
+    if backend is None:
+        options = dict(backend_options or {})
+        if provider in ("openai", "anthropic"):
+            options.setdefault("timeout", timeout_s)
+        backend = make_backend(provider, model, base_url=base_url, **options)
+    config = EngineConfig(
+        concurrency=concurrency,
+        max_retries=max_retries,
+        timeout_s=timeout_s,
+        rpm=rpm,
+        tpm=tpm,
+        progress=progress,
+        summary=progress,
+        batch_pricing=batch,
+    )
+    price_table = PriceTable(prices)
+    try:
+        if batch:
+            from llm.batch import run_batch
+
+            if cache_obj is None:
+                raise CaravanError("batch mode needs a cache: it journals submitted batches")
+            return await run_batch(
+                backend, requests, cache_obj, config, price_table, batch_poll_s, batch_max_wait_s
+            )
+        engine = Engine(backend, cache=cache_obj, config=config, prices=price_table)
+        return await engine.arun(requests)
+    finally:
+        if owned_backend and hasattr(backend, "aclose"):
+            await backend.aclose()
+        if cache_obj is not None and not isinstance(cache, ResponseCache):
+            cache_obj.close()
+
+
+def complete(inputs: Iterable[Any], model: str, **kwargs: Any) -> list[Response]:
+    """Answer every input with `model`; one Response per input, in input order.
+
+    Completed responses are cached durably (SQLite, default ~/.cache/caravan/llm.sqlite), so
+    calling again with the same inputs costs nothing and resumes an interrupted run. A request
+    that fails after its retries comes back with `error` and `error_kind` set.
+    """
+    return asyncio.run(acomplete(inputs, model, **kwargs))

@@ -1,0 +1,46 @@
+"""Pick a backend by provider name. In-process backends are imported only when asked for."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from caravan.errors import CaravanError
+
+PROVIDERS = ("openai", "anthropic", "local", "vllm")
+
+_IN_PROCESS = {
+    "local": ("llm.backends.local", "LocalBackend", "pip install 'caravan[train]'"),
+    "vllm": ("llm.backends.vllm_offline", "VLLMBackend", "pip install 'caravan[vllm]' (GPU)"),
+}
+
+
+def make_backend(provider: str, model: str, base_url: str | None = None, **kw: Any) -> Any:
+    """A Backend (API) or BatchingBackend (in-process) for `provider`."""
+    if provider == "openai":
+        from llm.backends.openai_api import OpenAIBackend
+
+        return OpenAIBackend(model, base_url=base_url, **kw)
+    if provider == "anthropic":
+        from llm.backends.anthropic_api import AnthropicBackend
+
+        return AnthropicBackend(model, base_url=base_url, **kw)
+    if provider in _IN_PROCESS:
+        module_name, class_name, hint = _IN_PROCESS[provider]
+        if base_url is not None:
+            raise CaravanError(
+                "--base-url is for API servers; for a `vllm serve` URL use --provider openai"
+            )
+        try:
+            module = importlib.import_module(module_name)
+            backend_cls = getattr(module, class_name, None)
+            if backend_cls is None:
+                raise CaravanError(f"provider {provider!r}: {module_name} has no {class_name}")
+            return backend_cls(model, **kw)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or module_name
+            raise CaravanError(
+                f"provider {provider!r} needs the module {missing!r}, which is not installed: "
+                f"{hint}"
+            ) from exc
+    raise CaravanError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")

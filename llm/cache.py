@@ -1,0 +1,211 @@
+"""Durable response cache and run journal in SQLite (WAL).
+
+A response counts as done only once its row is committed, so a run killed at any moment
+loses nothing that completed and, on restart, re-sends nothing that completed. Only
+responses are stored, keyed by the request hash: never prompts' secrets, keys or headers.
+Submitted batch jobs are journaled here too, so a restart polls them instead of paying twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from caravan.errors import CaravanError
+from caravan.secrets import redact_text
+from llm.types import Response, Usage
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (
+    key TEXT PRIMARY KEY,
+    request_id TEXT,
+    error_kind TEXT,
+    error TEXT,
+    raw_text TEXT,
+    attempts INTEGER,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    status TEXT NOT NULL,
+    info TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch_id TEXT NOT NULL,
+    custom_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (batch_id, custom_id)
+);
+CREATE INDEX IF NOT EXISTS batch_items_key ON batch_items (key);
+"""
+
+_STORED = ("text", "parsed", "finish_reason", "latency_s", "cost_usd", "attempts")
+
+
+def response_to_json(response: Response) -> str:
+    data = {k: getattr(response, k) for k in _STORED}
+    data["usage"] = asdict(response.usage)
+    return json.dumps(data, ensure_ascii=False)
+
+
+def response_from_json(text: str, request_id: str | None) -> Response:
+    data = json.loads(text)
+    usage = Usage(**data.pop("usage", {}))
+    return Response(request_id=request_id, usage=usage, cached=True, **data)
+
+
+class ResponseCache:
+    """One SQLite file. Safe to share between threads; one writer at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL: a commit survives a killed process (the WAL is in the OS already);
+            # only power loss can drop the last commits, never corrupt the file.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise CaravanError(f"{self.path}: not a usable cache database: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---- responses ------------------------------------------------------------------------
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, str]:
+        """Stored response JSON for every key that has one."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk
+                )
+                found.update(rows.fetchall())
+        return found
+
+    def get(self, key: str, request_id: str | None = None) -> Response | None:
+        found = self.get_many([key])
+        return response_from_json(found[key], request_id) if key in found else None
+
+    def put_many(self, items: list[tuple[str, str, str, Response]]) -> None:
+        """Commit (key, backend, model, response) rows in one transaction."""
+        now = time.time()
+        rows = [(k, b, m, response_to_json(r), now) for k, b, m, r in items]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)", rows
+                )
+                self._db.executemany(
+                    "DELETE FROM failures WHERE key = ?", [(k,) for k, *_ in items]
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def record_failures(self, items: list[tuple[str, Response]]) -> None:
+        """Keep the last error per key (for reports); a failure is not a cache hit."""
+        now = time.time()
+        rows = [
+            (
+                key,
+                r.request_id,
+                r.error_kind,
+                redact_text(r.error or ""),
+                r.text,
+                r.attempts,
+                now,
+            )
+            for key, r in items
+        ]
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def failures(self) -> list[dict[str, Any]]:
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT key, request_id, error_kind, error, raw_text, attempts FROM failures"
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # ---- batch journal --------------------------------------------------------------------
+
+    def add_batch(
+        self, batch_id: str, provider: str, info: dict[str, Any], items: dict[str, str]
+    ) -> None:
+        """Journal a submitted batch and its custom_id -> cache key map, atomically."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, ?)",
+                    (batch_id, provider, "submitted", json.dumps(info), now, now),
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO batch_items VALUES (?, ?, ?)",
+                    [(batch_id, cid, key) for cid, key in items.items()],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def set_batch_status(self, batch_id: str, status: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE batches SET status = ?, updated_at = ? WHERE batch_id = ?",
+                (status, time.time(), batch_id),
+            )
+
+    def open_batches(self, provider: str) -> list[dict[str, Any]]:
+        """Submitted batches not yet collected, each with its custom_id -> key map."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch_id, info FROM batches WHERE provider = ? AND status = 'submitted' "
+                "ORDER BY created_at",
+                (provider,),
+            ).fetchall()
+            out = []
+            for batch_id, info in rows:
+                items = dict(
+                    self._db.execute(
+                        "SELECT custom_id, key FROM batch_items WHERE batch_id = ?", (batch_id,)
+                    ).fetchall()
+                )
+                out.append({"batch_id": batch_id, "info": json.loads(info), "items": items})
+        return out

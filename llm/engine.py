@@ -1,0 +1,315 @@
+"""The engine every model call goes through: cache, limits, retries, parsing, accounting.
+
+Backends only make calls. The engine decides what still needs calling (cache), how many go
+at once (bounded in flight, requests/tokens per minute), what to do when one fails (retry
+transient errors with exponential backoff and jitter, honour Retry-After, record the rest),
+and when a result counts as done (after its row is committed to the cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from caravan.errors import CaravanError
+from caravan.secrets import redact_text
+from llm.accounting import RunStats
+from llm.cache import ResponseCache, response_from_json
+from llm.pricing import PriceTable
+from llm.progress import RunProgress
+from llm.ratelimit import Limiter
+from llm.structured import ParseFailure, check_schema, parse_reply
+from llm.tokens import estimate_prompt_tokens, expected_output_tokens
+from llm.types import PermanentError, Request, Response, TransientError
+
+
+@dataclass
+class EngineConfig:
+    """How hard to push and how patiently to retry."""
+
+    concurrency: int = 64
+    max_retries: int = 8  # transient failures retried per request
+    timeout_s: float = 120.0  # per attempt
+    rpm: float | None = None
+    tpm: float | None = None
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 60.0
+    parse_retries: int = 2  # extra attempts for a reply that does not match the schema
+    progress: bool = True
+    summary: bool = True
+    batch_pricing: bool = False  # price at the batch discount (Batch APIs)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise CaravanError("concurrency must be at least 1")
+        if self.max_retries < 0 or self.parse_retries < 0:
+            raise CaravanError("retry limits cannot be negative")
+        if self.timeout_s <= 0:
+            raise CaravanError("timeout must be positive")
+
+
+def is_batching(backend: Any) -> bool:
+    """In-process backends take whole batches and have no async `complete`."""
+    return hasattr(backend, "complete_batch") and not hasattr(backend, "complete")
+
+
+def open_cache(cache: ResponseCache | str | Path | None) -> ResponseCache | None:
+    if cache is None or isinstance(cache, ResponseCache):
+        return cache
+    return ResponseCache(cache)
+
+
+class Engine:
+    """Run requests through one backend. Results come back in input order, one per request;
+    a request that failed after its retries is a Response with `error` set."""
+
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        cache: ResponseCache | str | Path | None = None,
+        config: EngineConfig | None = None,
+        prices: PriceTable | None = None,
+    ) -> None:
+        self.backend = backend
+        self.cache = open_cache(cache)
+        self.config = config or EngineConfig()
+        self.prices = prices or PriceTable()
+        self.stats = RunStats()
+        self._writes: list[tuple[str, str, str, Response]] = []
+        self._flush_future: asyncio.Future | None = None
+        self._rng = random.Random()
+        self._sleep = asyncio.sleep  # backoff waits; tests swap in a recorder
+
+    # ---- public ---------------------------------------------------------------------------
+
+    def run(self, requests: Sequence[Request]) -> list[Response]:
+        return asyncio.run(self.arun(requests))
+
+    async def arun(self, requests: Sequence[Request]) -> list[Response]:
+        requests = list(requests)
+        self.stats = RunStats(total=len(requests))
+        for schema in {id(r.schema): r.schema for r in requests if r.schema}.values():
+            check_schema(schema)
+        name = self.backend.name
+        keys = [r.cache_key(name) for r in requests]
+        results: list[Response | None] = [None] * len(requests)
+        stored = self.cache.get_many(keys) if self.cache is not None else {}
+        pending: dict[str, list[int]] = {}
+        for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
+            if key in stored:
+                results[i] = response_from_json(stored[key], req.id)
+                self.stats.finish(results[i])
+            else:
+                pending.setdefault(key, []).append(i)
+        progress = RunProgress(self.config.progress)
+        progress.start(self.stats)
+        self._limiter = Limiter(self.config.rpm, self.config.tpm, self._sleep)
+
+        def deliver(key: str, response: Response) -> None:
+            for n, i in enumerate(pending[key]):
+                # Duplicates of one request share its single call.
+                out = response if n == 0 else replace(response, cached=response.ok)
+                results[i] = replace(out, request_id=requests[i].id)
+                self.stats.finish(results[i])
+            progress.advance(self.stats, len(pending[key]))
+
+        try:
+            if pending:
+                work = [(key, requests[idx[0]]) for key, idx in pending.items()]
+                if is_batching(self.backend):
+                    await self._run_batching(work, deliver)
+                else:
+                    await self._run_async(work, deliver)
+        finally:
+            progress.stop(self.stats, summary=self.config.summary)
+        return [r for r in results if r is not None]
+
+    # ---- API backends ---------------------------------------------------------------------
+
+    async def _run_async(self, work: list[tuple[str, Request]], deliver: Any) -> None:
+        queue = list(reversed(work))
+
+        async def worker() -> None:
+            while queue:
+                key, request = queue.pop()
+                response = await self._call_with_retries(request)
+                await self._commit(key, request, response)
+                deliver(key, response)
+
+        workers = [
+            asyncio.create_task(worker()) for _ in range(min(self.config.concurrency, len(work)))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+
+    async def _call_with_retries(self, request: Request) -> Response:
+        cfg = self.config
+        attempts = 0
+        parse_failures = 0
+        estimate = estimate_prompt_tokens(request) + expected_output_tokens(request)
+        while True:
+            attempts += 1
+            await self._limiter.acquire(estimate)
+            try:
+                response = await asyncio.wait_for(self.backend.complete(request), cfg.timeout_s)
+            except TimeoutError:
+                error: TransientError = TransientError(
+                    f"request {request.id}: no reply within {cfg.timeout_s:g}s", "timeout"
+                )
+            except TransientError as exc:
+                error = exc
+            except PermanentError as exc:
+                return self._failure(request, str(exc), exc.kind, attempts)
+            except Exception as exc:  # noqa: BLE001 - one bad call must not end the run
+                return self._failure(
+                    request, f"{exc.__class__.__name__}: {exc}", "client", attempts
+                )
+            else:
+                outcome = self._accept(request, response, attempts)
+                if outcome is not None:
+                    return outcome
+                parse_failures += 1
+                if parse_failures > cfg.parse_retries:
+                    return self._parse_failure(request, response, attempts)
+                self.stats.retries["parse_failure"] += 1
+                continue
+            if attempts > cfg.max_retries:
+                return self._failure(
+                    request, f"{error} (gave up after {attempts} attempts)", error.kind, attempts
+                )
+            self.stats.retries[error.kind] += 1
+            delay = min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (attempts - 1))
+            delay *= self._rng.uniform(0.5, 1.0)
+            if error.retry_after is not None:
+                delay = max(delay, error.retry_after)
+                if error.kind == "rate_limit":
+                    self._limiter.cool_down(error.retry_after)
+            await self._sleep(delay)
+
+    def _accept(self, request: Request, response: Response, attempts: int) -> Response | None:
+        """Price the reply and parse it against the schema; None means it did not parse."""
+        response.request_id = request.id
+        response.attempts = attempts
+        if response.cost_usd is None:
+            response.cost_usd = self.prices.cost(
+                request.model, response.usage, batch=self.config.batch_pricing
+            )
+        self.stats.spend(request.model, response.usage, response.cost_usd)
+        if not response.ok or request.schema is None:
+            return response
+        try:
+            response.parsed = parse_reply(response.text, request.schema)
+        except ParseFailure as exc:
+            response.error = str(exc)
+            return None
+        return response
+
+    def _parse_failure(self, request: Request, response: Response, attempts: int) -> Response:
+        return replace(
+            response,
+            error=f"request {request.id}: {response.error}",
+            error_kind="parse_failure",
+            parsed=None,
+            attempts=attempts,
+        )
+
+    def _failure(self, request: Request, message: str, kind: str, attempts: int) -> Response:
+        return Response(
+            request_id=request.id,
+            error=redact_text(message),
+            error_kind=kind,
+            attempts=attempts,
+        )
+
+    # ---- persistence: a result is done once committed -------------------------------------
+
+    async def _commit(self, key: str, request: Request, response: Response) -> None:
+        if self.cache is None:
+            return
+        if not response.ok:
+            self.cache.record_failures([(key, response)])
+            return
+        self._writes.append((key, self.backend.name, request.model, response))
+        if self._flush_future is None:
+            self._flush_future = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._flush)
+        await asyncio.shield(self._flush_future)
+
+    def _flush(self) -> None:
+        """Group commit: every result finished in this loop turn, one transaction."""
+        writes, future = self._writes, self._flush_future
+        self._writes, self._flush_future = [], None
+        try:
+            self.cache.put_many(writes)
+        except Exception as exc:  # noqa: BLE001 - surfaced to every waiting worker
+            future.set_exception(CaravanError(f"{self.cache.path}: cannot save responses: {exc}"))
+        else:
+            future.set_result(None)
+
+    # ---- in-process batching backends -----------------------------------------------------
+
+    async def _run_batching(self, work: list[tuple[str, Request]], deliver: Any) -> None:
+        """Group pending requests up to max_batch_size; generate in a worker thread."""
+        cfg = self.config
+        size = max(1, int(getattr(self.backend, "max_batch_size", 8)))
+        queue = list(work)
+        tries: dict[str, int] = {}
+        while queue:
+            chunk, queue = queue[:size], queue[size:]
+            requests = [r for _, r in chunk]
+            started = time.perf_counter()
+            try:
+                responses = await asyncio.to_thread(self.backend.complete_batch, requests)
+                if len(responses) != len(requests):
+                    raise PermanentError(
+                        f"{self.backend.name}: returned {len(responses)} responses "
+                        f"for {len(requests)} requests",
+                        "backend",
+                    )
+            except TransientError as exc:
+                attempt = max(tries.get(k, 0) for k, _ in chunk) + 1
+                if attempt <= cfg.max_retries:
+                    for k, _ in chunk:
+                        tries[k] = attempt
+                    self.stats.retries[exc.kind] += len(chunk)
+                    queue = chunk + queue
+                    await self._sleep(min(cfg.backoff_max_s, cfg.backoff_base_s * 2**attempt))
+                    continue
+                responses = [self._failure(r, str(exc), exc.kind, attempt) for r in requests]
+            except Exception as exc:  # noqa: BLE001 - record, never crash the run
+                kind = getattr(exc, "kind", "backend")
+                message = f"{exc.__class__.__name__}: {exc}"
+                responses = [
+                    self._failure(r, f"request {r.id}: {message}", kind, 1) for r in requests
+                ]
+            per_item = (time.perf_counter() - started) / max(1, len(requests))
+            finished: list[tuple[str, Request, Response]] = []
+            for (key, request), response in zip(chunk, responses, strict=True):
+                attempt = tries.get(key, 0) + 1
+                if response.ok:
+                    response.latency_s = response.latency_s or per_item
+                    outcome = self._accept(request, response, attempt)
+                    if outcome is None:
+                        tries[key] = attempt
+                        if attempt <= cfg.parse_retries:
+                            self.stats.retries["parse_failure"] += 1
+                            queue.append((key, request))
+                            continue
+                        outcome = self._parse_failure(request, response, attempt)
+                    response = outcome
+                else:
+                    response = replace(response, request_id=request.id, attempts=attempt)
+                finished.append((key, request, response))
+            # One transaction for the whole batch, then the results count as done.
+            await asyncio.gather(*(self._commit(k, q, r) for k, q, r in finished))
+            for key, _, response in finished:
+                deliver(key, response)

@@ -1,0 +1,66 @@
+"""Token prices per model, from the packaged table plus any user YAML override."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from caravan.errors import CaravanError
+from llm.types import Usage
+
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
+_DEFAULT = Path(__file__).with_name("prices.yaml")
+BATCH_DISCOUNT = 0.5
+
+
+@dataclass(frozen=True)
+class Price:
+    input: float  # USD per million prompt tokens
+    output: float  # USD per million completion tokens
+
+
+def _read(path: Path) -> dict[str, Price]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CaravanError(f"{path}: cannot read the price table: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CaravanError(f"{path}: the price table must map model names to prices")
+    table = {}
+    for model, entry in data.items():
+        if not isinstance(entry, dict) or not {"input", "output"} <= set(entry):
+            raise CaravanError(f"{path}: price for {model!r} needs `input` and `output`")
+        try:
+            table[str(model)] = Price(float(entry["input"]), float(entry["output"]))
+        except (TypeError, ValueError) as exc:
+            raise CaravanError(f"{path}: price for {model!r} is not a number") from exc
+    return table
+
+
+class PriceTable:
+    """Look up a model's price; a dated snapshot ("gpt-4o-2024-08-06") falls back to its
+    base name. Unknown models cost None, not zero."""
+
+    def __init__(self, override: str | Path | None = None) -> None:
+        self.prices = _read(_DEFAULT)
+        if override is not None:
+            path = Path(override)
+            if not path.is_file():
+                raise CaravanError(f"{path}: no such price table")
+            self.prices.update(_read(path))
+
+    def price(self, model: str) -> Price | None:
+        if model in self.prices:
+            return self.prices[model]
+        base = _SNAPSHOT.sub("", model)
+        return self.prices.get(base)
+
+    def cost(self, model: str, usage: Usage, batch: bool = False) -> float | None:
+        price = self.price(model)
+        if price is None:
+            return None
+        usd = (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1e6
+        return usd * (BATCH_DISCOUNT if batch else 1.0)

@@ -1,0 +1,128 @@
+"""Batch APIs against the double's files/batches and message-batches endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from llm.backends.anthropic_api import AnthropicBackend
+from llm.backends.openai_api import OpenAIBackend
+from llm.batch import run_batch, split_batches
+from llm.cache import ResponseCache
+from llm.engine import EngineConfig
+from llm.pricing import PriceTable
+from llm.types import Request
+
+SCHEMA = {"type": "object", "properties": {"k": {"type": "string"}}, "required": ["k"]}
+
+
+def reqs(n, model, **kw):
+    return [
+        Request([{"role": "user", "content": f"q{i}"}], model, id=f"r{i}", **kw) for i in range(n)
+    ]
+
+
+def backend_for(provider, double):
+    if provider == "openai":
+        return OpenAIBackend(base_url=double.base_url + "/v1", timeout=10)
+    return AnthropicBackend(base_url=double.base_url, timeout=10)
+
+
+MODEL = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+
+
+def go(provider, double, requests, cache, max_wait_s=None, max_requests=None):
+    async def inner():
+        backend = backend_for(provider, double)
+        from llm import batch as batch_mod
+
+        api_cls = batch_mod.OpenAIBatches if provider == "openai" else batch_mod.AnthropicBatches
+        if max_requests:
+            api_cls.max_requests, saved = max_requests, api_cls.max_requests
+        try:
+            return await run_batch(
+                backend, requests, cache, EngineConfig(progress=False), PriceTable(),
+                poll_s=0.01, max_wait_s=max_wait_s,
+            )  # fmt: skip
+        finally:
+            if max_requests:
+                api_cls.max_requests = saved
+            await backend.aclose()
+
+    return asyncio.run(inner())
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_batch_answers_in_order_at_half_price(provider, double, tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    out = go(provider, double, reqs(5, MODEL[provider]), cache, max_requests=2)
+    assert [r.request_id for r in out] == [f"r{i}" for i in range(5)]
+    assert all(r.ok and r.text.endswith(f"q{i}") for i, r in enumerate(out))
+    price = PriceTable().price(MODEL[provider])
+    u = out[0].usage
+    assert out[0].cost_usd == pytest.approx(
+        (u.prompt_tokens * price.input + u.completion_tokens * price.output) / 2e6
+    )
+    batches = double.batches if provider == "openai" else double.anthropic_batches
+    assert len(batches) == 3  # split at 2 requests per batch
+    again = go(provider, double, reqs(5, MODEL[provider]), cache)
+    assert all(r.cached for r in again) and len(batches) == 3
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_restart_collects_submitted_batch_instead_of_paying_twice(provider, double, tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    double.batch_polls = 10**6  # never finishes during the first run
+    first = go(provider, double, reqs(3, MODEL[provider]), cache, max_wait_s=0.05)
+    assert all(r.error_kind == "batch_pending" for r in first)
+    batches = double.batches if provider == "openai" else double.anthropic_batches
+    assert len(batches) == 1
+    double.batch_polls = 0
+    second = go(provider, double, reqs(3, MODEL[provider]), cache)
+    assert all(r.ok for r in second)
+    assert len(batches) == 1  # the same batch was collected, nothing resubmitted
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_failed_and_expired_items_resubmitted_then_reported(provider, double, tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    double.batch_item_faults = {"q1": "expired", "q2": "error"}
+    out = go(provider, double, reqs(3, MODEL[provider]), cache)
+    assert out[0].ok
+    assert out[1].error_kind == "batch_expired" and out[2].error_kind == "batch_error"
+    assert "r1" in out[1].error
+    batches = double.batches if provider == "openai" else double.anthropic_batches
+    assert len(batches) == 4  # the first, then three resubmissions of the two failures
+    assert {f["request_id"] for f in cache.failures()} == {"r1", "r2"}
+
+
+def test_transient_expiry_is_resubmitted_and_succeeds(double, tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    double.batch_status_override = "expired"
+
+    orig = double._finish_openai_batch
+
+    def finish_then_recover(batch):
+        orig(batch)
+        double.batch_status_override = None
+
+    double._finish_openai_batch = finish_then_recover
+    out = go("openai", double, reqs(2, "gpt-4o-mini"), cache)
+    assert all(r.ok for r in out) and len(double.batches) == 2
+
+
+def test_batch_structured_output_is_validated(double, tmp_path):
+    out = go(
+        "openai",
+        double,
+        reqs(2, "gpt-4o-mini", schema=SCHEMA),
+        ResponseCache(tmp_path / "c.sqlite"),
+    )
+    assert all(isinstance(r.parsed["k"], str) for r in out)
+
+
+def test_split_respects_count_and_size():
+    lines = [(str(i), b"x" * 10) for i in range(7)]
+    assert [len(c) for c in split_batches(lines, 3, 1000)] == [3, 3, 1]
+    assert [len(c) for c in split_batches(lines, 100, 25)] == [2, 2, 2, 1]

@@ -1,0 +1,76 @@
+"""The SQLite cache: durable responses, failure records, batch journal, no secrets."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from caravan.errors import CaravanError
+from llm.cache import ResponseCache
+from llm.types import Response, Usage
+
+
+def test_roundtrip_is_cached_and_wal(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cache = ResponseCache(path)
+    resp = Response(
+        "r1", text="hi", parsed={"a": 1}, finish_reason="stop", usage=Usage(3, 4), cost_usd=0.1
+    )
+    cache.put_many([("k1", "openai", "m", resp)])
+    cache.close()
+    again = ResponseCache(path).get("k1", "other-id")
+    assert again.cached and again.request_id == "other-id"
+    assert (again.text, again.parsed, again.usage, again.cost_usd) == (
+        "hi",
+        {"a": 1},
+        Usage(3, 4),
+        0.1,
+    )
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_success_clears_an_earlier_failure(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.record_failures([("k", Response("r", error="boom", error_kind="server"))])
+    assert len(cache.failures()) == 1
+    cache.put_many([("k", "openai", "m", Response("r", text="ok"))])
+    assert cache.failures() == []
+
+
+def test_secrets_in_errors_are_masked(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-abcdef123456")
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.record_failures(
+        [
+            (
+                "k",
+                Response(
+                    "r",
+                    error="auth failed for tok-abcdef123456 / sk-ant-api03-zzzzzzzzzz",
+                    error_kind="auth",
+                ),
+            )
+        ]
+    )
+    cache.close()
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"tok-abcdef123456" not in blob and b"sk-ant-api03" not in blob
+
+
+def test_batch_journal(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.add_batch("b1", "openai", {"input_file_id": "f"}, {"c1": "k1", "c2": "k2"})
+    assert cache.open_batches("openai") == [
+        {"batch_id": "b1", "info": {"input_file_id": "f"}, "items": {"c1": "k1", "c2": "k2"}}
+    ]
+    assert cache.open_batches("anthropic") == []
+    cache.set_batch_status("b1", "collected")
+    assert cache.open_batches("openai") == []
+
+
+def test_not_a_database_names_the_file(tmp_path):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(CaravanError, match="bad.sqlite"):
+        ResponseCache(bad)
