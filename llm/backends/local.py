@@ -439,11 +439,11 @@ class _RowStopper:
         import torch
 
         count = input_ids.shape[1] - self.width
+        newest = input_ids[:, -1].tolist()  # one device sync per step, not one per row
         for i, spec in enumerate(self.specs):
             if self.ended[i] is not None:
                 continue
-            last = int(input_ids[i, -1])
-            if last in self.eos_ids:
+            if newest[i] in self.eos_ids:
                 self.ended[i] = (count, "eos")
             elif spec.stop and self._has_stop(input_ids[i, self.width :], spec.stop, i):
                 self.ended[i] = (count, "stop")
