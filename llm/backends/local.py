@@ -44,8 +44,26 @@ DEFAULT_MAX_TOKENS = 512
 _INSTALL_HINT = "pip install 'caravan[train]' (torch and transformers)"
 
 
-def _request_label(index: int, request: Request) -> str:
+def request_label(index: int, request: Request) -> str:
+    """How errors name a request: its id, or its position when it has none."""
     return f"request {request.id!r}" if request.id is not None else f"request #{index} (no id)"
+
+
+def check_messages(messages: Any, label: str) -> None:
+    """Refuse an empty or malformed message list before any work starts."""
+    if not messages:
+        raise PermanentError(f"{label}: messages list is empty", kind="request")
+    for position, message in enumerate(messages):
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("role"), str)
+            or not isinstance(message.get("content"), str)
+        ):
+            raise PermanentError(
+                f"{label}: message {position} must be a dict with string 'role' and "
+                f"'content', got {message!r}",
+                kind="request",
+            )
 
 
 @dataclass(frozen=True)
@@ -86,7 +104,7 @@ def parse_params(params: dict[str, Any], label: str) -> SamplingSpec:
 
     n = number("n", 1, int)
     if n != 1:
-        raise bad(f"the local backend returns one completion per request; got n={n}")
+        raise bad(f"one request yields one completion here; got n={n}")
     max_tokens = number("max_tokens", DEFAULT_MAX_TOKENS, int)
     if max_tokens < 1:
         raise bad(f"param 'max_tokens' must be >= 1, got {max_tokens}")
@@ -232,21 +250,9 @@ class LocalBackend:
         return list(encoded["input_ids"])
 
     def _prepare(self, index: int, request: Request) -> _Row:
-        label = _request_label(index, request)
+        label = request_label(index, request)
+        check_messages(request.messages, label)
         messages = request.messages
-        if not messages:
-            raise PermanentError(f"{label}: messages list is empty", kind="request")
-        for position, message in enumerate(messages):
-            if (
-                not isinstance(message, dict)
-                or not isinstance(message.get("role"), str)
-                or not isinstance(message.get("content"), str)
-            ):
-                raise PermanentError(
-                    f"{label}: message {position} must be a dict with string 'role' and "
-                    f"'content', got {message!r}",
-                    kind="request",
-                )
         spec = parse_params(request.params, label)
         try:
             ids = self.prompt_ids(messages)
@@ -433,11 +439,11 @@ class _RowStopper:
         import torch
 
         count = input_ids.shape[1] - self.width
+        newest = input_ids[:, -1].tolist()  # one device sync per step, not one per row
         for i, spec in enumerate(self.specs):
             if self.ended[i] is not None:
                 continue
-            last = int(input_ids[i, -1])
-            if last in self.eos_ids:
+            if newest[i] in self.eos_ids:
                 self.ended[i] = (count, "eos")
             elif spec.stop and self._has_stop(input_ids[i, self.width :], spec.stop, i):
                 self.ended[i] = (count, "stop")
