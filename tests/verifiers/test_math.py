@@ -23,6 +23,7 @@ def test_extraction_order_and_brace_matching():
     assert last_dollar("we get $x=1$ and then $y = 2$ done") == "y = 2"
     assert extract_candidates("just 17") == ["just 17"]
     assert extract_candidates(r"$3$ and \boxed{4}") == ["4", "3"]
+    assert extract_candidates(r"so the answer is $\boxed{7}$.") == ["7"]
 
 
 @pytest.mark.parametrize(
@@ -61,6 +62,9 @@ def test_extraction_order_and_brace_matching():
         (r"\text{Evelyn}", "Evelyn"),
         (r"\textbf{(C)}", r"\text{(C)}"),
         ("10,080", "10080"),
+        (r"10,\!080", "10080"),
+        ("2{,}016{,}532", "2016532"),
+        ("10200_3", "10200_{3}"),
         # algebra
         ("x^2+7x+10", "(x+2)(x+5)"),
         ("y = 2x + 3", "2x+3"),
@@ -88,6 +92,9 @@ def test_equivalent_answers(pred, gold):
         ("51", r"50\%"),
         ("-5", "5"),
         (r"x \le 3", r"x < 3"),
+        ("2{,}016{,}535", "2{,}016{,}532"),
+        ("10200_7", "10200_3"),
+        (r"(-\infty, -8) \cup (-4, \infty)", r"(-\infty,-4)\cup(-4,\infty)"),
     ],
 )
 def test_different_answers(pred, gold):
@@ -110,6 +117,9 @@ def test_gold_may_be_a_full_solution():
         "\\" * 1000,
         "\x00\udcff weird",
         "",
+        "final answer is " * 20000 + "x",
+        r"\text{" * 400 + "1" + "}" * 400,
+        "1+" * 3000 + "1",
     ],
 )
 def test_hostile_or_malformed_input_never_crashes(hostile):
