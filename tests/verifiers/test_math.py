@@ -105,6 +105,13 @@ def test_gold_may_be_a_full_solution():
     assert vmath.is_correct(boxed("7"), r"so we get $\boxed{7}$.")
 
 
+def test_an_empty_gold_is_an_error_not_a_verdict():
+    assert vmath.check(boxed("7"), " ").error == "empty gold answer"
+    assert vmath.check_batch([boxed("7")], [""])[0].error == "empty gold answer"
+    with pytest.raises(vmath.VerificationError):
+        vmath.score(boxed("7"), "")
+
+
 @pytest.mark.parametrize(
     "hostile",
     [
