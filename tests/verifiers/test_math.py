@@ -45,6 +45,7 @@ def test_extraction_order_and_brace_matching():
         (r"\left[ -2, \frac{1}{2} \right)", "[-2, 0.5)"),
         (r"\left( 3, \frac{\pi}{2} \right)", r"(3,\frac{\pi}{2})"),
         (r"\{1, 2, 3\}", "3, 2, 1"),
+        (r"x \in [2, 5)", "[2,5)"),
         # matrices
         (
             r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}",
