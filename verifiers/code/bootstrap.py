@@ -81,7 +81,7 @@ _MUTATING = {
 _BLOCKED_PREFIXES = (
     "socket.", "os.fork", "os.forkpty", "os.exec", "os.spawn", "os.posix_spawn", "os.system",
     "os.kill", "os.killpg", "subprocess.", "ctypes.", "pty.", "os.setuid", "os.setgid",
-    "os.setsid", "sys.addaudithook", "os.putenv", "winreg.",
+    "os.setsid", "sys.addaudithook", "winreg.",
 )  # fmt: skip
 _OTHER_PROC = re.compile(r"^/proc/(\d+|thread-self)(/|$)")
 
