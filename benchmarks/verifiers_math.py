@@ -48,6 +48,9 @@ def restyle(answer: str, rng: random.Random) -> str:
         ),
         lambda s: f"{s}.0" if re.fullmatch(r"-?\d+", s) else s,
         lambda s: s.replace(" ", ""),
+        lambda s: re.sub(r"\\frac\{(\d+)\}\{(\d+)\}", r"\1/\2", s),
+        lambda s: "+".join(reversed(s.split("+"))) if s.count("+") == 1 and "{" not in s else s,
+        lambda s: re.sub(r"^(\d+)\\sqrt\{(\d+)\}$", r"\\sqrt{\2}\\cdot \1", s),
     ]
     return rng.choice(choices)(answer)
 

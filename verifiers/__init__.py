@@ -1,1 +1,13 @@
-"""Verifiable-constraint and answer checkers, used as RLVR rewards and data filters."""
+"""Verifiable-constraint and answer checkers, used as RLVR rewards and data filters.
+
+Modules (import what you need; heavy ones load lazily):
+
+- verifiers.gsm8k     `is_correct(response, gold)`: last number vs the gold after ####
+- verifiers.math      `is_correct`, `check`, `check_batch`, `is_correct_async`: MATH "flex"
+- verifiers.code      `run_tests(code, tests)`: sandboxed Python, pass fraction + outcomes
+- verifiers.thinking  `strip_thinking(text, strict=...)`: drop <think>...</think>
+- verifiers.registry  `get_verifier(dataset)`, `register_function(name, fn)`
+- verifiers.rewards   `compute_reward(s)`, `trl_reward_fn()`, `verl_compute_score`
+- verifiers.rlvr      GSM8K / MATH / IF sources -> open-instruct or verl RLVR rows
+- verifiers.ifeval    IFEval and extended constraints (built separately)
+"""

@@ -75,7 +75,7 @@ def score(
     split: str | None,
 ) -> None:
     """Score every response; add `score`, `checks` and `errors` columns; print a summary."""
-    from verifiers.scoring import score_rows
+    from verifiers.scoring import Checkpoint, score_rows
 
     loaded = load_records(input_, split=split)
     handle_bad_rows(loaded.bad_rows, None, loaded.source, "fail", None)
@@ -88,6 +88,15 @@ def score(
         truncated_penalty=truncated_penalty,
         format_weight=format_weight,
     )
+    key = {
+        "input": loaded.fingerprint,
+        "response_column": response_column,
+        "truncated_column": truncated_column,
+        "config": repr(cfg),
+    }
+    checkpoint = Checkpoint(output.with_name(f".{output.name}.partial.jsonl"), key)
+    if checkpoint.done:
+        click.echo(f"resuming: {len(checkpoint.done)} rows already scored", err=True)
     with Progress(console=_err, transient=True) as progress:
         task = progress.add_task("scoring", total=len(rows))
         scored, summary = score_rows(
@@ -97,6 +106,7 @@ def score(
             config=cfg,
             progress=lambda n: progress.advance(task, n),
             source=loaded.source,
+            checkpoint=checkpoint,
         )
     prov = Provenance.capture(
         config={"value": value, "weights": cfg.weights, "strict_thinking": strict_thinking,
@@ -106,6 +116,7 @@ def score(
     if not scored:
         raise CaravanError(f"{loaded.source}: no rows to score")
     write_records(scored, output, provenance=prov)
+    checkpoint.remove()
     table = Table("verifier", "pairs", "scored", "errors", "mean score", "all correct")
     for name in sorted(summary.by_verifier):
         st = summary.by_verifier[name]

@@ -190,3 +190,10 @@ def test_build_rlvr_then_score_on_the_shared_data(shared_data, tmp_path):
     assert proc.returncode == 0, proc.stderr
     scores = pq.read_table(tmp_path / "s.parquet").column("score").to_pylist()
     assert sum(s == 10.0 for s in scores) >= len(scores) - 1
+
+
+def test_list_names_every_verifier():
+    proc = verify("list")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("gsm8k", "math", "ifeval", "code"):
+        assert name in proc.stdout

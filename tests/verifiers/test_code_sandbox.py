@@ -122,3 +122,10 @@ def test_network_namespace_when_the_os_allows():
         run = run_python("print(open('/proc/net/dev').read())", limits=FAST)
         lines = [ln.split(":")[0].strip() for ln in run.stdout.splitlines()[2:] if ":" in ln]
         assert lines == ["lo"]
+
+
+def test_installed_libraries_still_import():
+    pytest.importorskip("numpy")
+    run = run_python("import numpy as np\nprint(int(np.arange(5).sum()))", limits=Limits(wall_s=20))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "10"

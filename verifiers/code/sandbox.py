@@ -1,12 +1,13 @@
-"""Run untrusted Python in a separate, limited process. See README section "Code sandbox".
+"""Run untrusted Python in a separate, limited process.
 
 What is enforced, and where:
 
 * parent (this module): a fresh interpreter (`python -I`: no PYTHONPATH, no user site) in a new
   session, started in an empty temp dir that is deleted afterwards; an environment with only
-  PATH, LANG and HOME=<temp dir> (no API keys or tokens); a wall-clock timeout after which the
-  whole process group is SIGKILLed (also after every normal exit, for stray children); output
-  goes to files, so a flood of prints is capped by the file-size limit, not by our memory.
+  PATH, LANG, HOME=<temp dir> and single-thread BLAS settings (no API keys or tokens); a
+  wall-clock timeout after which the whole process group is SIGKILLed (also after every
+  normal exit, for stray children); output goes to files, so a flood of prints is capped by
+  the file-size limit, not by our memory.
 * child, before the program (bootstrap.py): its own network namespace when the OS allows
   (root: unshare(CLONE_NEWNET); otherwise an unprivileged user+network namespace), so even
   raw syscalls see no network; rlimits on CPU seconds, address space, file size, open files,
@@ -75,7 +76,9 @@ class RunResult:
 
 
 def _clean_env(home: str) -> dict[str, str]:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home}
+    # One BLAS/OpenMP thread: thread pools reserve address space the memory limit counts.
+    single = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, **single}
 
 
 def _kill_group(pid: int) -> None:

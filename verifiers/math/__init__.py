@@ -75,6 +75,8 @@ def _from_outcome(outcome, extracted: str | None) -> MathResult:
 
 def check(response: str, gold: str, *, timeout: float | None = None) -> MathResult:
     """Judge one response against a gold answer (or a gold solution with a \\boxed{})."""
+    if not str(gold).strip():
+        return MathResult(False, None, "none", "empty gold answer")
     result, pending = _fast(response, gold)
     if result is not None:
         return result
@@ -92,6 +94,9 @@ def check_batch(
     results: list[MathResult | None] = []
     todo: list[tuple[int, list[tuple[str, str]]]] = []
     for i, (resp, gold) in enumerate(zip(responses, golds, strict=True)):
+        if not str(gold).strip():
+            results.append(MathResult(False, None, "none", "empty gold answer"))
+            continue
         result, pending = _fast(resp, gold)
         results.append(result)
         if result is None:

@@ -15,6 +15,7 @@ _MINERVA = re.compile(
     r"final answer is\s*(.+?)\s*\.?\s*I hope it is correct", re.IGNORECASE | re.DOTALL
 )
 _MAX_CANDIDATE = 2_000
+_MINERVA_WINDOW = 6_000
 
 
 def _braced(text: str, start: int) -> tuple[str, int] | None:
@@ -57,7 +58,8 @@ def last_boxed(text: str) -> str | None:
 
 def minerva_answer(text: str) -> str | None:
     """X from "The final answer is X. I hope it is correct.", if the response uses that form."""
-    matches = list(_MINERVA.finditer(text))
+    tail = text[-_MINERVA_WINDOW:]  # the form ends a response; bounds the regex work
+    matches = list(_MINERVA.finditer(tail))
     if not matches:
         return None
     answer = matches[-1].group(1).strip()

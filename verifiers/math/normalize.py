@@ -23,6 +23,7 @@ _UNIT_WORDS = re.compile(
     r"(?<=\d)\s+(?:units?|cm|m|km|mm|inches|inch|in|feet|ft|foot|meters?|miles?|degrees?|"
     r"cents?|dollars?|hours?|minutes?|seconds?|days?|sq\.?\s*units?|square\s+\w+)\.?$"
 )
+_IN_SET = re.compile(r"^\s*[a-zA-Z]\s*\\in\s*")  # "x \in [2, 5)" -> "[2, 5)"
 _SHORT_LHS = re.compile(r"^\s*[a-zA-Z](?:_\{?\w+\}?)?\s*=(?!=)")
 _FRAC_SHORT = re.compile(r"\\frac\s*(\d|[a-zA-Z])\s*(\d|[a-zA-Z])")
 _FRAC_HALF = re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d|[a-zA-Z])")
@@ -57,6 +58,7 @@ def clean(answer: str) -> str:
     s = s.strip().rstrip(".").strip()
     if _SHORT_LHS.match(s) and s.count("=") == 1:
         s = s.split("=", 1)[1]
+    s = _IN_SET.sub("", s)
     s = s.replace(" .", " 0.").replace("{.", "{0.")
     s = s.strip()
     if s.startswith("."):

@@ -294,10 +294,11 @@ def evaluate(node: Node, env: dict[str, complex]) -> complex:
 def _close(a: complex, b: complex, rel: float) -> bool:
     if not (cmath.isfinite(a) and cmath.isfinite(b)):
         raise Undecided("not finite")
-    return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+    # Relative, so 1/23426 and 1/23430 differ; a tiny absolute floor for values near 0.
+    return abs(a - b) <= max(rel * max(abs(a), abs(b)), 1e-12)
 
 
-def numerically_equal(pred: str, gold: str, rel: float = 1e-6) -> bool:
+def numerically_equal(pred: str, gold: str, rel: float = 1e-8) -> bool:
     """Equal as functions (or numbers), judged at fixed sample points; raises Undecided."""
     a, b = parse(pred), parse(gold)
     names = sorted(variables(a) | variables(b))
