@@ -239,8 +239,8 @@ def _prep_highlights(kw, prompt):
 
 
 def _highlights(value: str, kw: Kwargs) -> bool:
-    # `**bold**` counts twice in the reference: once as a double and once through the
-    # single-star pattern matching its inner `*bold*`.
+    # Both patterns are counted; `**bold**` yields one double match and only empty
+    # single matches (`**`), so it counts once, as in the reference.
     found = sum(1 for h in _HIGHLIGHT.findall(value) if h.strip("*").strip())
     found += sum(1 for h in _DOUBLE_HIGHLIGHT.findall(value) if h[2:-2].strip())
     return found >= kw["num_highlights"]
