@@ -35,7 +35,9 @@ def clean_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (kwargs or {}).items() if v is not None}
 
 
-def prepare(instruction_id: str, kwargs: Mapping[str, Any] | None, prompt: str | None = None) -> tuple[ConstraintSpec, Kwargs]:
+def prepare(
+    instruction_id: str, kwargs: Mapping[str, Any] | None, prompt: str | None = None
+) -> tuple[ConstraintSpec, Kwargs]:
     spec = SPECS.get(instruction_id)
     if spec is None:
         raise CaravanError(f"unknown instruction id {instruction_id!r}")

@@ -116,7 +116,11 @@ _PAIRS: dict[str, set[str]] = {
         "last_word:last_word_sent",
     },
     "first_word:first_word_answer": {"combination:repeat_prompt", "startend:quotation"},
-    "keywords:start_end": {"startend:end_checker", "startend:quotation", "detectable_content:postscript"},
+    "keywords:start_end": {
+        "startend:end_checker",
+        "startend:quotation",
+        "detectable_content:postscript",
+    },
     "last_word:last_word_answer": {"startend:end_checker", "detectable_content:postscript"},
     "last_word:last_word_sent": {"startend:end_checker", "detectable_content:postscript"},
 }

@@ -50,12 +50,17 @@ def prose(rng: random.Random, n: int = 2) -> str:
 
 
 def _words(rng: random.Random, count: int) -> str:
-    pool = " ".join(PROSE).replace(",", "").replace(".", "").replace("!", "").replace("?", "").split()
+    pool = (
+        " ".join(PROSE).replace(",", "").replace(".", "").replace("!", "").replace("?", "").split()
+    )
     return " ".join(rng.choice(pool) for _ in range(count))
 
 
 def _sentences(rng: random.Random, count: int) -> str:
-    return " ".join(f"This is sentence number {i + 1} about the {rng.choice(['sea', 'city', 'garden'])}." for i in range(count))
+    return " ".join(
+        f"This is sentence number {i + 1} about the {rng.choice(['sea', 'city', 'garden'])}."
+        for i in range(count)
+    )
 
 
 def _rel_count(rel: str, n: int, passing: bool) -> int:
@@ -65,7 +70,9 @@ def _rel_count(rel: str, n: int, passing: bool) -> int:
     return n if passing else max(0, n - 1)
 
 
-def build(instruction_id: str, kwargs: dict[str, Any], prompt: str, rng: random.Random, passing: bool) -> str:
+def build(
+    instruction_id: str, kwargs: dict[str, Any], prompt: str, rng: random.Random, passing: bool
+) -> str:
     """A response meant to pass (`passing=True`) or fail the constraint.
 
     The intent is best effort (some kwargs cannot be violated, e.g. "less than 0" is
@@ -86,7 +93,9 @@ def build(instruction_id: str, kwargs: dict[str, Any], prompt: str, rng: random.
         letter = k["letter"]
         n = _rel_count(k["let_relation"], k["let_frequency"], passing)
         filler = "".join(c for c in "xyz qj vk" if c != letter)
-        return (filler + " ") * 3 + " ".join([letter.upper() if i % 2 else letter for i in range(n)])
+        return (filler + " ") * 3 + " ".join(
+            [letter.upper() if i % 2 else letter for i in range(n)]
+        )
     if iid == "language:response_language":
         lang = k["language"]
         if passing:
@@ -109,12 +118,18 @@ def build(instruction_id: str, kwargs: dict[str, Any], prompt: str, rng: random.
         n = k["num_placeholders"] - (0 if passing else 1)
         return base + " " + " ".join(f"[field {i}]" for i in range(n))
     if iid == "detectable_content:postscript":
-        return base + ("\n\n" + k["postscript_marker"] + " See you soon." if passing else "\n\nPS see you soon")
+        return base + (
+            "\n\n" + k["postscript_marker"] + " See you soon." if passing else "\n\nPS see you soon"
+        )
     if iid == "detectable_format:number_bullet_lists":
         n = k["num_bullets"] + (0 if passing else 1)
         return "Here is the list:\n" + "\n".join(f"* point {i + 1}" for i in range(n))
     if iid == "detectable_format:constrained_response":
-        return rng.choice(["My answer is yes.", "My answer is maybe."]) if passing else "Yes, I think so."
+        return (
+            rng.choice(["My answer is yes.", "My answer is maybe."])
+            if passing
+            else "Yes, I think so."
+        )
     if iid == "detectable_format:number_highlighted_sections":
         n = k["num_highlights"] - (0 if passing else 1)
         return base + "\n" + "\n".join(f"*highlight {i}*" for i in range(n))

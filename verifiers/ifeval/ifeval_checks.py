@@ -169,7 +169,11 @@ def _prep_nth(kw, prompt):
     nth = as_int(kw, "nth_paragraph", minimum=1)
     if nth > num:
         raise KwargsError(f"kwarg 'nth_paragraph' ({nth}) exceeds 'num_paragraphs' ({num})")
-    return {"num_paragraphs": num, "nth_paragraph": nth, "first_word": as_str(kw, "first_word").lower()}
+    return {
+        "num_paragraphs": num,
+        "nth_paragraph": nth,
+        "first_word": as_str(kw, "first_word").lower(),
+    }
 
 
 def _nth(value: str, kw: Kwargs) -> bool:
@@ -217,7 +221,9 @@ def _postscript(value: str, kw: Kwargs) -> bool:
     try:
         return re.search(rx, value.lower(), flags=re.MULTILINE) is not None
     except re.error:
-        return re.search(r"\s*" + re.escape(marker.lower()) + r".*$", value.lower(), re.M) is not None
+        return (
+            re.search(r"\s*" + re.escape(marker.lower()) + r".*$", value.lower(), re.M) is not None
+        )
 
 
 def _prep_bullets(kw, prompt):

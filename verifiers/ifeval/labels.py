@@ -45,7 +45,9 @@ def _decode(text: str) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
-        raise CaravanError(f"unparseable IF ground truth (neither JSON nor a literal): {text[:120]!r}") from None
+        raise CaravanError(
+            f"unparseable IF ground truth (neither JSON nor a literal): {text[:120]!r}"
+        ) from None
 
 
 def parse_ground_truth(ground_truth: str | dict | list) -> Label:
@@ -73,22 +75,32 @@ def parse_ground_truth(ground_truth: str | dict | list) -> Label:
         if isinstance(ids, str):
             ids, kws = [ids], [kws] if isinstance(kws, dict) else kws
         if not isinstance(ids, list) or not isinstance(kws, list) or len(ids) != len(kws):
-            raise CaravanError("IF ground truth needs equally long 'instruction_id' and 'kwargs' lists")
+            raise CaravanError(
+                "IF ground truth needs equally long 'instruction_id' and 'kwargs' lists"
+            )
         if not ids:
             raise CaravanError("IF ground truth lists no instruction ids")
         return InstructionLabel(list(ids), [k or {} for k in kws])
-    raise CaravanError(f"IF ground truth has neither 'func_name' nor 'instruction_id': keys {sorted(value)}")
+    raise CaravanError(
+        f"IF ground truth has neither 'func_name' nor 'instruction_id': keys {sorted(value)}"
+    )
 
 
-def outcomes(response: str, label: Label, *, loose: bool = False, prompt: str | None = None) -> list[bool]:
+def outcomes(
+    response: str, label: Label, *, loose: bool = False, prompt: str | None = None
+) -> list[bool]:
     """Per-instruction pass/fail for a parsed label."""
     if isinstance(label, InstructionLabel):
-        return check_instructions(response, label.instruction_ids, label.kwargs, prompt=prompt, loose=loose)
+        return check_instructions(
+            response, label.instruction_ids, label.kwargs, prompt=prompt, loose=loose
+        )
     texts = loose_variants(response) if loose else [response]
     try:
         return [any(t.strip() and call_tulu(label.func_name, t, label.args) for t in texts)]
     except (TypeError, ValueError) as exc:
-        raise CaravanError(f"IF label {label.func_name}: bad arguments {label.args}: {exc}") from None
+        raise CaravanError(
+            f"IF label {label.func_name}: bad arguments {label.args}: {exc}"
+        ) from None
 
 
 def score_ground_truth(

@@ -19,13 +19,66 @@ from verifiers.ifeval.language import LANGUAGE_NAMES
 from verifiers.ifeval.registry import ALL_IDS, SPECS
 
 # Everyday words for keyword-style constraints (our own list).
-WORDS = (
-    "river garden window signal market winter bridge candle harbor meadow engine pocket "
-    "lantern orbit canvas ticket forest thunder mirror compass island ladder velvet puzzle "
-    "anchor basket cactus dolphin feather glacier hammer jungle kettle lemon magnet needle "
-    "oyster pepper quartz ribbon saddle tunnel umbrella violin walnut yogurt zipper budget "
-    "climate network balance journey pattern quality history science friend morning"
-).split()
+WORDS = [
+    "river",
+    "garden",
+    "window",
+    "signal",
+    "market",
+    "winter",
+    "bridge",
+    "candle",
+    "harbor",
+    "meadow",
+    "engine",
+    "pocket",
+    "lantern",
+    "orbit",
+    "canvas",
+    "ticket",
+    "forest",
+    "thunder",
+    "mirror",
+    "compass",
+    "island",
+    "ladder",
+    "velvet",
+    "puzzle",
+    "anchor",
+    "basket",
+    "cactus",
+    "dolphin",
+    "feather",
+    "glacier",
+    "hammer",
+    "jungle",
+    "kettle",
+    "lemon",
+    "magnet",
+    "needle",
+    "oyster",
+    "pepper",
+    "quartz",
+    "ribbon",
+    "saddle",
+    "tunnel",
+    "umbrella",
+    "violin",
+    "walnut",
+    "yogurt",
+    "zipper",
+    "budget",
+    "climate",
+    "network",
+    "balance",
+    "journey",
+    "pattern",
+    "quality",
+    "history",
+    "science",
+    "friend",
+    "morning",
+]
 PHRASES = (
     "A stitch in time saves nine",
     "Slow and steady wins the race",
@@ -34,8 +87,29 @@ PHRASES = (
     "Practice makes a person truly skilled",
     "The best view comes after the climb",
 )
-END_PHRASES = ("Is there anything else I can help with?", "Any other questions?", "That is all for now.", "Thanks for reading.")
-LANGUAGES = ("es", "fr", "de", "it", "pt", "ru", "ja", "ko", "hi", "ar", "fi", "pl", "vi", "sw", "bg")
+END_PHRASES = (
+    "Is there anything else I can help with?",
+    "Any other questions?",
+    "That is all for now.",
+    "Thanks for reading.",
+)
+LANGUAGES = (
+    "es",
+    "fr",
+    "de",
+    "it",
+    "pt",
+    "ru",
+    "ja",
+    "ko",
+    "hi",
+    "ar",
+    "fi",
+    "pl",
+    "vi",
+    "sw",
+    "bg",
+)
 
 
 @dataclass(frozen=True)
@@ -59,23 +133,41 @@ Describe = Callable[[dict[str, Any]], str]
 _PLAN: dict[str, tuple[Gen, Describe]] = {
     "keywords:existence": (
         lambda r, p: {"keywords": r.sample(WORDS, 2)},
-        lambda k: "Work the words " + " and ".join(f'"{w}"' for w in k["keywords"]) + " into your answer.",
+        lambda k: (
+            "Work the words " + " and ".join(f'"{w}"' for w in k["keywords"]) + " into your answer."
+        ),
     ),
     "keywords:frequency": (
-        lambda r, p: {"keyword": r.choice(WORDS), "frequency": r.randint(2, 4), "relation": _rel(r)},
-        lambda k: f'Use the word "{k["keyword"]}" {_rel_words(k["relation"])} {k["frequency"]} times.',
+        lambda r, p: {
+            "keyword": r.choice(WORDS),
+            "frequency": r.randint(2, 4),
+            "relation": _rel(r),
+        },
+        lambda k: (
+            f'Use the word "{k["keyword"]}" {_rel_words(k["relation"])} {k["frequency"]} times.'
+        ),
     ),
     "keywords:forbidden_words": (
         lambda r, p: {"forbidden_words": r.sample(WORDS, 2)},
-        lambda k: "Never use the words " + " or ".join(f'"{w}"' for w in k["forbidden_words"]) + ".",
+        lambda k: (
+            "Never use the words " + " or ".join(f'"{w}"' for w in k["forbidden_words"]) + "."
+        ),
     ),
     "keywords:letter_frequency": (
-        lambda r, p: {"letter": r.choice("abcdefghilmnoprstuwy"), "let_frequency": r.randint(3, 12), "let_relation": _rel(r)},
-        lambda k: f'The letter "{k["letter"]}" must occur {_rel_words(k["let_relation"])} {k["let_frequency"]} times (any case).',
+        lambda r, p: {
+            "letter": r.choice("abcdefghilmnoprstuwy"),
+            "let_frequency": r.randint(3, 12),
+            "let_relation": _rel(r),
+        },
+        lambda k: (
+            f'The letter "{k["letter"]}" must occur {_rel_words(k["let_relation"])} {k["let_frequency"]} times (any case).'
+        ),
     ),
     "language:response_language": (
         lambda r, p: {"language": r.choice(LANGUAGES)},
-        lambda k: f"Write the whole reply in {LANGUAGE_NAMES[k['language']]} and in no other language.",
+        lambda k: (
+            f"Write the whole reply in {LANGUAGE_NAMES[k['language']]} and in no other language."
+        ),
     ),
     "length_constraints:number_sentences": (
         lambda r, p: {"num_sentences": r.randint(2, 12), "relation": _rel(r)},
@@ -83,19 +175,34 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
     ),
     "length_constraints:number_paragraphs": (
         lambda r, p: {"num_paragraphs": r.randint(2, 5)},
-        lambda k: f"Write exactly {k['num_paragraphs']} paragraphs, with a line holding only *** between neighbouring paragraphs.",
+        lambda k: (
+            f"Write exactly {k['num_paragraphs']} paragraphs, with a line holding only *** between neighbouring paragraphs."
+        ),
     ),
     "length_constraints:number_words": (
-        lambda r, p: {"num_words": r.choice((50, 80, 100, 150, 200, 300, 400)), "relation": _rel(r)},
+        lambda r, p: {
+            "num_words": r.choice((50, 80, 100, 150, 200, 300, 400)),
+            "relation": _rel(r),
+        },
         lambda k: f"Your reply should run to {_rel_words(k['relation'])} {k['num_words']} words.",
     ),
     "length_constraints:nth_paragraph_first_word": (
-        lambda r, p: (lambda n: {"num_paragraphs": n, "nth_paragraph": r.randint(1, n), "first_word": r.choice(WORDS)})(r.randint(2, 5)),
-        lambda k: f"Write {k['num_paragraphs']} paragraphs separated by a blank line (two newlines); paragraph number {k['nth_paragraph']} has to begin with the word \"{k['first_word']}\".",
+        lambda r, p: (
+            lambda n: {
+                "num_paragraphs": n,
+                "nth_paragraph": r.randint(1, n),
+                "first_word": r.choice(WORDS),
+            }
+        )(r.randint(2, 5)),
+        lambda k: (
+            f'Write {k["num_paragraphs"]} paragraphs separated by a blank line (two newlines); paragraph number {k["nth_paragraph"]} has to begin with the word "{k["first_word"]}".'
+        ),
     ),
     "detectable_content:number_placeholders": (
         lambda r, p: {"num_placeholders": r.randint(1, 4)},
-        lambda k: f"Leave at least {k['num_placeholders']} fill-in placeholders in square brackets, like [name].",
+        lambda k: (
+            f"Leave at least {k['num_placeholders']} fill-in placeholders in square brackets, like [name]."
+        ),
     ),
     "detectable_content:postscript": (
         lambda r, p: {"postscript_marker": r.choice(("P.S.", "P.P.S"))},
@@ -103,19 +210,30 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
     ),
     "detectable_format:number_bullet_lists": (
         lambda r, p: {"num_bullets": r.randint(2, 6)},
-        lambda k: f"Give exactly {k['num_bullets']} markdown bullet points (lines starting with * ), and no other lines that start with * or -.",
+        lambda k: (
+            f"Give exactly {k['num_bullets']} markdown bullet points (lines starting with * ), and no other lines that start with * or -."
+        ),
     ),
     "detectable_format:constrained_response": (
         lambda r, p: {},
-        lambda k: 'Reply with exactly one of these: "My answer is yes.", "My answer is no.", "My answer is maybe."',
+        lambda k: (
+            'Reply with exactly one of these: "My answer is yes.", "My answer is no.", "My answer is maybe."'
+        ),
     ),
     "detectable_format:number_highlighted_sections": (
         lambda r, p: {"num_highlights": r.randint(1, 4)},
-        lambda k: f"Mark at least {k['num_highlights']} passages as highlighted using markdown italics, like *this passage*.",
+        lambda k: (
+            f"Mark at least {k['num_highlights']} passages as highlighted using markdown italics, like *this passage*."
+        ),
     ),
     "detectable_format:multiple_sections": (
-        lambda r, p: {"section_spliter": r.choice(("Section", "SECTION", "Part", "PART")), "num_sections": r.randint(2, 5)},
-        lambda k: f"Split your reply into {k['num_sections']} sections, each opened by a heading of the form \"{k['section_spliter']} N\" (N = 1, 2, ...).",
+        lambda r, p: {
+            "section_spliter": r.choice(("Section", "SECTION", "Part", "PART")),
+            "num_sections": r.randint(2, 5),
+        },
+        lambda k: (
+            f'Split your reply into {k["num_sections"]} sections, each opened by a heading of the form "{k["section_spliter"]} N" (N = 1, 2, ...).'
+        ),
     ),
     "detectable_format:json_format": (
         lambda r, p: {},
@@ -127,19 +245,27 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
     ),
     "combination:two_responses": (
         lambda r, p: {},
-        lambda k: "Offer two different answers, separated by a line of six asterisks (******) and nothing else.",
+        lambda k: (
+            "Offer two different answers, separated by a line of six asterisks (******) and nothing else."
+        ),
     ),
     "combination:repeat_prompt": (
         lambda r, p: {"prompt_to_repeat": p},
-        lambda k: "Start by restating the request above word for word (leave out this sentence), then answer it.",
+        lambda k: (
+            "Start by restating the request above word for word (leave out this sentence), then answer it."
+        ),
     ),
     "startend:end_checker": (
         lambda r, p: {"end_phrase": r.choice(END_PHRASES)},
-        lambda k: f'The very last words of your reply must be "{k["end_phrase"]}" with nothing after them.',
+        lambda k: (
+            f'The very last words of your reply must be "{k["end_phrase"]}" with nothing after them.'
+        ),
     ),
     "change_case:capital_word_frequency": (
         lambda r, p: {"capital_frequency": r.randint(2, 10), "capital_relation": _rel(r)},
-        lambda k: f"Use {_rel_words(k['capital_relation'])} {k['capital_frequency']} words written entirely in CAPITAL letters.",
+        lambda k: (
+            f"Use {_rel_words(k['capital_relation'])} {k['capital_frequency']} words written entirely in CAPITAL letters."
+        ),
     ),
     "change_case:english_capital": (
         lambda r, p: {},
@@ -157,15 +283,23 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
     # --- training extras ---
     "copy:repeat_phrase": (
         lambda r, p: {"phrase": r.choice(PHRASES), "small_n": r.randint(2, 3)},
-        lambda k: f'Write the phrase "{k["phrase"]}" {k["small_n"]} times; in each copy swap exactly one word in the middle for another word.',
+        lambda k: (
+            f'Write the phrase "{k["phrase"]}" {k["small_n"]} times; in each copy swap exactly one word in the middle for another word.'
+        ),
     ),
     "copy:copy": (
         lambda r, p: {"prompt_to_repeat": p},
-        lambda k: "Do not carry out the request above: only copy it out exactly (without this sentence).",
+        lambda k: (
+            "Do not carry out the request above: only copy it out exactly (without this sentence)."
+        ),
     ),
     "new:copy_span_idx": (
-        lambda r, p: (lambda a: {"prompt_to_repeat": p, "n_start": a, "n_end": r.randint(a + 1, len(p))})(r.randint(0, max(0, len(p) - 2))),
-        lambda k: f"Do not answer; reply only with the text of the request above from character {k['n_start']} up to (but not including) character {k['n_end']}, counting from 0.",
+        lambda r, p: (
+            lambda a: {"prompt_to_repeat": p, "n_start": a, "n_end": r.randint(a + 1, len(p))}
+        )(r.randint(0, max(0, len(p) - 2))),
+        lambda k: (
+            f"Do not answer; reply only with the text of the request above from character {k['n_start']} up to (but not including) character {k['n_end']}, counting from 0."
+        ),
     ),
     "detectable_format:sentence_hyphens": (
         lambda r, p: {},
@@ -173,19 +307,29 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
     ),
     "keywords:no_adjacent_consecutive": (
         lambda r, p: {},
-        lambda k: "No two neighbouring words may start with letters that follow each other in the alphabet (like 'a' then 'b').",
+        lambda k: (
+            "No two neighbouring words may start with letters that follow each other in the alphabet (like 'a' then 'b')."
+        ),
     ),
     "detectable_format:square_brackets": (
         lambda r, p: {},
-        lambda k: "Put every single word of your reply in its own square brackets, like [this] [way].",
+        lambda k: (
+            "Put every single word of your reply in its own square brackets, like [this] [way]."
+        ),
     ),
     "keywords:word_once": (
         lambda r, p: {"keyword": r.choice(WORDS)},
         lambda k: f'Include the word "{k["keyword"]}" exactly once.',
     ),
     "keywords:word_count_different_numbers": (
-        lambda r, p: {"keyword": r.choice(WORDS), "frequency": r.randint(2, 4), "relation": _rel(r)},
-        lambda k: f'Let "{k["keyword"]}" appear {_rel_words(k["relation"])} {k["frequency"]} times.',
+        lambda r, p: {
+            "keyword": r.choice(WORDS),
+            "frequency": r.randint(2, 4),
+            "relation": _rel(r),
+        },
+        lambda k: (
+            f'Let "{k["keyword"]}" appear {_rel_words(k["relation"])} {k["frequency"]} times.'
+        ),
     ),
     "keywords:exclude_word_harder": (
         lambda r, p: {"keyword": r.choice(WORDS)},
@@ -209,7 +353,9 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
     ),
     "last_word:last_word_sent": (
         lambda r, p: {"last_word": r.choice(WORDS)},
-        lambda k: f'End every sentence with the word "{k["last_word"]}" (punctuation after it is fine).',
+        lambda k: (
+            f'End every sentence with the word "{k["last_word"]}" (punctuation after it is fine).'
+        ),
     ),
     "last_word:last_word_answer": (
         lambda r, p: {"last_word": r.choice(WORDS)},
@@ -217,15 +363,21 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
     ),
     "detectable_format:bigram_wrapping": (
         lambda r, p: {},
-        lambda k: "Group your words in pairs and wrap each pair in double angle brackets, like <<for example>> <<like this>>.",
+        lambda k: (
+            "Group your words in pairs and wrap each pair in double angle brackets, like <<for example>> <<like this>>."
+        ),
     ),
     "copy:copying_simple": (
         lambda r, p: {"prompt_to_repeat": p},
-        lambda k: "Do not answer the request above; just repeat it unchanged (leave out this sentence) and say nothing else.",
+        lambda k: (
+            "Do not answer the request above; just repeat it unchanged (leave out this sentence) and say nothing else."
+        ),
     ),
     "copy:copying_multiple": (
         lambda r, p: {"prompt_to_repeat": p, "N": r.randint(2, 3)},
-        lambda k: f"Do not answer; repeat the request above unchanged {k['N']} times (leave out this sentence), with ****** between the copies.",
+        lambda k: (
+            f"Do not answer; repeat the request above unchanged {k['N']} times (leave out this sentence), with ****** between the copies."
+        ),
     ),
     "punctuation:punctuation_dot": (
         lambda r, p: {},
@@ -241,15 +393,25 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
     ),
     "letters:letter_counting": (
         lambda r, p: {"N": r.choice((20, 50, 100, 200)), "relation": _rel(r)},
-        lambda k: f"Your reply should contain {_rel_words(k['relation'])} {k['N']} letters (a-z, A-Z) in total.",
+        lambda k: (
+            f"Your reply should contain {_rel_words(k['relation'])} {k['N']} letters (a-z, A-Z) in total."
+        ),
     ),
     "letters:letter_counting2": (
-        lambda r, p: {"letter": r.choice("abcdefghilmnoprstuwy"), "let_frequency": r.randint(3, 12), "let_relation": _rel(r)},
-        lambda k: f'Use the letter "{k["letter"]}" {_rel_words(k["let_relation"])} {k["let_frequency"]} times, counting upper and lower case.',
+        lambda r, p: {
+            "letter": r.choice("abcdefghilmnoprstuwy"),
+            "let_frequency": r.randint(3, 12),
+            "let_relation": _rel(r),
+        },
+        lambda k: (
+            f'Use the letter "{k["letter"]}" {_rel_words(k["let_relation"])} {k["let_frequency"]} times, counting upper and lower case.'
+        ),
     ),
     "count:counting_composition": (
         lambda r, p: {"n_sent": r.randint(2, 3), "n_words": r.randint(3, 6)},
-        lambda k: f"Write 3 paragraphs separated by ***; each has exactly {k['n_sent']} sentences and each sentence exactly {k['n_words']} tokens (punctuation marks count as tokens).",
+        lambda k: (
+            f"Write 3 paragraphs separated by ***; each has exactly {k['n_sent']} sentences and each sentence exactly {k['n_words']} tokens (punctuation marks count as tokens)."
+        ),
     ),
     "count:count_unique": (
         lambda r, p: {},
@@ -269,7 +431,9 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
     ),
     "keywords:start_end": (
         lambda r, p: {},
-        lambda k: "Begin and end your reply with the same word, with nothing (not even punctuation) after the last word.",
+        lambda k: (
+            "Begin and end your reply with the same word, with nothing (not even punctuation) after the last word."
+        ),
     ),
 }
 
@@ -331,7 +495,12 @@ def to_ground_truth(constraints: Sequence[SampledConstraint]) -> str:
     if not constraints:
         raise CaravanError("no constraints to turn into a ground truth")
     return json.dumps(
-        [{"instruction_id": [c.instruction_id for c in constraints], "kwargs": [c.kwargs for c in constraints]}],
+        [
+            {
+                "instruction_id": [c.instruction_id for c in constraints],
+                "kwargs": [c.kwargs for c in constraints],
+            }
+        ],
         ensure_ascii=False,
     )
 

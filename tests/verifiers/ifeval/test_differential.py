@@ -9,7 +9,6 @@ the test never downloads anything.
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
@@ -34,7 +33,7 @@ TRICKY = [
     "Les villes vivent de la mer et des bateaux.\n\nP.P.S fin",
     "p.s. lower marker\n\np. p. s spaced marker",
     "First paragraph here.\n\n\n\nSecond paragraph here.\n\n'Quoted start of third.",
-    "Any other questions?\"",
+    'Any other questions?"',
 ]
 
 PUNKT_IDS = {"length_constraints:number_sentences", "change_case:capital_word_frequency"}
@@ -46,7 +45,9 @@ def reference(monkeypatch_module):
 
     # lm_eval tries nltk.download("punkt_tab") at import time; tests never download.
     monkeypatch_module.setattr(nltk, "download", lambda *a, **k: False)
-    utils = pytest.importorskip("lm_eval.tasks.ifeval.utils", reason="lm_eval[ifeval] not installed")
+    utils = pytest.importorskip(
+        "lm_eval.tasks.ifeval.utils", reason="lm_eval[ifeval] not installed"
+    )
     return utils
 
 
@@ -65,28 +66,6 @@ def _punkt_installed() -> bool:
         return True
     except LookupError:
         return False
-
-
-@pytest.fixture(scope="module")
-def ifeval_rows(shared_data_module):
-    path = shared_data_module / "eval" / "ifeval_input_data.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} absent")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def shared_data_module():
-    import os
-    from pathlib import Path
-
-    # Same place as the `shared_data` fixture in tests/conftest.py (module-scoped here),
-    # overridable for checkouts that live elsewhere.
-    default = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-    root = Path(os.environ.get("CARAVAN_SHARED_DATA", default))
-    if not root.is_dir():
-        pytest.skip(f"shared data folder absent: {root}")
-    return root
 
 
 def _reference_is_random(iid: str, kw: dict) -> bool:
@@ -126,15 +105,23 @@ def _compare(reference, rows, ids_filter) -> tuple[int, list[str]]:
             continue
         ids = [p[0] for p in pairs]
         kws = [p[1] for p in pairs]
-        inp = reference.InputExample(key=row["key"], instruction_id_list=ids, prompt=row["prompt"], kwargs=kws)
+        inp = reference.InputExample(
+            key=row["key"], instruction_id_list=ids, prompt=row["prompt"], kwargs=kws
+        )
         for response in _candidates({**row, "instruction_id_list": ids, "kwargs": kws}, rng):
             for loose in (False, True):
-                ref_fn = reference.test_instruction_following_loose if loose else reference.test_instruction_following_strict
+                ref_fn = (
+                    reference.test_instruction_following_loose
+                    if loose
+                    else reference.test_instruction_following_strict
+                )
                 want = ref_fn(inp, response).follow_instruction_list
                 got = check_instructions(response, ids, kws, prompt=row["prompt"], loose=loose)
                 compared += len(ids)
                 if got != want:
-                    mismatches.append(f"key={row['key']} loose={loose} ids={ids} ours={got} ref={want} response={response[:200]!r}")
+                    mismatches.append(
+                        f"key={row['key']} loose={loose} ids={ids} ours={got} ref={want} response={response[:200]!r}"
+                    )
     return compared, mismatches
 
 
@@ -165,6 +152,10 @@ def test_both_outcomes_are_exercised(reference, ifeval_rows):
                 continue
             for passing in (True, False):
                 response = build(iid, kw, row["prompt"], rng, passing=passing)
-                seen.setdefault(iid, set()).add(check_instructions(response, [iid], [kw], prompt=row["prompt"])[0])
+                seen.setdefault(iid, set()).add(
+                    check_instructions(response, [iid], [kw], prompt=row["prompt"])[0]
+                )
     assert len(seen) == 23
-    assert all(v == {True, False} for v in seen.values()), {k: v for k, v in seen.items() if v != {True, False}}
+    assert all(v == {True, False} for v in seen.values()), {
+        k: v for k, v in seen.items() if v != {True, False}
+    }

@@ -16,38 +16,138 @@ CASES = [
     ("keywords:existence", {"keywords": ["HARBOR"]}, LOREM, True),  # case-insensitive
     ("keywords:existence", {"keywords": ["harbor", "gull"]}, LOREM, False),
     ("keywords:existence", {"keywords": ["harb"]}, LOREM, True),  # substring, like the reference
-    ("keywords:frequency", {"keyword": "sea", "frequency": 2, "relation": "at least"}, "sea and Sea", True),
-    ("keywords:frequency", {"keyword": "sea", "frequency": 2, "relation": "at least"}, "the sea", False),
-    ("keywords:frequency", {"keyword": "sea", "frequency": 2, "relation": "less than"}, "the sea", True),
-    ("keywords:frequency", {"keyword": "sea", "frequency": 2, "relation": "less than"}, "sea, seas", False),
+    (
+        "keywords:frequency",
+        {"keyword": "sea", "frequency": 2, "relation": "at least"},
+        "sea and Sea",
+        True,
+    ),
+    (
+        "keywords:frequency",
+        {"keyword": "sea", "frequency": 2, "relation": "at least"},
+        "the sea",
+        False,
+    ),
+    (
+        "keywords:frequency",
+        {"keyword": "sea", "frequency": 2, "relation": "less than"},
+        "the sea",
+        True,
+    ),
+    (
+        "keywords:frequency",
+        {"keyword": "sea", "frequency": 2, "relation": "less than"},
+        "sea, seas",
+        False,
+    ),
     ("keywords:forbidden_words", {"forbidden_words": ["storm"]}, LOREM, True),
     ("keywords:forbidden_words", {"forbidden_words": ["storm"]}, "A Storm came.", False),
-    ("keywords:forbidden_words", {"forbidden_words": ["storm"]}, "Stormy weather.", True),  # whole word
-    ("keywords:letter_frequency", {"letter": "a", "let_frequency": 3, "let_relation": "at least"}, "A cat ran away", True),
-    ("keywords:letter_frequency", {"letter": "z", "let_frequency": 1, "let_relation": "at least"}, LOREM, False),
-    ("keywords:letter_frequency", {"letter": "Z", "let_frequency": 2, "let_relation": "less than"}, "zoo", True),
-    ("keywords:letter_frequency", {"letter": "#", "let_frequency": 2, "let_relation": "at least"}, "#a #b", True),
+    (
+        "keywords:forbidden_words",
+        {"forbidden_words": ["storm"]},
+        "Stormy weather.",
+        True,
+    ),  # whole word
+    (
+        "keywords:letter_frequency",
+        {"letter": "a", "let_frequency": 3, "let_relation": "at least"},
+        "A cat ran away",
+        True,
+    ),
+    (
+        "keywords:letter_frequency",
+        {"letter": "z", "let_frequency": 1, "let_relation": "at least"},
+        LOREM,
+        False,
+    ),
+    (
+        "keywords:letter_frequency",
+        {"letter": "Z", "let_frequency": 2, "let_relation": "less than"},
+        "zoo",
+        True,
+    ),
+    (
+        "keywords:letter_frequency",
+        {"letter": "#", "let_frequency": 2, "let_relation": "at least"},
+        "#a #b",
+        True,
+    ),
     # language
     ("language:response_language", {"language": "en"}, LOREM, True),
     ("language:response_language", {"language": "fr"}, LOREM, False),
-    ("language:response_language", {"language": "fr"}, "Les bateaux sont rentrés au port avant la tempête de ce soir.", True),
+    (
+        "language:response_language",
+        {"language": "fr"},
+        "Les bateaux sont rentrés au port avant la tempête de ce soir.",
+        True,
+    ),
     ("language:response_language", {"language": "de"}, "12345 !!!", True),  # undetectable passes
     # length
-    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "at least"}, LOREM, True),
-    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "less than"}, LOREM, False),
-    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "less than"}, "Dr. Smith came home.", True),
+    (
+        "length_constraints:number_sentences",
+        {"num_sentences": 2, "relation": "at least"},
+        LOREM,
+        True,
+    ),
+    (
+        "length_constraints:number_sentences",
+        {"num_sentences": 2, "relation": "less than"},
+        LOREM,
+        False,
+    ),
+    (
+        "length_constraints:number_sentences",
+        {"num_sentences": 2, "relation": "less than"},
+        "Dr. Smith came home.",
+        True,
+    ),
     ("length_constraints:number_words", {"num_words": 12, "relation": "at least"}, LOREM, True),
     ("length_constraints:number_words", {"num_words": 12, "relation": "less than"}, LOREM, False),
-    ("length_constraints:number_words", {"num_words": 3, "relation": "at least"}, "don't-stop", True),  # \w+ runs
+    (
+        "length_constraints:number_words",
+        {"num_words": 3, "relation": "at least"},
+        "don't-stop",
+        True,
+    ),  # \w+ runs
     ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "One.\n***\nTwo.", True),
-    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "***\nOne.\n***\nTwo.\n***", True),
-    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "One.\n***\n***\nTwo.", False),  # empty inside
+    (
+        "length_constraints:number_paragraphs",
+        {"num_paragraphs": 2},
+        "***\nOne.\n***\nTwo.\n***",
+        True,
+    ),
+    (
+        "length_constraints:number_paragraphs",
+        {"num_paragraphs": 2},
+        "One.\n***\n***\nTwo.",
+        False,
+    ),  # empty inside
     ("length_constraints:number_paragraphs", {"num_paragraphs": 3}, "One.\n***\nTwo.", False),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"}, "First.\n\n\"Then, more.", True),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"}, "First.\n\nNow more.", False),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 1, "first_word": "first"}, "First.\n\nTwo.\n\nThree.", False),
+    (
+        "length_constraints:nth_paragraph_first_word",
+        {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"},
+        'First.\n\n"Then, more.',
+        True,
+    ),
+    (
+        "length_constraints:nth_paragraph_first_word",
+        {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"},
+        "First.\n\nNow more.",
+        False,
+    ),
+    (
+        "length_constraints:nth_paragraph_first_word",
+        {"num_paragraphs": 2, "nth_paragraph": 1, "first_word": "first"},
+        "First.\n\nTwo.\n\nThree.",
+        False,
+    ),
     # content
-    ("detectable_content:number_placeholders", {"num_placeholders": 2}, "Dear [name], at [place].", True),
+    (
+        "detectable_content:number_placeholders",
+        {"num_placeholders": 2},
+        "Dear [name], at [place].",
+        True,
+    ),
     ("detectable_content:number_placeholders", {"num_placeholders": 2}, "Dear [name].", False),
     ("detectable_content:postscript", {"postscript_marker": "P.S."}, "Hi.\n\nP.S. bye", True),
     ("detectable_content:postscript", {"postscript_marker": "P.S."}, "Hi.\n\np. s. bye", True),
@@ -56,16 +156,41 @@ CASES = [
     # format
     ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "* a\n- b", True),
     ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "* a\n* b\n* c", False),
-    ("detectable_format:number_bullet_lists", {"num_bullets": 1}, "**bold** line\n* a", True),  # ** is no bullet
+    (
+        "detectable_format:number_bullet_lists",
+        {"num_bullets": 1},
+        "**bold** line\n* a",
+        True,
+    ),  # ** is no bullet
     ("detectable_format:constrained_response", {}, "My answer is no.", True),
     ("detectable_format:constrained_response", {}, "I'd say: My answer is maybe. Because...", True),
     ("detectable_format:constrained_response", {}, "my answer is yes", False),
-    ("detectable_format:number_highlighted_sections", {"num_highlights": 2}, "*one* and *two*", True),
+    (
+        "detectable_format:number_highlighted_sections",
+        {"num_highlights": 2},
+        "*one* and *two*",
+        True,
+    ),
     ("detectable_format:number_highlighted_sections", {"num_highlights": 1}, "**bold**", True),
     ("detectable_format:number_highlighted_sections", {"num_highlights": 2}, "**bold**", False),
-    ("detectable_format:number_highlighted_sections", {"num_highlights": 1}, "* * and **  **", False),
-    ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2}, "Section 1\na\nSection 2\nb", True),
-    ("detectable_format:multiple_sections", {"section_spliter": "SECTION", "num_sections": 2}, "Section 1\na\nSection 2\nb", False),
+    (
+        "detectable_format:number_highlighted_sections",
+        {"num_highlights": 1},
+        "* * and **  **",
+        False,
+    ),
+    (
+        "detectable_format:multiple_sections",
+        {"section_spliter": "Section", "num_sections": 2},
+        "Section 1\na\nSection 2\nb",
+        True,
+    ),
+    (
+        "detectable_format:multiple_sections",
+        {"section_spliter": "SECTION", "num_sections": 2},
+        "Section 1\na\nSection 2\nb",
+        False,
+    ),
     ("detectable_format:json_format", {}, '```json\n{"a": 1}\n```', True),
     ("detectable_format:json_format", {}, '{"a": 1} trailing', False),
     ("detectable_format:json_format", {}, "[1, 2, 3]", True),
@@ -76,23 +201,78 @@ CASES = [
     ("combination:two_responses", {}, "Answer A\n******\nAnswer B", True),
     ("combination:two_responses", {}, "Answer A\n******\nAnswer A", False),
     ("combination:two_responses", {}, "A\n******\n******\nB", False),
-    ("combination:repeat_prompt", {"prompt_to_repeat": "Write a poem."}, "write a poem. Roses...", True),
-    ("combination:repeat_prompt", {"prompt_to_repeat": "Write a poem."}, "Sure. Write a poem.", False),
+    (
+        "combination:repeat_prompt",
+        {"prompt_to_repeat": "Write a poem."},
+        "write a poem. Roses...",
+        True,
+    ),
+    (
+        "combination:repeat_prompt",
+        {"prompt_to_repeat": "Write a poem."},
+        "Sure. Write a poem.",
+        False,
+    ),
     # start/end, case, punctuation
-    ("startend:end_checker", {"end_phrase": "Any other questions?"}, 'Done. any other questions?"', True),
-    ("startend:end_checker", {"end_phrase": "Any other questions?"}, "Any other questions? Bye", False),
+    (
+        "startend:end_checker",
+        {"end_phrase": "Any other questions?"},
+        'Done. any other questions?"',
+        True,
+    ),
+    (
+        "startend:end_checker",
+        {"end_phrase": "Any other questions?"},
+        "Any other questions? Bye",
+        False,
+    ),
     ("startend:quotation", {}, '  "All quoted."  ', True),
     ("startend:quotation", {}, '"', False),
     ("startend:quotation", {}, "Not quoted.", False),
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"}, "I DON'T know", True),  # DO + N'T
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "less than"}, "NASA and ESA.", False),
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "less than"}, "Only NASA here.", True),
-    ("change_case:english_capital", {}, "THE BOATS CAME BACK TO THE HARBOR BEFORE THE STORM. EVERYONE WAS HAPPY AND THE FISHERMEN SOLD THEIR CATCH AT THE MARKET.", True),
+    (
+        "change_case:capital_word_frequency",
+        {"capital_frequency": 2, "capital_relation": "at least"},
+        "I DON'T know",
+        True,
+    ),  # DO + N'T
+    (
+        "change_case:capital_word_frequency",
+        {"capital_frequency": 2, "capital_relation": "less than"},
+        "NASA and ESA.",
+        False,
+    ),
+    (
+        "change_case:capital_word_frequency",
+        {"capital_frequency": 2, "capital_relation": "less than"},
+        "Only NASA here.",
+        True,
+    ),
+    (
+        "change_case:english_capital",
+        {},
+        "THE BOATS CAME BACK TO THE HARBOR BEFORE THE STORM. EVERYONE WAS HAPPY AND THE FISHERMEN SOLD THEIR CATCH AT THE MARKET.",
+        True,
+    ),
     # langdetect reads this short all-caps line as Vietnamese; the reference fails it too.
-    ("change_case:english_capital", {}, "THE BOATS CAME BACK TO THE HARBOR BEFORE THE STORM.", False),
+    (
+        "change_case:english_capital",
+        {},
+        "THE BOATS CAME BACK TO THE HARBOR BEFORE THE STORM.",
+        False,
+    ),
     ("change_case:english_capital", {}, "THE BOATS CAME BACK to the harbor.", False),
-    ("change_case:english_lowercase", {}, "the boats came back to the harbor before the storm.", True),
-    ("change_case:english_lowercase", {}, "les bateaux sont rentrés au port avant la tempête de ce soir.", False),
+    (
+        "change_case:english_lowercase",
+        {},
+        "the boats came back to the harbor before the storm.",
+        True,
+    ),
+    (
+        "change_case:english_lowercase",
+        {},
+        "les bateaux sont rentrés au port avant la tempête de ce soir.",
+        False,
+    ),
     ("punctuation:no_comma", {}, LOREM, True),
     ("punctuation:no_comma", {}, "Yes, indeed.", False),
 ]
@@ -130,12 +310,16 @@ def test_empty_response_follows_nothing():
 
 def test_none_kwargs_are_dropped_like_hf_ifeval_rows():
     hf_kwargs = {"num_highlights": 1, "relation": None, "keywords": None, "language": None}
-    assert check_instructions("*x*", ["detectable_format:number_highlighted_sections"], [hf_kwargs]) == [True]
+    assert check_instructions(
+        "*x*", ["detectable_format:number_highlighted_sections"], [hf_kwargs]
+    ) == [True]
     assert check_instructions("ok", ["punctuation:no_comma"], [None]) == [True]
 
 
 def test_repeat_prompt_falls_back_to_the_prompt():
-    got = check_instructions("Name a fruit. Apple.", ["combination:repeat_prompt"], [{}], prompt="Name a fruit.")
+    got = check_instructions(
+        "Name a fruit. Apple.", ["combination:repeat_prompt"], [{}], prompt="Name a fruit."
+    )
     assert got == [True]
 
 
@@ -145,10 +329,22 @@ def test_repeat_prompt_falls_back_to_the_prompt():
         ("keywords:nonexistent", {}, "unknown instruction id"),
         ("keywords:frequency", {"keyword": "a", "frequency": 2, "relation": "about"}, "relation"),
         ("length_constraints:number_words", {"relation": "at least"}, "num_words"),
-        ("length_constraints:number_words", {"num_words": "many", "relation": "at least"}, "integer"),
-        ("keywords:letter_frequency", {"letter": "ab", "let_frequency": 1, "let_relation": "at least"}, "single character"),
+        (
+            "length_constraints:number_words",
+            {"num_words": "many", "relation": "at least"},
+            "integer",
+        ),
+        (
+            "keywords:letter_frequency",
+            {"letter": "ab", "let_frequency": 1, "let_relation": "at least"},
+            "single character",
+        ),
         ("combination:repeat_prompt", {}, "prompt_to_repeat"),
-        ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "x"}, "exceeds"),
+        (
+            "length_constraints:nth_paragraph_first_word",
+            {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "x"},
+            "exceeds",
+        ),
     ],
 )
 def test_bad_ids_and_kwargs_raise_clear_errors(iid, kwargs, message):
@@ -163,5 +359,8 @@ def test_mismatched_lengths_raise():
 
 def test_language_detection_is_deterministic():
     text = "Ciao, come stai? Oggi il mare è calmo e le barche sono uscite."
-    first = [check_instructions(text, ["language:response_language"], [{"language": "it"}])[0] for _ in range(5)]
+    first = [
+        check_instructions(text, ["language:response_language"], [{"language": "it"}])[0]
+        for _ in range(5)
+    ]
     assert first == [True] * 5

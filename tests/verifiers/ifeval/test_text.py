@@ -10,7 +10,7 @@ from verifiers.ifeval.examples import FRENCH, PROSE
 SAMPLES = PROSE + [
     FRENCH,
     "Mr. Brown met Dr. Green at 5.30 p.m. in the U.S. He said hi. They left!",
-    "Visit www.example.com today... It works. Really? \"Yes.\" she said.",
+    'Visit www.example.com today... It works. Really? "Yes." she said.',
     "J. K. Rowling wrote it. Ph.D. students read it. Acme Inc. This is new.",
     "The U.S.A. is big. But Canada is bigger! E.g. Russia.",
     "No terminal punctuation here",
@@ -25,7 +25,9 @@ def reference_util():
 
     mp = pytest.MonkeyPatch()
     mp.setattr(nltk, "download", lambda *a, **k: False)  # lm_eval tries at import time
-    util = pytest.importorskip("lm_eval.tasks.ifeval.instructions_util", reason="lm_eval[ifeval] not installed")
+    util = pytest.importorskip(
+        "lm_eval.tasks.ifeval.instructions_util", reason="lm_eval[ifeval] not installed"
+    )
     yield util
     mp.undo()
 
@@ -61,11 +63,19 @@ def test_punkt_sentence_counts(text, count):
 
 def test_word_tokens_follow_treebank_rules():
     assert tx.word_tokens("I DON'T KNOW. THE U.S. ARMY.") == (
-        "I", "DO", "N'T", "KNOW", ".", "THE", "U.S.", "ARMY", ".",
+        "I",
+        "DO",
+        "N'T",
+        "KNOW",
+        ".",
+        "THE",
+        "U.S.",
+        "ARMY",
+        ".",
     )
 
 
-@pytest.mark.parametrize("sample", SAMPLES + ["WE SAW THE U.S. NAVY. IT WAS BIG. \"WOW.\" OK"])
+@pytest.mark.parametrize("sample", SAMPLES + ['WE SAW THE U.S. NAVY. IT WAS BIG. "WOW." OK'])
 def test_capital_token_count_does_not_depend_on_sentence_splits(sample):
     """Why our Punkt approximation cannot change capital-word counts: where a sentence
     ends only moves a trailing '.' into its own token, never changing which tokens are
