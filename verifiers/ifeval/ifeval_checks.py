@@ -120,7 +120,7 @@ def _prep_capital_freq(kw, prompt):
 
 
 def _capital_freq(value: str, kw: Kwargs) -> bool:
-    found = sum(1 for t in tx.word_tokens(value) if t.isupper())
+    found = tx.count_capital_tokens(value)
     return compare(found, kw["capital_relation"], kw["capital_frequency"])
 
 
