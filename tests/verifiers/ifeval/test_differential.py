@@ -88,7 +88,7 @@ def _candidates(row: dict, rng: random.Random) -> list[str]:
     out.append("\n\n".join(passing))
     out.append("**Answer**\n" + rng.choice(PROSE) + "\n*done*")  # exercises loose variants
     out.append("")  # empty responses follow nothing
-    out += rng.sample(TRICKY, 4)
+    out += rng.sample(TRICKY, 3)
     return out
 
 
