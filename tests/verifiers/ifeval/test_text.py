@@ -1,0 +1,131 @@
+"""Sentence and word units: offline, and in agreement with the reference on real text."""
+
+from __future__ import annotations
+
+import pytest
+
+from verifiers.ifeval import text as tx
+from verifiers.ifeval.examples import FRENCH, PROSE
+
+SAMPLES = PROSE + [
+    FRENCH,
+    "Mr. Brown met Dr. Green at 5.30 p.m. in the U.S. He said hi. They left!",
+    'Visit www.example.com today... It works. Really? "Yes." she said.',
+    "J. K. Rowling wrote it. Ph.D. students read it. Acme Inc. This is new.",
+    "The U.S.A. is big. But Canada is bigger! E.g. Russia.",
+    "No terminal punctuation here",
+    "",
+    "Line one\nLine two. Line three? \u201cQuoted.\u201d End",
+]
+
+
+@pytest.fixture(scope="module")
+def reference_util():
+    import nltk
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(nltk, "download", lambda *a, **k: False)  # lm_eval tries at import time
+    util = pytest.importorskip(
+        "lm_eval.tasks.ifeval.instructions_util", reason="lm_eval[ifeval] not installed"
+    )
+    yield util
+    mp.undo()
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_rule_splitter_matches_reference(reference_util, sample):
+    assert tx.rule_sentences(sample) == reference_util.split_into_sentences(sample)
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_word_count_matches_reference(reference_util, sample):
+    assert tx.count_words(sample) == reference_util.count_words(sample)
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("The harbor was quiet. Boats rocked gently.", 2),
+        ("Dr. Smith arrived at 5 p.m. and left.", 1),  # known abbreviations do not split
+        ("We met Mr. Lee, e.g. at lunch. Then we left.", 2),
+        ("It rose in 2020. Then it fell.", 2),
+        ("J. K. Rowling wrote a book.", 1),  # initials
+        ("Really? Yes! Fine.", 3),
+        ('He said "stop." Then he left.', 2),
+        ("A bullet list\n* one\n* two", 1),  # newlines alone do not end sentences
+        ("Wait... what happened?", 1),
+        ("", 0),
+    ],
+)
+def test_punkt_sentence_counts(text, count):
+    assert tx.count_sentences(text) == count
+
+
+def test_word_tokens_follow_treebank_rules():
+    assert tx.word_tokens("I DON'T KNOW. THE U.S. ARMY.") == (
+        "I",
+        "DO",
+        "N'T",
+        "KNOW",
+        ".",
+        "THE",
+        "U.S.",
+        "ARMY",
+        ".",
+    )
+
+
+@pytest.mark.parametrize("sample", SAMPLES + ['WE SAW THE U.S. NAVY. IT WAS BIG. "WOW." OK'])
+def test_capital_token_count_does_not_depend_on_sentence_splits(sample):
+    """Why our Punkt approximation cannot change capital-word counts: where a sentence
+    ends only moves a trailing '.' into its own token, never changing which tokens are
+    upper case."""
+    per_sentence = tx.word_tokens(sample)
+    assert tx.count_capital_tokens(sample) == sum(t.isupper() for t in per_sentence)
+
+
+def _random_texts(n: int) -> list[str]:
+    import random
+
+    rng = random.Random(5)
+    pieces = [
+        "Dr.",
+        "e.g.",
+        "U.S.",
+        "J.",
+        "K.",
+        "3.5",
+        "2020.",
+        "etc.",
+        "...",
+        "?!",
+        "!",
+        "?",
+        '"',
+        "'",
+        ")",
+        "(",
+        "*",
+        "\n",
+        "\n\n",
+        "word",
+        "Word",
+        "WORD",
+        "the",
+        "The",
+        "end.",
+        "Mr.",
+        "a.m.",
+        ":",
+    ]
+    texts = []
+    for _ in range(n):
+        texts.append(" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 60))))
+        texts.append("".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))))
+    return texts
+
+
+def test_memoised_punkt_splits_exactly_like_nltk_punkt():
+    plain, fast = tx.plain_punkt(), tx._punkt()
+    for sample in SAMPLES + _random_texts(400):
+        assert fast.tokenize(sample) == plain.tokenize(sample), sample

@@ -1,0 +1,39 @@
+"""IFEval and extended instruction-following constraints: check, score, sample.
+
+- `check_instructions(response, ids, kwargs_list, prompt=None, loose=False)` -> list[bool]
+- `evaluate(rows)` -> IFEval's prompt/instruction-level, strict/loose accuracies
+- `score_ground_truth(response, ground_truth, scoring="fraction", loose=False)` -> float
+- `sample_constraints(seed, k_min, k_max, ids=None, prompt=None)` + `to_ground_truth`
+"""
+
+from verifiers.ifeval.checking import IFEvalReport, check_instructions, evaluate, loose_variants
+from verifiers.ifeval.conflicts import compatible, conflict_table, conflicts
+from verifiers.ifeval.labels import parse_ground_truth, score_ground_truth
+from verifiers.ifeval.registry import ALL_IDS, EXTRA_IDS, IFEVAL_IDS
+from verifiers.ifeval.sampler import (
+    SampledConstraint,
+    describe,
+    render_instructions,
+    sample_constraints,
+    to_ground_truth,
+)
+
+__all__ = [
+    "ALL_IDS",
+    "EXTRA_IDS",
+    "IFEVAL_IDS",
+    "IFEvalReport",
+    "SampledConstraint",
+    "check_instructions",
+    "compatible",
+    "conflict_table",
+    "conflicts",
+    "describe",
+    "evaluate",
+    "loose_variants",
+    "parse_ground_truth",
+    "render_instructions",
+    "sample_constraints",
+    "score_ground_truth",
+    "to_ground_truth",
+]
