@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from decontam.index import EvalIndex, build_index
-from decontam.tokens import hash_batch, multi_gram_hashes, tokenize
+from decontam.tokens import all_windows, hash_batch, prefix_sums, tokenize, window_hash
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,42 @@ def _expand_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return owner, firsts + np.arange(owner.size)
 
 
+def _long_hits(
+    prefix: np.ndarray, offsets: np.ndarray, index: EvalIndex
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training token where the hit starts, index entry) for every shared n-gram."""
+    g, start = all_windows(prefix, offsets, index.n)
+    maybe = np.flatnonzero(index.bitmap[g >> np.uint64(index.shift)])
+    g, start = g[maybe], start[maybe]
+    lo = np.searchsorted(index.hashes, g, side="left")
+    hi = np.searchsorted(index.hashes, g, side="right")
+    found = np.flatnonzero(hi > lo)
+    owner, entry = _expand_ranges(lo[found], hi[found])
+    return start[found][owner], entry
+
+
+def _short_hits(
+    prefix: np.ndarray, offsets: np.ndarray, index: EvalIndex
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training token where it starts, eval item) for every short item found whole."""
+    m = index.short_len
+    g, start = all_windows(prefix, offsets, m)
+    maybe = np.flatnonzero(index.short_bitmap[g >> np.uint64(index.short_shift)])
+    g, start = g[maybe], start[maybe]
+    lo = np.searchsorted(index.short_key, g, side="left")
+    hi = np.searchsorted(index.short_key, g, side="right")
+    found = np.flatnonzero(hi > lo)
+    owner, entry = _expand_ranges(lo[found], hi[found])
+    s = start[found][owner]
+    items = index.short_key_item[entry]
+    length = index.ntok[items].astype(np.int64)
+    doc_end = offsets[np.searchsorted(offsets, s, side="right")]
+    fits = s + length <= doc_end
+    s, items, length, entry = s[fits], items[fits], length[fits], entry[fits]
+    same = window_hash(prefix, s, length) == index.short_full[entry]
+    return s[same], items[same]
+
+
 def candidate_pairs(
     texts: list[str], index: EvalIndex, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -55,33 +91,23 @@ def candidate_pairs(
     """
     batch = hash_batch(texts)
     counts = np.diff(batch.offsets)
-    hit_doc, hit_entry = [], []
-    for g, start in multi_gram_hashes(batch, index.lengths).values():
-        maybe = np.flatnonzero(index.bitmap[g >> np.uint64(index.shift)])
-        if maybe.size == 0:
-            continue
-        g, start = g[maybe], start[maybe]
-        lo = np.searchsorted(index.hashes, g, side="left")
-        hi = np.searchsorted(index.hashes, g, side="right")
-        found = np.flatnonzero(hi > lo)
-        if found.size == 0:
-            continue
-        owner, entry = _expand_ranges(lo[found], hi[found])
-        doc = np.searchsorted(batch.offsets, start[found], side="right") - 1
-        hit_doc.append(doc[owner])
-        hit_entry.append(entry)
-    empty = np.zeros(0, np.int64)
-    if not hit_doc:
-        return empty, empty, np.zeros(0), counts
-    doc = np.concatenate(hit_doc)
-    entry = np.concatenate(hit_entry)
+    prefix = prefix_sums(batch)
+    start, entry = _long_hits(prefix, batch.offsets, index)
     item = index.item[entry].astype(np.int64)
     pos = index.pos[entry].astype(np.int64)
-    glen = index.gram_length(item).astype(np.int64)
-    # a window of length L < n only counts for items of exactly that length (one gram)
+    glen = np.full(item.size, index.n, dtype=np.int64)
+    if index.short_len:
+        s_start, s_item = _short_hits(prefix, batch.offsets, index)
+        start = np.concatenate([start, s_start])
+        item = np.concatenate([item, s_item.astype(np.int64)])
+        pos = np.concatenate([pos, np.zeros(s_item.size, np.int64)])
+        glen = np.concatenate([glen, index.ntok[s_item].astype(np.int64)])
+    if item.size == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0), counts
+    doc = np.searchsorted(batch.offsets, start, side="right") - 1
     # pair id per (doc, item), then the distinct eval token positions covered per pair
-    pair_key = doc * np.int64(index.num_items) + item
-    pairs, pair_of_hit = np.unique(pair_key, return_inverse=True)
+    pairs, pair_of_hit = np.unique(doc * np.int64(index.num_items) + item, return_inverse=True)
     owner, offset = _expand_ranges(np.zeros_like(glen), glen)
     tok = pos[owner] + offset
     maxlen = np.int64(max(int(index.ntok.max()), 1))

@@ -67,13 +67,23 @@ class _Powers:
     def ensure(self, size: int) -> None:
         if self.pow.size >= size:
             return
-        size = max(size, 2 * self.pow.size)
-        self.pow = np.concatenate(([_U64(1)], np.cumprod(np.full(size - 1, self.base))))
+        size = max(size, 2 * self.pow.size, 1 << 16)
+        self.pow = _power_table(self.base, size)
         if self.inv is not None:
-            self.ipow = np.concatenate(([_U64(1)], np.cumprod(np.full(size - 1, self.inv))))
+            self.ipow = _power_table(self.inv, size)
 
 
-_CHAR_POW = _Powers(_CHAR_BASE)
+def _power_table(base: np.uint64, size: int) -> np.ndarray:
+    """[base^0, ..., base^(size-1)] mod 2^64 as an outer product of two short cumprods."""
+    block = 4096
+    small = np.concatenate(([_U64(1)], np.cumprod(np.full(block - 1, base))))
+    step = _U64((int(small[-1]) * int(base)) % (1 << 64))  # base^block
+    nblocks = -(-size // block)
+    big = np.concatenate(([_U64(1)], np.cumprod(np.full(nblocks - 1, step, dtype=np.uint64))))
+    return (big[:, None] * small[None, :]).ravel()[:size]
+
+
+_CHAR_POW = _Powers(_CHAR_BASE, _U64(pow(int(_CHAR_BASE), -1, 1 << 64)))
 _GRAM_POW = _Powers(_GRAM_BASE, _GRAM_BASE_INV)
 
 
@@ -96,8 +106,30 @@ class HashedBatch:
         return np.repeat(np.arange(counts.size, dtype=np.int64), counts)
 
 
+_MAX_CHARS = 1 << 22  # characters hashed at once; bounds the power tables (32 MB each)
+
+
 def hash_batch(texts: list[str]) -> HashedBatch:
     """Tokenize many documents at once and hash each token (same tokens as `tokenize`)."""
+    groups, size, lo = [], 0, 0
+    for i, t in enumerate(texts):
+        size += len(t) + 1
+        if size > _MAX_CHARS and i > lo:
+            groups.append((lo, i))
+            lo, size = i, len(t) + 1
+    if len(groups) == 0:
+        return _hash_group(texts)
+    groups.append((lo, len(texts)))
+    parts = [_hash_group(texts[a:b]) for a, b in groups]
+    offsets = [parts[0].offsets]
+    base = parts[0].offsets[-1]
+    for p in parts[1:]:
+        offsets.append(p.offsets[1:] + base)
+        base += p.offsets[-1]
+    return HashedBatch(np.concatenate([p.hashes for p in parts]), np.concatenate(offsets))
+
+
+def _hash_group(texts: list[str]) -> HashedBatch:
     if not texts:
         return HashedBatch(np.zeros(0, np.uint64), np.zeros(1, np.int64))
     lowered = [t.lower() for t in texts]
@@ -118,13 +150,16 @@ def hash_batch(texts: list[str]) -> HashedBatch:
     np.not_equal(pos[1:], pos[:-1] + 1, out=brk[1:])
     starts = np.flatnonzero(brk)
     tlen = np.diff(starts, append=pos.size)
-    offset_in_token = np.arange(pos.size, dtype=np.int64) - np.repeat(starts, tlen)
-    _CHAR_POW.ensure(int(tlen.max()))
-    weighted = cp[pos].astype(np.uint64) * _CHAR_POW.pow[offset_in_token]
-    hashes = _mix(np.add.reduceat(weighted, starts) ^ tlen.astype(np.uint64))
-    token_doc = np.searchsorted(doc_start, pos[starts], side="right") - 1
-    offsets = np.searchsorted(token_doc, np.arange(len(texts) + 1), side="left")
-    return HashedBatch(hashes, offsets.astype(np.int64))
+    # polynomial over the characters' positions in the joined text, then shifted back so
+    # a token's hash does not depend on where it sits: sum c_i B^(p_i) * B^-(p_start)
+    _CHAR_POW.ensure(cp.size + 1)
+    weighted = cp[pos] * _CHAR_POW.pow[pos]
+    sums = np.add.reduceat(weighted, starts) * _CHAR_POW.ipow[pos[starts]]
+    hashes = _mix(sums ^ tlen.astype(np.uint64))
+    offsets = np.empty(len(texts) + 1, dtype=np.int64)
+    offsets[:-1] = np.searchsorted(pos[starts], doc_start, side="left")
+    offsets[-1] = starts.size
+    return HashedBatch(hashes, offsets)
 
 
 def hash_tokens(tokens: list[str]) -> np.ndarray:
@@ -132,54 +167,55 @@ def hash_tokens(tokens: list[str]) -> np.ndarray:
     return hash_batch([" ".join(tokens)]).hashes
 
 
-def gram_hashes(batch: HashedBatch, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of every `length`-token window inside each document, with its first token.
+def prefix_sums(batch: HashedBatch) -> np.ndarray:
+    """prefix[i] = sum_{j<i} h_j Q^j (mod 2^64): any window's hash in O(1) from two entries."""
+    total = batch.hashes.size
+    _GRAM_POW.ensure(total + 1)
+    prefix = np.empty(total + 1, dtype=np.uint64)
+    prefix[0] = 0
+    np.cumsum(batch.hashes * _GRAM_POW.pow[:total], out=prefix[1:])
+    return prefix
 
-    Returns (hashes, start) where `start` indexes `batch.hashes`; windows that would cross
-    a document boundary are left out. The hash is a polynomial over token hashes computed
-    from prefix sums, so extra window lengths cost two array passes each.
+
+def window_hash(prefix: np.ndarray, start: np.ndarray, length: np.ndarray | int) -> np.ndarray:
+    """Hash of the token windows [start, start + length) (length may vary per window).
+
+    Position-independent: the same token sequence hashes the same in any document.
     """
-    th = batch.hashes
-    total = th.size
-    if total < length or length < 1:
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-    _GRAM_POW.ensure(total + 1)
-    prefix = np.empty(total + 1, dtype=np.uint64)
-    prefix[0] = 0
-    np.cumsum(th * _GRAM_POW.pow[:total], out=prefix[1:])
-    return _windows(prefix, batch.offsets, length, total)
+    ln = np.asarray(length, dtype=np.uint64)
+    g = (prefix[start + np.asarray(length, dtype=np.int64)] - prefix[start]) * _GRAM_POW.ipow[start]
+    return g + ln * _LEN_SALT
 
 
-def _windows(
-    prefix: np.ndarray, offsets: np.ndarray, length: int, total: int
+def all_windows(
+    prefix: np.ndarray, offsets: np.ndarray, length: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes and first tokens of every `length`-window that stays inside one document."""
+    total = prefix.size - 1
     n_win = total - length + 1
+    if n_win <= 0 or length < 1:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
     g = (prefix[length : length + n_win] - prefix[:n_win]) * _GRAM_POW.ipow[:n_win]
-    g = _mix(g + _U64((length * int(_LEN_SALT)) % (1 << 64)))
-    # a window is inside one document when its last token is before the next document start
-    start = np.arange(n_win, dtype=np.int64)
-    counts = np.diff(offsets)
-    doc_end = np.repeat(offsets[1:], counts)[:n_win]
-    keep = start + length <= doc_end
-    return g[keep], start[keep]
+    g += _U64((length * int(_LEN_SALT)) % (1 << 64))
+    # a window starting at s crosses a boundary b (a document start) iff b-length < s < b
+    bad = (offsets[1:-1, None] - np.arange(1, length, dtype=np.int64)[None, :]).ravel()
+    bad = bad[(bad >= 0) & (bad < n_win)]
+    if bad.size == 0:
+        return g, np.arange(n_win, dtype=np.int64)
+    keep = np.ones(n_win, dtype=np.bool_)
+    keep[bad] = False
+    start = np.flatnonzero(keep)
+    return g[start], start
 
 
-def multi_gram_hashes(
-    batch: HashedBatch, lengths: list[int]
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """`gram_hashes` for several window lengths, sharing one prefix-sum pass."""
-    th = batch.hashes
-    total = th.size
-    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    if total == 0:
-        return {n: (np.zeros(0, np.uint64), np.zeros(0, np.int64)) for n in lengths}
-    _GRAM_POW.ensure(total + 1)
-    prefix = np.empty(total + 1, dtype=np.uint64)
-    prefix[0] = 0
-    np.cumsum(th * _GRAM_POW.pow[:total], out=prefix[1:])
-    for n in lengths:
-        if total < n:
-            out[n] = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
-        else:
-            out[n] = _windows(prefix, batch.offsets, n, total)
-    return out
+def sequence_hash(token_hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Window hash of the first `lengths[i]` tokens of row i of a (k, width) hash matrix.
+
+    Equals `window_hash` of the same tokens inside any document.
+    """
+    k, width = token_hashes.shape
+    _GRAM_POW.ensure(width + 1)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    cols = np.arange(width)[None, :] < lengths[:, None]
+    terms = np.where(cols, token_hashes * _GRAM_POW.pow[:width][None, :], _U64(0))
+    return terms.sum(axis=1, dtype=np.uint64) + lengths.astype(np.uint64) * _LEN_SALT
