@@ -127,7 +127,9 @@ class _Sink:
     def write_batch(self, batch: pa.RecordBatch | pa.Table) -> None:
         if self.fmt == "jsonl":
             rows = batch.to_pylist()
-            self.write_lines([json.dumps(r, ensure_ascii=False, default=str).encode() for r in rows])
+            self.write_lines(
+                [json.dumps(r, ensure_ascii=False, default=str).encode() for r in rows]
+            )
             return
         if self._writer is None:
             schema = batch.schema.with_metadata({**(batch.schema.metadata or {}), **self.metadata})
@@ -222,8 +224,7 @@ def run_remove(
     missing = sorted(set(drop) - {r["decontam_row"] for r in removed_rows})
     if missing:
         raise CaravanError(
-            f"{report_path} names rows {missing[:5]} that {src.label} does not have "
-            f"({row} rows)"
+            f"{report_path} names rows {missing[:5]} that {src.label} does not have ({row} rows)"
         )
     if sink.fmt != "jsonl":
         write_card(output.parent)
@@ -270,4 +271,3 @@ def _removed_table(rows: list[dict[str, Any]], schema: pa.Schema | None) -> pa.T
         pa.field("decontam_eval_text", pa.string()),
     ]
     return pa.schema(fields).empty_table()
-
