@@ -51,7 +51,7 @@ def _long_hits(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(training token where the hit starts, index entry) for every shared n-gram."""
     g, start = all_windows(prefix, offsets, index.n)
-    maybe = np.flatnonzero(index.bitmap[g >> np.uint64(index.shift)])
+    maybe = np.flatnonzero(np.take(index.bitmap, g >> np.uint64(index.shift)))
     g, start = g[maybe], start[maybe]
     lo = np.searchsorted(index.hashes, g, side="left")
     hi = np.searchsorted(index.hashes, g, side="right")
@@ -66,7 +66,7 @@ def _short_hits(
     """(training token where it starts, eval item) for every short item found whole."""
     m = index.short_len
     g, start = all_windows(prefix, offsets, m)
-    maybe = np.flatnonzero(index.short_bitmap[g >> np.uint64(index.short_shift)])
+    maybe = np.flatnonzero(np.take(index.short_bitmap, g >> np.uint64(index.short_shift)))
     g, start = g[maybe], start[maybe]
     lo = np.searchsorted(index.short_key, g, side="left")
     hi = np.searchsorted(index.short_key, g, side="right")

@@ -136,10 +136,10 @@ def _hash_group(texts: list[str]) -> HashedBatch:
     joined = _SEP.join(lowered)
     if joined.isascii():  # O(1) in CPython; one byte per character instead of four
         cp = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-        alnum = _alnum_table()[:128][cp]
+        alnum = np.take(_alnum_table()[:128], cp)
     else:
         cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-        alnum = _alnum_table()[cp]
+        alnum = np.take(_alnum_table(), cp)
     pos = np.flatnonzero(alnum)
     lens = np.fromiter(map(len, lowered), dtype=np.int64, count=len(lowered))
     doc_start = np.cumsum(lens + 1) - (lens + 1)
@@ -153,11 +153,12 @@ def _hash_group(texts: list[str]) -> HashedBatch:
     # polynomial over the characters' positions in the joined text, then shifted back so
     # a token's hash does not depend on where it sits: sum c_i B^(p_i) * B^-(p_start)
     _CHAR_POW.ensure(cp.size + 1)
-    weighted = cp[pos] * _CHAR_POW.pow[pos]
-    sums = np.add.reduceat(weighted, starts) * _CHAR_POW.ipow[pos[starts]]
+    weighted = np.take(cp, pos) * np.take(_CHAR_POW.pow, pos)
+    first = np.take(pos, starts)
+    sums = np.add.reduceat(weighted, starts) * np.take(_CHAR_POW.ipow, first)
     hashes = _mix(sums ^ tlen.astype(np.uint64))
     offsets = np.empty(len(texts) + 1, dtype=np.int64)
-    offsets[:-1] = np.searchsorted(pos[starts], doc_start, side="left")
+    offsets[:-1] = np.searchsorted(first, doc_start, side="left")
     offsets[-1] = starts.size
     return HashedBatch(hashes, offsets)
 
