@@ -17,6 +17,7 @@ Targets: >= 4M words/s on 2 cores; peak RSS < 2 GB at any corpus size.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -66,10 +67,8 @@ def _tree_rss(pid: int) -> int:
         try:  # PSS splits pages shared after fork between the processes sharing them
             total += p.memory_full_info().pss
         except (psutil.Error, AttributeError):
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
-            except psutil.Error:
-                pass
     return total
 
 
