@@ -30,6 +30,7 @@ SCHEME = "affine64"
 @dataclass
 class FuzzyConfig:
     threshold: float = 0.8  # containment of the eval item's shingles in the training row
+    lsh_threshold: float | None = None  # candidate threshold of the index (default threshold/2)
     shingle: int = 3
     num_perm: int = 128
     num_part: int = 16
@@ -45,6 +46,12 @@ class FuzzyConfig:
         if self.num_perm < 2 or not 2 <= self.m <= self.num_perm:
             raise CaravanError("--fuzzy-num-perm must be at least 2 (and >= m = 8)")
 
+    def candidate_threshold(self) -> float:
+        """LSH is asked for a lower containment than reported: candidates are confirmed
+        exactly, so a lower index threshold only costs time, and it recovers items that
+        MinHash under-estimates (short items inside long rows)."""
+        return self.lsh_threshold if self.lsh_threshold is not None else self.threshold / 2
+
     def params(self) -> dict[str, Any]:
         import datasketch
 
@@ -53,6 +60,7 @@ class FuzzyConfig:
             "datasketch": datasketch.__version__,
             "scheme": SCHEME,
             **{k: v for k, v in asdict(self).items() if k != "chunk_rows"},
+            "lsh_threshold": self.candidate_threshold(),
         }
 
 
@@ -119,7 +127,10 @@ def fuzzy_matches(
         if not entries:
             continue
         lsh = MinHashLSHEnsemble(
-            threshold=cfg.threshold, num_perm=cfg.num_perm, num_part=cfg.num_part, m=cfg.m
+            threshold=cfg.candidate_threshold(),
+            num_perm=cfg.num_perm,
+            num_part=cfg.num_part,
+            m=cfg.m,
         )
         lsh.index(entries)
         for item, (es, mh) in enumerate(zip(eval_sets, eval_mh, strict=True)):
