@@ -1,1 +1,10 @@
-"""8-gram decontamination of training data against eval sets."""
+"""8-gram decontamination of training data against eval sets (Tülu 3 rule).
+
+`find_overlaps(train_texts, eval_texts, n=8, threshold=0.5)` is the in-memory API; the
+`decontam check` / `decontam remove` commands stream files of any size.
+"""
+
+from decontam.match import Match, find_overlaps
+from decontam.tokens import tokenize
+
+__all__ = ["Match", "find_overlaps", "tokenize"]

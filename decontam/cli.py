@@ -1,6 +1,12 @@
-"""`decontam` command group."""
+"""`decontam` command group: `check` finds eval contamination, `remove` drops the rows."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
 
 from caravan.cli_support import group
 
@@ -11,4 +17,230 @@ def cli() -> None:
 
     An eval instance is overlapped when more than half its tokens lie in 8-grams shared
     with one training instance; a dataset is contaminated when it overlaps more than 2%
-    of an eval set. This release has no decontam commands yet (see the README roadmap)."""
+    of an eval set."""
+
+
+def print_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="8-gram contamination" if report["settings"]["ngram"] == 8 else None)
+    for col in ("train", "eval", "overlapped / total", "%", "contaminated"):
+        table.add_column(col, justify="right" if col in ("%", "overlapped / total") else "left")
+    for r in report["results"]:
+        table.add_row(
+            Path(r["train"]).name,
+            r["eval"],
+            f"{r['overlapped']} / {r['eval_instances']}",
+            f"{100 * r['fraction']:.2f}",
+            "[bold red]YES[/]" if r["contaminated"] else "no",
+        )
+    console = Console()
+    console.print(table)
+    fuzzy = report.get("fuzzy")
+    if fuzzy:
+        ft = Table(
+            title=f"fuzzy containment (MinHash LSH Ensemble, >= {fuzzy['params']['threshold']})"
+        )
+        for col in ("train", "eval", "overlapped / total", "%"):
+            ft.add_column(col)
+        for r in fuzzy["results"]:
+            ft.add_row(
+                Path(r["train"]).name,
+                r["eval"],
+                f"{r['overlapped']} / {r['eval_instances']}",
+                f"{100 * r['fraction']:.2f}",
+            )
+        console.print(ft)
+    for t in report["train"]:
+        if t["rows_without_text"]:
+            click.echo(
+                f"warning: {t['path']}: {t['rows_without_text']} row(s) have no text in "
+                f"{', '.join(t['fields'])} (e.g. rows {t['rows_without_text_examples']})",
+                err=True,
+            )
+
+
+@cli.command()
+@click.option(
+    "--train",
+    "train",
+    multiple=True,
+    required=True,
+    help="Training data file or folder (repeatable).",
+)
+@click.option(
+    "--eval",
+    "evals",
+    multiple=True,
+    required=True,
+    help="Built-in eval name, or NAME=PATH[:field,...] (repeatable).",
+)
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    help="Training column to compare, COL or COL:role,role (default: user turns of messages / prompt).",
+)
+@click.option("--ngram", default=8, show_default=True, help="n-gram length.")
+@click.option(
+    "--instance-threshold",
+    default=0.5,
+    show_default=True,
+    help="An eval instance is overlapped if more than this fraction of its tokens match.",
+)
+@click.option(
+    "--dataset-threshold",
+    default=0.02,
+    show_default=True,
+    help="A dataset is contaminated if more than this fraction of an eval set is overlapped.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the JSON report.",
+)
+@click.option(
+    "--matches",
+    "matches_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Parquet of all matches with both texts [default: REPORT.matches.parquet].",
+)
+@click.option(
+    "--workers", default=0, show_default=True, help="Worker processes (0 = one per core)."
+)
+@click.option("--batch-rows", default=2048, show_default=True, help="Training rows per chunk.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Eval index cache [default: ~/.cache/caravan/decontam].",
+)
+@click.option("--no-cache", is_flag=True, help="Do not read or write the eval index cache.")
+@click.option(
+    "--fuzzy", is_flag=True, help="Also find near-duplicates with MinHash LSH Ensemble containment."
+)
+@click.option(
+    "--fuzzy-threshold",
+    default=0.8,
+    show_default=True,
+    help="Containment threshold of the fuzzy mode.",
+)
+@click.option(
+    "--fuzzy-shingle", default=3, show_default=True, help="Token shingle length of the fuzzy mode."
+)
+@click.option(
+    "--fuzzy-num-perm",
+    default=128,
+    show_default=True,
+    help="MinHash permutations of the fuzzy mode.",
+)
+@click.option(
+    "--fail-on-contamination",
+    is_flag=True,
+    help="Exit with status 2 if any dataset is contaminated.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def check(
+    train: tuple[str, ...],
+    evals: tuple[str, ...],
+    fields: tuple[str, ...],
+    ngram: int,
+    instance_threshold: float,
+    dataset_threshold: float,
+    report_path: Path,
+    matches_path: Path | None,
+    workers: int,
+    batch_rows: int,
+    cache_dir: Path | None,
+    no_cache: bool,
+    fuzzy: bool,
+    fuzzy_threshold: float,
+    fuzzy_shingle: int,
+    fuzzy_num_perm: int,
+    fail_on_contamination: bool,
+    quiet: bool,
+) -> None:
+    """Check training data against eval sets; print a table and write the report.
+
+    Example: decontam check --train sft.parquet --eval gsm8k=gsm8k_test.jsonl:question
+    --report report.json"""
+    from decontam.check import CheckConfig, run_check
+    from decontam.evalsets import load_eval_sets
+    from decontam.index import default_cache_dir
+
+    config = CheckConfig(
+        ngram=ngram,
+        instance_threshold=instance_threshold,
+        dataset_threshold=dataset_threshold,
+        fields=list(fields),
+        workers=workers,
+        batch_rows=batch_rows,
+        cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
+        progress=not quiet and sys.stderr.isatty(),
+    )
+    config.validate()
+    fuzzy_cfg = None
+    if fuzzy:
+        from decontam.fuzzy import FuzzyConfig
+
+        fuzzy_cfg = FuzzyConfig(
+            threshold=fuzzy_threshold, shingle=fuzzy_shingle, num_perm=fuzzy_num_perm
+        )
+        fuzzy_cfg.validate()
+    eval_sets = load_eval_sets(list(evals))
+    report = run_check(list(train), eval_sets, config, report_path, matches_path, fuzzy_cfg)
+    print_table(report)
+    click.echo(
+        f"report: {report_path}  matches: {report['matches_file']} ({report['match_count']} rows)"
+    )
+    if fail_on_contamination and report["contaminated"]:
+        click.echo(
+            "contaminated: "
+            + ", ".join(f"{Path(c['train']).name} x {c['eval']}" for c in report["contaminated"]),
+            err=True,
+        )
+        sys.exit(2)
+
+
+@cli.command()
+@click.option("--train", "train", required=True, help="The training data that was checked.")
+@click.option(
+    "--report",
+    "report_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Report written by `decontam check`.",
+)
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Cleaned dataset (.parquet, .arrow or .jsonl).",
+)
+@click.option(
+    "--removed",
+    "removed_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Side file of removed rows [default: OUTPUT.removed.parquet].",
+)
+@click.option(
+    "--only-contaminated",
+    is_flag=True,
+    help="Only drop rows that match eval sets the dataset is contaminated with.",
+)
+def remove(
+    train: str,
+    report_path: Path,
+    output: Path,
+    removed_path: Path | None,
+    only_contaminated: bool,
+) -> None:
+    """Write the training data without the rows that overlap eval instances."""
+    from decontam.remove import run_remove
+
+    res = run_remove(train, report_path, output, removed_path, only_contaminated)
+    click.echo(
+        f"kept {res.kept} rows -> {res.output}; removed {res.removed} rows -> {res.removed_path}"
+    )

@@ -1,0 +1,273 @@
+"""`decontam remove`: drop the training rows a check report names, keep everything else.
+
+The cleaned file has the input's columns and row order. Every dropped row goes to a side
+file with the eval item(s) it overlapped, so `clean + removed` is the original dataset
+(the round trip is tested). The training file must be byte-identical to the one checked:
+its fingerprint is compared with the report's, because row numbers are what link them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from caravan.errors import CaravanError
+from decontam.trainio import file_batches, open_train
+
+_BATCH = 8192
+MATCH_COLUMNS = ("decontam_eval", "decontam_eval_row", "decontam_coverage", "decontam_eval_text")
+
+
+@dataclass
+class RemoveResult:
+    output: Path
+    removed_path: Path
+    kept: int
+    removed: int
+
+
+def removed_path_for(output: Path) -> Path:
+    name = output.name
+    for suffix in (".parquet", ".arrow", ".jsonl"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return output.with_name(name + ".removed.parquet")
+
+
+def _load_report(path: Path) -> dict[str, Any]:
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CaravanError(f"{path}: not a readable decontam report: {exc}") from exc
+    if not isinstance(report, dict) or "results" not in report or "train" not in report:
+        raise CaravanError(f"{path}: not a decontam report (no `results` / `train`)")
+    return report
+
+
+def _train_entry(report: dict, report_path: Path, train: Path, fingerprint: str) -> dict:
+    entries = report["train"]
+    same = [e for e in entries if Path(e["path"]).resolve() == train.resolve()]
+    if not same:
+        same = [e for e in entries if e.get("fingerprint") == fingerprint]
+    if not same:
+        raise CaravanError(
+            f"{report_path} has no results for {train} (it checked: "
+            f"{', '.join(e['path'] for e in entries)})"
+        )
+    entry = same[0]
+    if entry.get("fingerprint") != fingerprint:
+        raise CaravanError(
+            f"{train} changed since {report_path} was written (fingerprint "
+            f"{fingerprint} != {entry.get('fingerprint')}); run `decontam check` again"
+        )
+    return entry
+
+
+def rows_to_remove(
+    report: dict, train_label: str, only_contaminated: bool
+) -> dict[int, list[dict[str, Any]]]:
+    """train row -> its matches (eval, eval_row, coverage), best first."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for r in report["results"]:
+        if r["train"] != train_label or (only_contaminated and not r["contaminated"]):
+            continue
+        for m in r["matches"]:
+            out.setdefault(int(m["train_row"]), []).append(
+                {"eval": r["eval"], "eval_row": int(m["eval_row"]), "coverage": m["coverage"]}
+            )
+    for ms in out.values():
+        ms.sort(key=lambda m: -m["coverage"])
+    return out
+
+
+def _eval_texts(report: dict, train_label: str) -> dict[tuple[str, int], str]:
+    path = Path(report.get("matches_file", ""))
+    if not path.is_file():
+        return {}
+    table = pq.read_table(path, columns=["train", "eval", "eval_row", "eval_text"])
+    out = {}
+    for row in table.to_pylist():
+        if row["train"] == train_label:
+            out[(row["eval"], row["eval_row"])] = row["eval_text"]
+    return out
+
+
+def _input_batches(path: Path) -> Iterator[pa.RecordBatch | tuple[list[bytes], list[int]]]:
+    yield from file_batches(path, None, _BATCH)
+
+
+class _Sink:
+    """Writes kept rows to .parquet / .arrow (streaming) or .jsonl, atomically."""
+
+    def __init__(self, path: Path, metadata: dict[bytes, bytes]) -> None:
+        from records.writers import atomic_path
+
+        self.path, self.metadata = path, metadata
+        suffix = path.suffix.lower()
+        if suffix not in (".parquet", ".arrow", ".jsonl"):
+            raise CaravanError(f"{path}: write the cleaned data to .parquet, .arrow or .jsonl")
+        self.fmt = suffix[1:]
+        self._ctx = atomic_path(path, "wb")
+        self._fh = self._ctx.__enter__()
+        self._writer: Any = None
+        self.rows = 0
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        for line in lines:
+            self._fh.write(line if line.endswith(b"\n") else line + b"\n")
+        self.rows += len(lines)
+
+    def write_batch(self, batch: pa.RecordBatch | pa.Table) -> None:
+        if self.fmt == "jsonl":
+            rows = batch.to_pylist()
+            self.write_lines(
+                [json.dumps(r, ensure_ascii=False, default=str).encode() for r in rows]
+            )
+            return
+        if self._writer is None:
+            schema = batch.schema.with_metadata({**(batch.schema.metadata or {}), **self.metadata})
+            if self.fmt == "parquet":
+                self._writer = pq.ParquetWriter(self._fh, schema, compression="zstd")
+            else:
+                self._writer = ipc.new_stream(self._fh, schema)
+            self._schema = schema
+        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        self._writer.write_table(table.replace_schema_metadata(self._schema.metadata))
+        self.rows += batch.num_rows
+
+    def close(self, ok: bool, empty_schema: pa.Schema | None) -> None:
+        import sys
+
+        if ok and self._writer is None and self.fmt != "jsonl" and empty_schema is not None:
+            self.write_batch(empty_schema.empty_table())
+        if self._writer is not None:
+            self._writer.close()
+        exc = None if ok else sys.exc_info()
+        self._ctx.__exit__(*(exc or (None, None, None)))
+
+
+def run_remove(
+    train: str | Path,
+    report_path: str | Path,
+    output: str | Path,
+    removed_path: str | Path | None = None,
+    only_contaminated: bool = False,
+) -> RemoveResult:
+    """Write `train` without the rows `report_path` found overlapping eval instances."""
+    from records.card import write_card
+    from records.provenance import METADATA_KEY, Provenance
+    from records.writers import write_records
+
+    report_path, output = Path(report_path), Path(output)
+    src = open_train(train)
+    fingerprint = src.fingerprint()
+    report = _load_report(report_path)
+    entry = _train_entry(report, report_path, src.path, fingerprint)
+    drop = rows_to_remove(report, entry["path"], only_contaminated)
+    removed_path = Path(removed_path) if removed_path else removed_path_for(output)
+    if output.resolve() in {f.resolve() for f in src.files}:
+        raise CaravanError(f"{output}: refusing to overwrite the input; choose another --output")
+    texts = _eval_texts(report, entry["path"])
+    prov = Provenance.capture(
+        config={"only_contaminated": only_contaminated, "removed_rows": len(drop)},
+        inputs={src.label: fingerprint, str(report_path): "decontam report"},
+    )
+    meta = {METADATA_KEY: prov.to_json().encode()}
+    sink = _Sink(output, meta)
+    removed_rows: list[dict[str, Any]] = []
+    row = 0
+    schema: pa.Schema | None = None
+    json_rows: list[dict[str, Any]] = []  # JSONL -> Parquet/Arrow: one table at the end
+    ok = False
+    try:
+        for f in src.files:
+            for b in _input_batches(f):
+                if isinstance(b, tuple):  # raw JSONL lines
+                    lines = b[0]
+                    keep_lines = []
+                    for line in lines:
+                        if row in drop:
+                            removed_rows.append(_removed(json.loads(line), row, drop[row], texts))
+                        else:
+                            keep_lines.append(line)
+                        row += 1
+                    if sink.fmt == "jsonl":
+                        sink.write_lines(keep_lines)
+                    else:
+                        json_rows.extend(json.loads(x) for x in keep_lines)
+                    continue
+                schema = schema or b.schema
+                idx = [i for i in range(b.num_rows) if row + i in drop]
+                if idx:
+                    for i in idx:
+                        rec = b.slice(i, 1).to_pylist()[0]
+                        removed_rows.append(_removed(rec, row + i, drop[row + i], texts))
+                    mask = pa.array([row + i not in drop for i in range(b.num_rows)])
+                    b = b.filter(mask)
+                row += b.num_rows + len(idx)
+                if b.num_rows:
+                    sink.write_batch(b)
+        if json_rows:
+            from records import rows_to_table
+
+            sink.write_batch(rows_to_table(json_rows))
+        ok = True
+    finally:
+        sink.close(ok, schema)
+    missing = sorted(set(drop) - {r["decontam_row"] for r in removed_rows})
+    if missing:
+        raise CaravanError(
+            f"{report_path} names rows {missing[:5]} that {src.label} does not have ({row} rows)"
+        )
+    if sink.fmt != "jsonl":
+        write_card(output.parent)
+    write_records(
+        _removed_table(removed_rows, schema),
+        removed_path,
+        provenance=Provenance.capture(
+            config={"removed_from": src.label}, inputs={str(report_path): "decontam report"}
+        ),
+    )
+    return RemoveResult(output, removed_path, sink.rows, len(removed_rows))
+
+
+def _removed(
+    rec: dict[str, Any], row: int, matches: list[dict[str, Any]], texts: dict
+) -> dict[str, Any]:
+    best = matches[0]
+    out = dict(rec)
+    out.update(
+        decontam_row=row,
+        decontam_eval=best["eval"],
+        decontam_eval_row=best["eval_row"],
+        decontam_coverage=float(best["coverage"]),
+        decontam_eval_text=texts.get((best["eval"], best["eval_row"])),
+        decontam_matches=[
+            {"eval": m["eval"], "eval_row": m["eval_row"], "coverage": float(m["coverage"])}
+            for m in matches
+        ],
+    )
+    return out
+
+
+def _removed_table(rows: list[dict[str, Any]], schema: pa.Schema | None) -> pa.Table:
+    from records import rows_to_table
+
+    if rows:
+        return rows_to_table(rows, source_schema=schema)
+    fields = list(schema) if schema is not None else []
+    fields += [
+        pa.field("decontam_row", pa.int64()),
+        pa.field("decontam_eval", pa.string()),
+        pa.field("decontam_eval_row", pa.int64()),
+        pa.field("decontam_coverage", pa.float64()),
+        pa.field("decontam_eval_text", pa.string()),
+    ]
+    return pa.schema(fields).empty_table()

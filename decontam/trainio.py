@@ -1,0 +1,306 @@
+"""Stream training data in chunks and pick the text that decontamination compares.
+
+Which text (REFERENCE.md §3: user turns / prompts only): by default the user turns of a
+`messages` column, else a `prompt` column (a string, or the user turns of a message list).
+`--field COL` picks other columns; `--field COL:ROLE,ROLE` picks turns of a message-list
+column (e.g. `messages:user,assistant`), `COL:all` every turn. Several fields are joined
+with newlines. Rows are numbered from 0 in file order (across the files of a folder, in
+sorted order); those numbers are the `train_row` of the report and of `decontam remove`.
+
+Parquet and Arrow files are read in record batches of the needed columns only; JSON Lines
+in blocks of raw lines that the workers parse. Nothing holds the whole corpus in memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from caravan.errors import CaravanError
+from records.fingerprint import fingerprint_path
+from records.readers import detect_format
+
+ALL_ROLES = "all"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A column to take text from; `roles` selects turns when the value is a message list."""
+
+    column: str
+    roles: tuple[str, ...] | None = None  # None: every turn / the plain value
+
+    def __str__(self) -> str:
+        return self.column + (":" + ",".join(self.roles) if self.roles else "")
+
+
+def parse_field(spec: str) -> FieldSpec:
+    column, _, roles = spec.partition(":")
+    if not column.strip():
+        raise CaravanError(f"bad --field {spec!r}: expected COLUMN or COLUMN:role,role")
+    names = tuple(r.strip() for r in roles.split(",") if r.strip())
+    if not roles or names == (ALL_ROLES,):
+        return FieldSpec(column.strip(), None)
+    return FieldSpec(column.strip(), names)
+
+
+def resolve_fields(columns: list[str], requested: list[str], source: str) -> list[FieldSpec]:
+    """The fields to read: the requested ones (which must exist) or the Tülu default."""
+    if requested:
+        fields = [parse_field(f) for f in requested]
+    elif "messages" in columns:
+        fields = [FieldSpec("messages", ("user",))]
+    elif "prompt" in columns:
+        fields = [FieldSpec("prompt", ("user",))]
+    else:
+        raise CaravanError(
+            f"{source}: no `messages` or `prompt` column to take user text from; choose "
+            f"columns with --field (available: {', '.join(columns) or 'none'})"
+        )
+    missing = [f.column for f in fields if f.column not in columns]
+    if missing:
+        raise CaravanError(
+            f"{source}: no column {', '.join(map(repr, missing))} "
+            f"(available: {', '.join(columns) or 'none'})"
+        )
+    return fields
+
+
+def field_text(value: Any, roles: tuple[str, ...] | None) -> str:
+    """Text of a value: a string, a list of strings, or chat messages filtered by role."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "content" in value:
+            if roles is not None and value.get("role") not in roles:
+                return ""
+            return field_text(value["content"], None)
+        raise ValueError("an object without a `content` key")
+    if isinstance(value, list):
+        return "\n".join(t for t in (field_text(v, roles) for v in value) if t)
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise ValueError(f"cannot take text from a {type(value).__name__} value")
+
+
+def row_text(row: dict[str, Any], fields: list[FieldSpec]) -> str:
+    parts = [field_text(row.get(f.column), f.roles) for f in fields]
+    return "\n".join(p for p in parts if p)
+
+
+@dataclass
+class Chunk:
+    """A block of consecutive training rows, starting at global row `start`."""
+
+    start: int
+    source: str
+    table: pa.RecordBatch | None = None
+    lines: list[bytes] | None = None
+    linenos: list[int] | None = None
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows if self.table is not None else len(self.lines or [])
+
+
+def chunk_texts(chunk: Chunk, fields: list[FieldSpec]) -> list[str]:
+    """The compared text of each row in `chunk` (runs in the worker processes)."""
+    if chunk.table is not None:
+        cols = {f.column: chunk.table.column(f.column) for f in fields}
+        typ = cols[fields[0].column].type
+        if len(fields) == 1 and (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+            return [t or "" for t in cols[fields[0].column].to_pylist()]
+        values = {name: col.to_pylist() for name, col in cols.items()}
+        out = []
+        for i in range(chunk.num_rows):
+            try:
+                out.append(row_text({k: v[i] for k, v in values.items()}, fields))
+            except ValueError as exc:
+                raise CaravanError(f"{chunk.source} row {chunk.start + i}: {exc}") from exc
+        return out
+    out = []
+    for raw, lineno in zip(chunk.lines or [], chunk.linenos or [], strict=True):
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise CaravanError(f"{chunk.source} line {lineno}: invalid JSON: {exc.msg}") from exc
+        if not isinstance(row, dict):
+            raise CaravanError(f"{chunk.source} line {lineno}: row must be a JSON object")
+        try:
+            out.append(row_text(row, fields))
+        except ValueError as exc:
+            raise CaravanError(f"{chunk.source} line {lineno}: {exc}") from exc
+    return out
+
+
+@dataclass
+class TrainSource:
+    """A training dataset on disk: one file or a folder of files."""
+
+    path: Path
+    files: list[Path]
+    columns: list[str]
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    def fingerprint(self) -> str:
+        return fingerprint_path(self.path)
+
+    def num_rows(self) -> int | None:
+        total = 0
+        for f in self.files:
+            fmt = detect_format(f)
+            if fmt == "parquet":
+                total += pq.ParquetFile(f).metadata.num_rows
+            else:
+                return None
+        return total
+
+
+def _list_files(path: Path) -> list[Path]:
+    if path.is_file():
+        detect_format(path)
+        return [path]
+    files = []
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).parts
+        if not p.is_file() or any(part.startswith((".", "_")) for part in rel):
+            continue
+        try:
+            detect_format(p)
+        except CaravanError:
+            continue
+        files.append(p)
+    if not files:
+        raise CaravanError(f"{path}: folder holds no JSONL, JSON, Parquet or Arrow files")
+    return files
+
+
+def _open_text(path: Path, mode: str = "rb"):
+    return gzip.open(path, mode) if path.suffix.lower() == ".gz" else open(path, mode)  # noqa: SIM115
+
+
+def _columns_of(path: Path) -> list[str]:
+    fmt = detect_format(path)
+    try:
+        if fmt == "parquet":
+            return list(pq.read_schema(path).names)
+        if fmt == "arrow":
+            return list(_arrow_batches(path)[0].names)
+        if fmt == "json":
+            return list(_json_table(path).column_names)
+        names: dict[str, None] = {}
+        with _open_text(path) as fh:
+            seen = 0
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CaravanError(f"{path} line {lineno}: invalid JSON: {exc.msg}") from exc
+                if isinstance(row, dict):
+                    names.update(dict.fromkeys(row))
+                seen += 1
+                if seen >= 100:
+                    break
+        return list(names)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        raise CaravanError(f"{path}: cannot read as {fmt}: {exc}") from exc
+
+
+def open_train(path: str | Path) -> TrainSource:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise CaravanError(f"training data not found: {path}")
+    files = _list_files(p)
+    return TrainSource(p, files, _columns_of(files[0]))
+
+
+def _arrow_batches(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    source = pa.memory_map(str(path), "r")
+    if magic == b"ARROW1":
+        reader = ipc.open_file(source)
+        return reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
+    reader = ipc.open_stream(source)
+    return reader.schema, iter(reader)
+
+
+def _json_table(path: Path) -> pa.Table:
+    from records import load_records
+
+    loaded = load_records(path)
+    if loaded.bad_rows:
+        bad = loaded.bad_rows[0]
+        raise CaravanError(f"{path} {bad.location.unit} {bad.location.index}: {bad.error}")
+    return loaded.table
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    for b in batches:
+        for lo in range(0, b.num_rows, rows):
+            yield b.slice(lo, rows)
+
+
+def file_batches(
+    path: Path, columns: list[str] | None, rows: int
+) -> Iterator[pa.RecordBatch | tuple[list[bytes], list[int]]]:
+    """Record batches (Parquet/Arrow/JSON) or (raw lines, line numbers) blocks (JSONL)."""
+    fmt = detect_format(path)
+    try:
+        if fmt == "parquet":
+            yield from pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns)
+        elif fmt == "arrow":
+            schema, batches = _arrow_batches(path)
+            for b in _rebatch(batches, rows):
+                yield b.select(columns) if columns else b
+        elif fmt == "json":
+            table = _json_table(path)
+            yield from (table.select(columns) if columns else table).to_batches(rows)
+        else:
+            with _open_text(path) as fh:
+                lines: list[bytes] = []
+                linenos: list[int] = []
+                for lineno, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    lines.append(line)
+                    linenos.append(lineno)
+                    if len(lines) >= rows:
+                        yield lines, linenos
+                        lines, linenos = [], []
+                if lines:
+                    yield lines, linenos
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CaravanError(f"{path}: cannot read as {fmt}: {exc}") from exc
+
+
+def iter_chunks(src: TrainSource, fields: list[FieldSpec], rows: int) -> Iterator[Chunk]:
+    """Consecutive row blocks of the whole source, carrying only the needed columns."""
+    columns = sorted({f.column for f in fields})
+    start = 0
+    for f in src.files:
+        for b in file_batches(f, columns, rows):
+            if isinstance(b, tuple):
+                chunk = Chunk(start, str(f), lines=b[0], linenos=b[1])
+            else:
+                missing = [c for c in columns if c not in b.schema.names]
+                if missing:
+                    raise CaravanError(f"{f}: no column {', '.join(map(repr, missing))}")
+                chunk = Chunk(start, str(f), table=b)
+            start += chunk.num_rows
+            yield chunk

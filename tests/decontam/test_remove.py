@@ -1,0 +1,98 @@
+"""`run_remove`: the cleaned file plus the removed rows give back the original dataset."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from caravan.errors import CaravanError
+from decontam.check import CheckConfig, run_check
+from decontam.remove import run_remove
+
+from .conftest import write_jsonl, write_parquet
+from .test_check import EVAL, _eval_set, _msgs, _train_rows
+
+
+def _check(tmp_path, train, **kw):
+    run_check(
+        [train], [_eval_set()], CheckConfig(progress=False, workers=1, **kw), tmp_path / "r.json"
+    )
+    return tmp_path / "r.json"
+
+
+def test_parquet_round_trip(tmp_path):
+    rows = _train_rows()
+    train = write_parquet(tmp_path / "train.parquet", rows)
+    report = _check(tmp_path, train)
+    res = run_remove(train, report, tmp_path / "out" / "clean.parquet")
+    assert (res.kept, res.removed) == (38, 2)
+    clean = pq.read_table(res.output)
+    removed = pq.read_table(res.removed_path)
+    assert clean.schema.names == ["id", "messages"]
+    assert b"caravan" in clean.schema.metadata  # provenance
+    gone = removed.to_pylist()
+    assert [r["decontam_row"] for r in gone] == [3, 30]
+    assert gone[0]["decontam_eval"] == "toy" and gone[0]["decontam_eval_row"] == 1
+    assert gone[0]["decontam_eval_text"] == EVAL[1] and gone[0]["decontam_coverage"] == 1.0
+    # round trip: put the removed rows back at their positions
+    back = clean.to_pylist()
+    for r in gone:
+        row = r["decontam_row"]
+        back.insert(row, {k: v for k, v in r.items() if not k.startswith("decontam_")})
+    assert back == pq.read_table(train).to_pylist()
+    assert (res.output.parent / "README.md").exists()
+
+
+def test_jsonl_round_trip_is_byte_exact(tmp_path):
+    rows = [
+        {"prompt": "clean one"},
+        {"prompt": EVAL[0] + " extra"},
+        {"prompt": "clean two", "x": [1, 2]},
+    ]
+    train = write_jsonl(tmp_path / "t.jsonl", rows)
+    report = _check(tmp_path, train)
+    res = run_remove(train, report, tmp_path / "clean.jsonl")
+    lines = train.read_text().splitlines(keepends=True)
+    assert res.output.read_text() == lines[0] + lines[2]
+    (gone,) = pq.read_table(res.removed_path).to_pylist()
+    assert gone["prompt"] == rows[1]["prompt"] and gone["decontam_row"] == 1
+    # JSONL in, Parquet out keeps columns
+    res2 = run_remove(train, report, tmp_path / "clean.parquet")
+    assert pq.read_table(res2.output).to_pylist() == [
+        {"prompt": "clean one", "x": None},
+        {"prompt": "clean two", "x": [1, 2]},
+    ]
+
+
+def test_only_contaminated_keeps_rows_of_clean_eval_sets(tmp_path):
+    rows = _train_rows()
+    train = write_parquet(tmp_path / "train.parquet", rows)
+    report = _check(tmp_path, train, dataset_threshold=0.5)  # 25% overlapped: not contaminated
+    res = run_remove(train, report, tmp_path / "clean.parquet", only_contaminated=True)
+    assert (res.kept, res.removed) == (40, 0)
+    assert pq.read_table(res.removed_path).num_rows == 0
+
+
+def test_changed_or_unknown_training_file_is_refused(tmp_path):
+    train = write_parquet(tmp_path / "train.parquet", _train_rows())
+    report = _check(tmp_path, train)
+    rows = _train_rows()
+    rows.insert(0, {"id": -1, "messages": _msgs("new first row")})
+    write_parquet(train, rows)
+    with pytest.raises(CaravanError, match="changed since"):
+        run_remove(train, report, tmp_path / "clean.parquet")
+    other = write_jsonl(tmp_path / "other.jsonl", [{"prompt": "x"}])
+    with pytest.raises(CaravanError, match="has no results for"):
+        run_remove(other, report, tmp_path / "clean.parquet")
+    (tmp_path / "junk.json").write_text("[1, 2]")
+    with pytest.raises(CaravanError, match="not a decontam report"):
+        run_remove(train, tmp_path / "junk.json", tmp_path / "clean.parquet")
+    assert not (tmp_path / "clean.parquet").exists()
+
+
+def test_refuses_to_overwrite_the_input(tmp_path):
+    train = write_parquet(tmp_path / "train.parquet", _train_rows())
+    report = _check(tmp_path, train)
+    with pytest.raises(CaravanError, match="refusing to overwrite"):
+        run_remove(train, report, train)
+    assert json.loads(report.read_text())["results"][0]["overlapped"] == 1
