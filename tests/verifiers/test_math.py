@@ -133,7 +133,7 @@ def test_an_empty_gold_is_an_error_not_a_verdict():
     ],
 )
 def test_hostile_or_malformed_input_never_crashes(hostile):
-    result = vmath.check(hostile, "1", timeout=3)
+    result = vmath.check(hostile, "1", timeout=1.5)
     assert result.correct is False
 
 
@@ -142,7 +142,7 @@ def test_a_hanging_sympy_item_times_out_and_the_pool_recovers():
     assert result.correct is False
     assert "timed out" in result.error
     with pytest.raises(vmath.VerificationError):
-        vmath.score(boxed("10^{10^{10}}"), "5")
+        vmath.score(boxed("10^{10^{10}}"), "5", timeout=1)
     assert vmath.check(boxed(r"x \le 3"), r"x \leq 3", timeout=20).correct  # next item is fine
 
 
