@@ -192,3 +192,27 @@ def test_every_math500_answer_matches_itself_in_a_wrapper(shared_data):
     results = vmath.check_batch(responses, [r["answer"] for r in rows], timeout=20)
     failed = [(r["answer"], res) for r, res in zip(rows, results, strict=True) if not res.correct]
     assert len(failed) <= 2, failed[:5]
+
+
+def test_agrees_with_math_verify_on_math500(shared_data):
+    """Differential check against the accuracy reference (dev dependency math-verify)."""
+    mv = pytest.importorskip("math_verify")
+    import re
+
+    rows = [
+        json.loads(line)
+        for line in (shared_data / "eval" / "math500_test.jsonl").read_text().splitlines()
+    ]
+    pairs = []
+    for i, row in enumerate(rows[:150]):
+        gold = row["answer"]
+        pred = gold
+        if i % 2 and re.search(r"\d", gold):
+            pred = re.sub(r"\d+", lambda m: str(int(m.group()) + 1), gold, count=1)
+        pairs.append((boxed(pred), gold))
+    ours = vmath.is_correct_batch([p for p, _ in pairs], [g for _, g in pairs], timeout=20)
+    theirs = [bool(mv.verify(mv.parse(f"${g}$"), mv.parse(p))) for p, g in pairs]
+    agree = sum(a == b for a, b in zip(ours, theirs, strict=True)) / len(pairs)
+    assert agree >= 0.97, [
+        (p[-60:], g) for (p, g), a, b in zip(pairs, ours, theirs, strict=True) if a != b
+    ]
