@@ -124,9 +124,9 @@ async def is_correct_async(response: str, gold: str, *, timeout: float | None = 
     return await asyncio.to_thread(is_correct, response, gold, timeout=timeout)
 
 
-def score(response: str, ground_truth: str) -> float:
+def score(response: str, ground_truth: str, *, timeout: float | None = None) -> float:
     """1.0 or 0.0; raises VerificationError when the check itself failed."""
-    result = check(response, ground_truth)
+    result = check(response, ground_truth, timeout=timeout)
     if result.error and not result.correct:
         raise VerificationError(result.error)
     return 1.0 if result.correct else 0.0
