@@ -114,6 +114,48 @@ def main() -> None:
             "        slowest ids (mean us/check): "
             + ", ".join(f"{k.split(':')[1]} {1e6 * sum(v) / len(v):.0f}" for k, v in slow)
         )
+    degenerate()
+
+
+def degenerate() -> None:
+    """Worst cases for backtracking patterns: 50k newlines, 50k '[' and '<<' runs."""
+    from verifiers.ifeval import IFEVAL_IDS
+
+    row_kwargs = {iid: _DEFAULT_KWARGS.get(iid, {}) for iid in IFEVAL_IDS}
+    for name, text in (
+        ("50k newlines", "\n" * 50_000 + "- x"),
+        ("50k '['", "[" * 50_000),
+        ("20k '<<'", "<<" * 20_000),
+    ):
+        start = time.perf_counter()
+        for iid, kw in row_kwargs.items():
+            check_instructions(text, [iid], [kw], prompt="Say hi.", loose=True)
+        print(f"degenerate {name:12s}: all 25 ids, loose, in {time.perf_counter() - start:.2f} s")
+
+
+_DEFAULT_KWARGS = {
+    "keywords:existence": {"keywords": ["sea"]},
+    "keywords:frequency": {"keyword": "sea", "frequency": 2, "relation": "at least"},
+    "keywords:forbidden_words": {"forbidden_words": ["sea"]},
+    "keywords:letter_frequency": {"letter": "a", "let_frequency": 2, "let_relation": "at least"},
+    "language:response_language": {"language": "en"},
+    "length_constraints:number_sentences": {"num_sentences": 2, "relation": "at least"},
+    "length_constraints:number_paragraphs": {"num_paragraphs": 2},
+    "length_constraints:number_words": {"num_words": 100, "relation": "less than"},
+    "length_constraints:nth_paragraph_first_word": {
+        "num_paragraphs": 2,
+        "nth_paragraph": 1,
+        "first_word": "x",
+    },
+    "detectable_content:number_placeholders": {"num_placeholders": 1},
+    "detectable_content:postscript": {"postscript_marker": "P.S."},
+    "detectable_format:number_bullet_lists": {"num_bullets": 1},
+    "detectable_format:number_highlighted_sections": {"num_highlights": 1},
+    "detectable_format:multiple_sections": {"section_spliter": "Section", "num_sections": 2},
+    "combination:repeat_prompt": {"prompt_to_repeat": "Say hi."},
+    "startend:end_checker": {"end_phrase": "Bye."},
+    "change_case:capital_word_frequency": {"capital_frequency": 2, "capital_relation": "at least"},
+}
 
 
 if __name__ == "__main__":
