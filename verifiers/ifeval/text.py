@@ -19,10 +19,14 @@ from functools import lru_cache
 from nltk.tokenize.destructive import NLTKWordTokenizer
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
+def _wordset(block: str) -> frozenset[str]:
+    return frozenset(block.split())
+
+
 # Punkt's English model, as far as it can be carried as plain facts: the abbreviations,
 # sentence starters and collocations of NLTK's `punkt_tab/english` tables (trained on the
 # Wall Street Journal), lowercased, without final periods.
-_ABBREVIATIONS = frozenset(
+_ABBREVIATIONS = _wordset(
     """
     ct m.j t a.c n.h ms p.a.m dr pa p.m u.k st dec u.s.a lt g.k adm p h.m ga tenn yr sen
     n.c j.j d.h s.g inc vs s.p.a a.t n feb sr jan s.a.y n.y col g.f c.o.m.b d ft va r.k
@@ -32,18 +36,19 @@ _ABBREVIATIONS = frozenset(
     sep d.c ave e.l co s.s reps c r.t h.c r wed a.s v fla jr r.h c.v m.b.a rep a.a e
     c.i.t l.a b.f j.b d.w j.k ala f w.va sept mich n.m j.r l.p s.c colo fri a.m g.d kan
     maj ky a.m.e n.d t.j cos nev
-    """.split()
+    """
 )
-_SENT_STARTERS = frozenset(
+_SENT_STARTERS = _wordset(
     """
     most he since so both these it nevertheless this indeed however instead under
     similarly some though while when in despite although nonetheless thus there if the
     nor separately moreover but they yet many according sales among meanwhile even i
-    """.split()
+    """
 )
 _COLLOCATIONS = frozenset(
     tuple(pair.split("+"))
-    for pair in """
+    for pair in _wordset(
+        """
     ##number##+international ##number##+rj ##number##+commodities ##number##+cooper
     b+stewart ##number##+genentech ##number##+wedgestone i+toussie ##number##+pepper
     j+fialka o+ludcke ##number##+insider ##number##+aes i+magnin ##number##+credit
@@ -52,13 +57,14 @@ _COLLOCATIONS = frozenset(
     ##number##+pegasus ##number##+dividend j+aron ##number##+review ##number##+abreast
     ##number##+who ##number##+letters ##number##+colgate ##number##+cbot ##number##+notable
     ##number##+zimmer
-    """.split()
+    """
+    )
 )
 # The model's per-word orthographic statistics (tens of thousands of entries) are not
 # carried. Instead we mark everyday words as seen in lower case (and capitalised), which
 # is what decides the one case that matters for ordinary text: an initial followed by a
 # capitalised common word ("Plan A. This ...") ends a sentence, before a name it does not.
-_COMMON_WORDS = frozenset(
+_COMMON_WORDS = _wordset(
     """
     a an the this that these those there here it its i we you he she they me us him them
     my our your his her their what which who whom whose when where why how if so but and
@@ -72,7 +78,7 @@ _COMMON_WORDS = frozenset(
     let lets make use try consider remember keep add start stop go see look take give
     is are was were be been will would can could should may might must do does did have
     has had
-    """.split()
+    """
 )
 _ORTHO_COMMON = 2 | 4 | 32  # seen capitalised at and inside sentences, and lowercase inside
 
