@@ -19,6 +19,7 @@ from functools import lru_cache
 from nltk.tokenize.destructive import NLTKWordTokenizer
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
+
 def _wordset(block: str) -> frozenset[str]:
     return frozenset(block.split())
 
