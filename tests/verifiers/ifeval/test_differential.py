@@ -86,6 +86,8 @@ def _candidates(row: dict, rng: random.Random) -> list[str]:
         passing.append(good)
         out += [good, build(iid, kw, row["prompt"], rng, passing=False)]
     out.append("\n\n".join(passing))
+    # A chatty first and last line around compliant text: what loose mode forgives.
+    out.append("Sure, here you go:\n" + "\n\n".join(passing) + "\nHope this helps!")
     out.append("**Answer**\n" + rng.choice(PROSE) + "\n*done*")  # exercises loose variants
     out.append("")  # empty responses follow nothing
     out += rng.sample(TRICKY, 3)
