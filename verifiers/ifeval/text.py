@@ -138,7 +138,7 @@ def _treebank() -> NLTKWordTokenizer:
     return NLTKWordTokenizer()
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # reuse across loose variants and ids of one response
 def punkt_sentences(text: str) -> tuple[str, ...]:
     """Sentences as Punkt splits them (used by the sentence-count constraint)."""
     return tuple(_punkt().tokenize(text))
@@ -148,7 +148,7 @@ def count_sentences(text: str) -> int:
     return len(punkt_sentences(text))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # reuse across loose variants and ids of one response
 def word_tokens(text: str) -> tuple[str, ...]:
     """Treebank tokens per Punkt sentence, as ``nltk.word_tokenize`` produces them."""
     tok = _treebank()
