@@ -7,8 +7,8 @@ English model's small tables (abbreviations, sentence starters, collocations) wr
 out below, and NLTK's rule-based Treebank word tokenizer (no data). The model's large
 per-word orthographic table is not carried; its effect is approximated for common
 words, so a split after an abbreviation or initial followed by a capitalised word can
-differ from the downloaded model in rare cases ("U.S. We ..."). Capital-word counts do
-not depend on sentence splits and match exactly.
+differ from the downloaded model in rare cases ("U.S. We ..."); capital-word counts
+inherit such a difference only for a contraction right before the disputed period.
 """
 
 from __future__ import annotations
@@ -151,20 +151,25 @@ def count_sentences(text: str) -> int:
 @lru_cache(maxsize=256)  # reuse across loose variants and ids of one response
 def word_tokens(text: str) -> tuple[str, ...]:
     """Treebank tokens per Punkt sentence, as ``nltk.word_tokenize`` produces them."""
-    tok = _treebank()
-    return tuple(t for sent in punkt_sentences(text) for t in tok.tokenize(sent))
+    return tuple(t for sent in punkt_sentences(text) for t in _sentence_tokens(sent))
+
+
+@lru_cache(maxsize=65_536)
+def _sentence_tokens(sentence: str) -> tuple[str, ...]:
+    # Loose mode's 8 variants of a response share most sentences: tokenise each once.
+    return tuple(_treebank().tokenize(sentence))
 
 
 def count_capital_tokens(text: str) -> int:
     """How many ``nltk.word_tokenize`` tokens are all capitals (``str.isupper``).
 
-    Tokenising the whole text at once gives the same count as tokenising sentence by
-    sentence: a sentence end only splits a trailing '.' off its word, and '.' is not
-    cased (tested). A text without capital letters has no such tokens.
+    Tokens come per sentence, as in NLTK: where a sentence ends matters, since a
+    contraction before a sentence-final period is split only there ("DON'T." is one
+    token mid-text, but "DO", "N'T", "." at the end of a sentence).
     """
     if not any(map(str.isupper, text)):
-        return 0
-    return sum(1 for t in _treebank().tokenize(text) if t.isupper())
+        return 0  # no capital letter, no capital token
+    return sum(1 for s in punkt_sentences(text) for t in _sentence_tokens(s) if t.isupper())
 
 
 def count_words(text: str) -> int:
