@@ -17,7 +17,7 @@ not its per-word orthographic table (see `text.py`), so they can differ in rare 
 
 from verifiers.ifeval.checking import IFEvalReport, check_instructions, evaluate, loose_variants
 from verifiers.ifeval.conflicts import compatible, conflict_table, conflicts
-from verifiers.ifeval.labels import parse_ground_truth, score_ground_truth
+from verifiers.ifeval.labels import outcomes, parse_ground_truth, score_ground_truth
 from verifiers.ifeval.registry import ALL_IDS, EXTRA_IDS, IFEVAL_IDS
 from verifiers.ifeval.sampler import (
     SampledConstraint,
@@ -40,6 +40,7 @@ __all__ = [
     "describe",
     "evaluate",
     "loose_variants",
+    "outcomes",
     "parse_ground_truth",
     "render_instructions",
     "sample_constraints",
