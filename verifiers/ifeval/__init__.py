@@ -4,11 +4,20 @@
 - `evaluate(rows)` -> IFEval's prompt/instruction-level, strict/loose accuracies
 - `score_ground_truth(response, ground_truth, scoring="fraction", loose=False)` -> float
 - `sample_constraints(seed, k_min, k_max, ids=None, prompt=None)` + `to_ground_truth`
+
+Verdicts follow the official IFEval evaluator (google-research, as shipped in lm_eval),
+checked instruction by instruction on the 540 IFEval prompts. Deliberate differences,
+all where the reference is random or crashes: a non-letter `letter` kwarg ('#') is
+counted as given (the reference substitutes a random letter); an invalid regex keyword
+is matched literally; JSON too deeply nested for Python's parser is rejected; missing or
+malformed kwargs raise CaravanError instead of being replaced by random values.
+Sentence counts use NLTK's Punkt algorithm with the English model's small tables but
+not its per-word orthographic table (see `text.py`), so they can differ in rare cases.
 """
 
 from verifiers.ifeval.checking import IFEvalReport, check_instructions, evaluate, loose_variants
 from verifiers.ifeval.conflicts import compatible, conflict_table, conflicts
-from verifiers.ifeval.labels import parse_ground_truth, score_ground_truth
+from verifiers.ifeval.labels import outcomes, parse_ground_truth, score_ground_truth
 from verifiers.ifeval.registry import ALL_IDS, EXTRA_IDS, IFEVAL_IDS
 from verifiers.ifeval.sampler import (
     SampledConstraint,
@@ -31,6 +40,7 @@ __all__ = [
     "describe",
     "evaluate",
     "loose_variants",
+    "outcomes",
     "parse_ground_truth",
     "render_instructions",
     "sample_constraints",

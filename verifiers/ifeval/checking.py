@@ -124,6 +124,9 @@ def evaluate(
     Each row needs `instruction_id_list` and `kwargs`, plus `prompt` (used by repeat
     instructions) and the response, either in `response_key` or in `responses`.
     """
+    rows = list(rows)
+    if responses is not None and len(responses) != len(rows):
+        raise CaravanError(f"{len(responses)} responses for {len(rows)} rows")
     results: list[RowResult] = []
     for i, row in enumerate(rows):
         response = responses[i] if responses is not None else _row_field(row, response_key, i)
@@ -136,8 +139,6 @@ def evaluate(
         except CaravanError as exc:
             raise CaravanError(f"row {i}: {exc}") from None
         results.append(RowResult(strict, loose))
-    if responses is not None and len(responses) != len(results):
-        raise CaravanError(f"{len(responses)} responses for {len(results)} rows")
     if not results:
         raise CaravanError("no rows to evaluate")
 

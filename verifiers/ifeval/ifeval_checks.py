@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from verifiers.ifeval import scan
 from verifiers.ifeval import text as tx
 from verifiers.ifeval.language import is_language
 from verifiers.ifeval.spec import (
@@ -28,13 +29,9 @@ from verifiers.ifeval.spec import (
 
 CONSTRAINED_OPTIONS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
 
-_STAR_BULLET = re.compile(r"^\s*\*[^\*].*$", re.MULTILINE)
-_DASH_BULLET = re.compile(r"^\s*-.*$", re.MULTILINE)
 _HIGHLIGHT = re.compile(r"\*[^\n\*]*\*")
 _DOUBLE_HIGHLIGHT = re.compile(r"\*\*[^\n\*]*\*\*")
 _STAR_DIVIDER = re.compile(r"\s?\*\*\*\s?")
-_PLACEHOLDER = re.compile(r"\[.*?\]")
-_TITLE = re.compile(r"<<[^\n]+>>")
 _FIRST_WORD_STOP = frozenset(".,?!'\"")
 
 
@@ -203,7 +200,8 @@ def _prep_placeholders(kw, prompt):
 
 
 def _placeholders(value: str, kw: Kwargs) -> bool:
-    return len(_PLACEHOLDER.findall(value)) >= kw["num_placeholders"]
+    # The reference's `\[.*?\]` count, in linear time (see scan.py).
+    return scan.count_bracket_pairs(value) >= kw["num_placeholders"]
 
 
 def _prep_postscript(kw, prompt):
@@ -212,18 +210,18 @@ def _prep_postscript(kw, prompt):
 
 def _postscript(value: str, kw: Kwargs) -> bool:
     marker = kw["postscript_marker"]
+    # The reference's patterns start with `\s*`; for a yes/no search that prefix can
+    # always match empty, so it is dropped (it made long blank runs quadratic).
     if marker == "P.P.S":
-        rx = r"\s*p\.\s?p\.\s?s.*$"
+        rx = r"p\.\s?p\.\s?s.*$"
     elif marker == "P.S.":
-        rx = r"\s*p\.\s?s\..*$"
+        rx = r"p\.\s?s\..*$"
     else:
-        rx = r"\s*" + marker.lower() + r".*$"  # the reference does not escape custom markers
+        rx = marker.lower() + r".*$"  # the reference does not escape custom markers
     try:
         return re.search(rx, value.lower(), flags=re.MULTILINE) is not None
     except re.error:
-        return (
-            re.search(r"\s*" + re.escape(marker.lower()) + r".*$", value.lower(), re.M) is not None
-        )
+        return re.search(re.escape(marker.lower()) + r".*$", value.lower(), re.M) is not None
 
 
 def _prep_bullets(kw, prompt):
@@ -231,7 +229,10 @@ def _prep_bullets(kw, prompt):
 
 
 def _bullets(value: str, kw: Kwargs) -> bool:
-    found = len(_STAR_BULLET.findall(value)) + len(_DASH_BULLET.findall(value))
+    # Lines led by "* " (not "**") or "-": the reference's `^\s*\*[^\*].*$` and
+    # `^\s*-.*$` counts, in linear time (see scan.py).
+    found = scan.count_line_leaders(value, "*", forbid_next="*")
+    found += scan.count_line_leaders(value, "-")
     return found == kw["num_bullets"]
 
 
@@ -275,13 +276,13 @@ def _json(value: str, kw: Kwargs) -> bool:
     body = body.removesuffix("```").strip()
     try:
         json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deeply nested for Python: not accepted
         return False
     return True
 
 
 def _title(value: str, kw: Kwargs) -> bool:
-    return any(t.lstrip("<").rstrip(">").strip() for t in _TITLE.findall(value))
+    return any(t.lstrip("<").rstrip(">").strip() for t in scan.titles(value))
 
 
 # --- combinations, start/end, punctuation ---------------------------------------------

@@ -184,7 +184,7 @@ def _langdetect(text: str) -> str:
     return detector.detect()
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=256)  # reuse across ids and scorings of one response
 def detect_language(text: str) -> str | None:
     """Best-guess language code, or None when the text has no detectable features."""
     DetectorFactory.seed = 0

@@ -2,10 +2,13 @@
 
 The official IFEval evaluator counts sentences with NLTK's Punkt model for English and
 tokenises with ``nltk.word_tokenize``; both need the ``punkt_tab`` download, which we
-never do at run time. We run NLTK's Punkt *algorithm* (library code, no data) with our
-own table of English abbreviations, and NLTK's rule-based Treebank word tokenizer (no
-data) over our sentences. On ordinary prose this agrees with the downloaded model;
-it can differ on rare abbreviations the trained model knows and ours does not.
+never do at run time. We run NLTK's Punkt *algorithm* (library code, no data) with the
+English model's small tables (abbreviations, sentence starters, collocations) written
+out below, and NLTK's rule-based Treebank word tokenizer (no data). The model's large
+per-word orthographic table is not carried; its effect is approximated for common
+words, so a split after an abbreviation or initial followed by a capitalised word can
+differ from the downloaded model in rare cases ("U.S. We ..."); capital-word counts
+inherit such a difference only for a contraction right before the disputed period.
 """
 
 from __future__ import annotations
@@ -16,104 +19,69 @@ from functools import lru_cache
 from nltk.tokenize.destructive import NLTKWordTokenizer
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
-# Abbreviations that do not end a sentence, written lowercase without the final period.
-# Chosen by us: titles, company suffixes, Latin shorthands, months, common units.
-_ABBREVIATIONS = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "prof",
-        "jr",
-        "sr",
-        "st",
-        "messrs",
-        "mme",
-        "mlle",
-        "rev",
-        "hon",
-        "gen",
-        "col",
-        "capt",
-        "lt",
-        "sgt",
-        "cpl",
-        "maj",
-        "cmdr",
-        "adm",
-        "gov",
-        "sen",
-        "rep",
-        "pres",
-        "supt",
-        "insp",
-        "inc",
-        "corp",
-        "co",
-        "ltd",
-        "llc",
-        "plc",
-        "bros",
-        "assn",
-        "dept",
-        "univ",
-        "e.g",
-        "i.e",
-        "cf",
-        "viz",
-        "vs",
-        "a.m",
-        "p.m",
-        "u.s",
-        "u.k",
-        "u.n",
-        "u.s.a",
-        "d.c",
-        "n.y",
-        "l.a",
-        "b.c",
-        "a.d",
-        "ph.d",
-        "m.d",
-        "b.a",
-        "m.a",
-        "b.s",
-        "m.s",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-        "mon",
-        "tue",
-        "tues",
-        "wed",
-        "thu",
-        "thur",
-        "thurs",
-        "fri",
-        "approx",
-        "ave",
-        "blvd",
-        "rd",
-        "mt",
-        "ft",
-        "sq",
-        "fig",
-        "figs",
-        "vol",
-        "vols",
-        "pp",
-    ]
+
+def _wordset(block: str) -> frozenset[str]:
+    return frozenset(block.split())
+
+
+# Punkt's English model, as far as it can be carried as plain facts: the abbreviations,
+# sentence starters and collocations of NLTK's `punkt_tab/english` tables (trained on the
+# Wall Street Journal), lowercased, without final periods.
+_ABBREVIATIONS = _wordset(
+    """
+    ct m.j t a.c n.h ms p.a.m dr pa p.m u.k st dec u.s.a lt g.k adm p h.m ga tenn yr sen
+    n.c j.j d.h s.g inc vs s.p.a a.t n feb sr jan s.a.y n.y col g.f c.o.m.b d ft va r.k
+    e.f chg r.i a.g minn a.h k n.j m l.f f.j gen i.m.s s.a aug j.p okla m.d.c ltd oct s
+    vt r.a j.c ariz w.w b.v ore h w.r e.h mrs cie corp w n.v a.d r.j ok e.m w.c ill nov
+    u.s prof conn u.s.s.r mg f.g ph.d g calif messrs h.f wash tues sw bros u.n l wis mr
+    sep d.c ave e.l co s.s reps c r.t h.c r wed a.s v fla jr r.h c.v m.b.a rep a.a e
+    c.i.t l.a b.f j.b d.w j.k ala f w.va sept mich n.m j.r l.p s.c colo fri a.m g.d kan
+    maj ky a.m.e n.d t.j cos nev
+    """
 )
+_SENT_STARTERS = _wordset(
+    """
+    most he since so both these it nevertheless this indeed however instead under
+    similarly some though while when in despite although nonetheless thus there if the
+    nor separately moreover but they yet many according sales among meanwhile even i
+    """
+)
+_COLLOCATIONS = frozenset(
+    tuple(pair.split("+"))
+    for pair in _wordset(
+        """
+    ##number##+international ##number##+rj ##number##+commodities ##number##+cooper
+    b+stewart ##number##+genentech ##number##+wedgestone i+toussie ##number##+pepper
+    j+fialka o+ludcke ##number##+insider ##number##+aes i+magnin ##number##+credit
+    ##number##+corrections ##number##+financing ##number##+henley ##number##+business
+    ##number##+pay-fone b+wigton b+edelman b+levine ##number##+leisure b+smith j+walter
+    ##number##+pegasus ##number##+dividend j+aron ##number##+review ##number##+abreast
+    ##number##+who ##number##+letters ##number##+colgate ##number##+cbot ##number##+notable
+    ##number##+zimmer
+    """
+    )
+)
+# The model's per-word orthographic statistics (tens of thousands of entries) are not
+# carried. Instead we mark everyday words as seen in lower case (and capitalised), which
+# is what decides the one case that matters for ordinary text: an initial followed by a
+# capitalised common word ("Plan A. This ...") ends a sentence, before a name it does not.
+_COMMON_WORDS = _wordset(
+    """
+    a an the this that these those there here it its i we you he she they me us him them
+    my our your his her their what which who whom whose when where why how if so but and
+    or nor yet then now also first next finally however therefore thus still also only
+    just not no yes all any each every some many most more much few both either neither
+    one two three four five six seven eight nine ten after before during while since
+    because although though unless until once as at by for from in into of on to with
+    without about above below over under between through again always never often
+    sometimes today tomorrow yesterday please thanks thank overall instead meanwhile
+    step option plan part section chapter note example answer question result results
+    let lets make use try consider remember keep add start stop go see look take give
+    is are was were be been will would can could should may might must do does did have
+    has had
+    """
+)
+_ORTHO_COMMON = 2 | 4 | 32  # seen capitalised at and inside sentences, and lowercase inside
 
 _WORD_RE = re.compile(r"\w+")
 
@@ -147,16 +115,22 @@ class _MemoPunkt(PunktSentenceTokenizer):
 
 @lru_cache(maxsize=1)
 def _punkt() -> PunktSentenceTokenizer:
-    params = PunktParameters()
-    params.abbrev_types = set(_ABBREVIATIONS)
-    return _MemoPunkt(params)
+    return _MemoPunkt(_parameters())
 
 
 def plain_punkt() -> PunktSentenceTokenizer:
     """The unmodified NLTK tokenizer with our parameters (for tests)."""
+    return PunktSentenceTokenizer(_parameters())
+
+
+def _parameters() -> PunktParameters:
     params = PunktParameters()
     params.abbrev_types = set(_ABBREVIATIONS)
-    return PunktSentenceTokenizer(params)
+    params.sent_starters = set(_SENT_STARTERS)
+    params.collocations = set(_COLLOCATIONS)
+    for word in _COMMON_WORDS:
+        params.ortho_context[word] = _ORTHO_COMMON
+    return params
 
 
 @lru_cache(maxsize=1)
@@ -164,7 +138,7 @@ def _treebank() -> NLTKWordTokenizer:
     return NLTKWordTokenizer()
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # reuse across loose variants and ids of one response
 def punkt_sentences(text: str) -> tuple[str, ...]:
     """Sentences as Punkt splits them (used by the sentence-count constraint)."""
     return tuple(_punkt().tokenize(text))
@@ -174,23 +148,28 @@ def count_sentences(text: str) -> int:
     return len(punkt_sentences(text))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # reuse across loose variants and ids of one response
 def word_tokens(text: str) -> tuple[str, ...]:
     """Treebank tokens per Punkt sentence, as ``nltk.word_tokenize`` produces them."""
-    tok = _treebank()
-    return tuple(t for sent in punkt_sentences(text) for t in tok.tokenize(sent))
+    return tuple(t for sent in punkt_sentences(text) for t in _sentence_tokens(sent))
+
+
+@lru_cache(maxsize=65_536)
+def _sentence_tokens(sentence: str) -> tuple[str, ...]:
+    # Loose mode's 8 variants of a response share most sentences: tokenise each once.
+    return tuple(_treebank().tokenize(sentence))
 
 
 def count_capital_tokens(text: str) -> int:
     """How many ``nltk.word_tokenize`` tokens are all capitals (``str.isupper``).
 
-    Tokenising the whole text at once gives the same count as tokenising sentence by
-    sentence: a sentence end only splits a trailing '.' off its word, and '.' is not
-    cased (tested). A text without capital letters has no such tokens.
+    Tokens come per sentence, as in NLTK: where a sentence ends matters, since a
+    contraction before a sentence-final period is split only there ("DON'T." is one
+    token mid-text, but "DO", "N'T", "." at the end of a sentence).
     """
     if not any(map(str.isupper, text)):
-        return 0
-    return sum(1 for t in _treebank().tokenize(text) if t.isupper())
+        return 0  # no capital letter, no capital token
+    return sum(1 for s in punkt_sentences(text) for t in _sentence_tokens(s) if t.isupper())
 
 
 def count_words(text: str) -> int:

@@ -13,13 +13,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from verifiers.ifeval import scan
 from verifiers.ifeval.language import is_language
 
 _WORD = re.compile(r"\b\w+\b")
 _SENTENCE_GAP = re.compile(r"(?<!\w\.\w.)(?<![A-Z][a-z]\.)(?<=\.|\?)\s")
-_BRACKETED = re.compile(r"\[(.*?)\]")
-_TITLE = re.compile(r"<<(.*?)>>")
-_STARRED = re.compile(r"\*(.*?)\*")
 _CAPS_WORD = re.compile(r"\b[A-Z]+\b")
 
 
@@ -83,7 +81,7 @@ def verify_postscript(text: str, postscript_marker: str) -> bool:
 
 
 def validate_placeholders(text: str, N: int) -> bool:
-    return len(_BRACKETED.findall(text)) >= N
+    return scan.count_bracket_pairs(text) >= N  # `\[(.*?)\]` matches, linear time
 
 
 def verify_bullet_points(text: str, N: int) -> bool:
@@ -91,7 +89,7 @@ def verify_bullet_points(text: str, N: int) -> bool:
 
 
 def validate_title(text: str) -> bool:
-    return bool(_TITLE.search(text))
+    return scan.has_bracketed(text, "<<", ">>")  # `<<(.*?)>>` found, linear time
 
 
 def validate_choice(text: str, options: list[str]) -> bool:
@@ -100,7 +98,7 @@ def validate_choice(text: str, options: list[str]) -> bool:
 
 
 def validate_highlighted_sections(text: str, N: int) -> bool:
-    return len(_STARRED.findall(text)) >= N
+    return scan.count_bracket_pairs(text, "*", "*") >= N  # `\*(.*?)\*` matches
 
 
 def validate_sections(text: str, N: int, section_splitter: str) -> bool:
@@ -113,7 +111,7 @@ def validate_sections(text: str, N: int, section_splitter: str) -> bool:
 def validate_json_format(text: str) -> bool:
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deeply nested for Python: not accepted
         return False
     return True
 

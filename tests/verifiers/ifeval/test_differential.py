@@ -3,17 +3,20 @@
 Runs over the 540 IFEval prompts with responses built to pass and to fail each
 instruction, and requires agreement instruction by instruction, strict and loose.
 The two ids that need NLTK's downloaded Punkt model (sentence counts, capital-word
-counts via word_tokenize) are compared only when that model is installed locally;
-the test never downloads anything.
+counts via word_tokenize) are compared through the reference's code path fed our Punkt
+tables, and against the real model when it is installed locally; the tests never
+download anything.
 """
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
 from verifiers.ifeval import check_instructions
+from verifiers.ifeval import text as tx
 from verifiers.ifeval.examples import PROSE, build
 
 # Layout edge cases every row is also checked against (a rotating sample of them).
@@ -86,6 +89,8 @@ def _candidates(row: dict, rng: random.Random) -> list[str]:
         passing.append(good)
         out += [good, build(iid, kw, row["prompt"], rng, passing=False)]
     out.append("\n\n".join(passing))
+    # A chatty first and last line around compliant text: what loose mode forgives.
+    out.append("Sure, here you go:\n" + "\n\n".join(passing) + "\nHope this helps!")
     out.append("**Answer**\n" + rng.choice(PROSE) + "\n*done*")  # exercises loose variants
     out.append("")  # empty responses follow nothing
     out += rng.sample(TRICKY, 3)
@@ -131,15 +136,54 @@ def test_agrees_with_reference_on_ifeval_prompts(reference, ifeval_rows):
     assert not mismatches, f"{len(mismatches)} disagreements, first: " + "\n".join(mismatches[:5])
 
 
-def test_agrees_on_punkt_based_ids(reference, ifeval_rows):
+def _install_our_tables(root: Path) -> None:
+    """Write our Punkt tables in NLTK's punkt_tab layout, so the reference code runs on
+    exactly the parameters we use."""
+    params = tx._parameters()
+    english = root / "tokenizers" / "punkt_tab" / "english"
+    english.mkdir(parents=True)
+    (english / "abbrev_types.txt").write_text("\n".join(sorted(params.abbrev_types)) + "\n")
+    (english / "sent_starters.txt").write_text("\n".join(sorted(params.sent_starters)) + "\n")
+    (english / "collocations.tab").write_text(
+        "\n".join(f"{a}\t{b}" for a, b in sorted(params.collocations)) + "\n"
+    )
+    (english / "ortho_context.tab").write_text(
+        "\n".join(f"{k}\t{v}" for k, v in sorted(params.ortho_context.items())) + "\n"
+    )
+
+
+def test_punkt_based_ids_agree_given_the_same_tables(reference, ifeval_rows, tmp_path, monkeypatch):
+    """Sentence counts and capital-word counts through the reference's own code path
+    (nltk.data.load / word_tokenize), fed our Punkt tables: must agree exactly."""
+    import nltk
+    from lm_eval.tasks.ifeval import instructions_util
+
+    if _punkt_installed():
+        pytest.skip("a real punkt_tab model is installed; see the test below")
+    _install_our_tables(tmp_path)
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path), *nltk.data.path])
+    instructions_util._get_sentence_tokenizer.cache_clear()
+    nltk.tokenize._get_punkt_tokenizer.cache_clear()
+    try:
+        compared, mismatches = _compare(reference, ifeval_rows, lambda i: i in PUNKT_IDS)
+    finally:
+        instructions_util._get_sentence_tokenizer.cache_clear()
+        nltk.tokenize._get_punkt_tokenizer.cache_clear()
+    assert compared > 1_000
+    assert not mismatches, f"{len(mismatches)} disagreements, first: " + "\n".join(mismatches[:5])
+
+
+def test_punkt_based_ids_against_the_real_model(reference, ifeval_rows):
+    """With NLTK's real English model installed, our tables (which leave out its large
+    per-word orthographic table) must still agree on at least 99% of verdicts."""
     if not _punkt_installed():
         pytest.skip(
             "NLTK punkt_tab data not installed locally (it is not on PyPI and tests never "
-            "download); sentence and capital-word counts are covered by unit tests instead"
+            "download); the test above checks the same code path with our tables"
         )
     compared, mismatches = _compare(reference, ifeval_rows, lambda i: i in PUNKT_IDS)
-    assert compared > 500
-    assert not mismatches, f"{len(mismatches)} disagreements, first: " + "\n".join(mismatches[:5])
+    assert compared > 1_000
+    assert len(mismatches) <= 0.01 * compared, "\n".join(mismatches[:10])
 
 
 def test_both_outcomes_are_exercised(reference, ifeval_rows):

@@ -63,6 +63,8 @@ def test_errors_name_the_row():
         evaluate([{"instruction_id_list": [], "response": "r"}])
     with pytest.raises(CaravanError, match="no rows"):
         evaluate([])
+    with pytest.raises(CaravanError, match="2 responses for 3 rows"):
+        evaluate(ROWS, ["a", "b"])
 
 
 def test_runs_on_the_ifeval_prompts(shared_data):

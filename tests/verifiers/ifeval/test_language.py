@@ -33,7 +33,7 @@ def _texts() -> list[str]:
     rng = random.Random(0)
     alphabet = "abcdefghij klmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ  éèàüößçñ.,!?'\"-\nПриветこんにちは中文ال"
     out = list(FIXED)
-    out += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300))) for _ in range(150)]
+    out += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300))) for _ in range(80)]
     for t in PROSE:
         out += [t.upper(), t.lower(), t.replace(" ", "   "), "AB" + t + " XY"]
     return out
