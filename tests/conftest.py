@@ -9,7 +9,7 @@ import pytest
 # Fixture modules shared across packages (pytest only allows this in a top-level conftest).
 pytest_plugins = ["tests.fixtures.tiny_model"]
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests.fixtures.shared_data import SHARED_DATA  # noqa: E402
 
 
 def _msgs(*pairs: tuple[str, str]) -> list[dict[str, str]]:

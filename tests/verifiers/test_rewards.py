@@ -1,6 +1,5 @@
 import json
 import sys
-import types
 
 import pytest
 
@@ -17,27 +16,6 @@ from verifiers.rewards import (
 )
 
 IF_TRUTH = json.dumps([{"instruction_id": ["punctuation:no_comma"], "kwargs": [{}]}])
-
-
-@pytest.fixture
-def fake_ifeval(monkeypatch):
-    """Stands in for verifiers.ifeval (built on another branch) with the agreed API."""
-    mod = types.ModuleType("verifiers.ifeval")
-
-    def check_instructions(response, instruction_id_list, kwargs_list, prompt=None, loose=False):
-        assert instruction_id_list == ["punctuation:no_comma"]
-        return ["," not in response]
-
-    def score_ground_truth(response, ground_truth, *, scoring="fraction", loose=False):
-        data = json.loads(ground_truth)[0]
-        outcomes = check_instructions(response, data["instruction_id"], data["kwargs"])
-        return sum(outcomes) / len(outcomes)
-
-    mod.check_instructions = check_instructions
-    mod.score_ground_truth = score_ground_truth
-    monkeypatch.setitem(sys.modules, "verifiers.ifeval", mod)
-    monkeypatch.setattr(verifiers, "ifeval", mod, raising=False)
-    return mod
 
 
 def test_registry_is_case_insensitive_with_aliases():
@@ -97,14 +75,28 @@ def test_missing_ifeval_module_is_a_clear_caravan_error(monkeypatch):
     assert result.reward is None and "verifiers.ifeval" in result.errors[0]
 
 
-def test_ifeval_goes_through_score_ground_truth(fake_ifeval):
+def test_ifeval_rows_score_with_the_real_ifeval_verifier():
     assert compute_reward("no commas here", IF_TRUTH, "ifeval").reward == 10.0
     result = compute_reward("a, b", IF_TRUTH, "IFEval")
     assert result.reward == 0.0
-    assert result.pairs[0].details == {
-        "instruction_ids": ["punctuation:no_comma"],
-        "outcomes": [False],
-    }
+    assert result.pairs[0].details["instruction_ids"] == ["punctuation:no_comma"]
+    assert result.pairs[0].details["outcomes"] == [False]
+    # Two constraints, one met: the fraction-satisfied score scales the reward.
+    two = json.dumps(
+        [
+            {
+                "instruction_id": ["punctuation:no_comma", "change_case:english_lowercase"],
+                "kwargs": [{}, {}],
+            }
+        ]
+    )
+    assert compute_reward("No commas but Capitals", two, "ifeval").reward == 5.0
+    # Tülu 3 `func_name` labels and thinking traces (stripped before checking).
+    tulu = json.dumps({"func_name": "validate_lowercase"})
+    assert (
+        compute_reward("<think>Thinking, With Caps</think>all lower case", tulu, "ifeval").reward
+        == 10.0
+    )
 
 
 def test_code_rows_use_the_sandbox():

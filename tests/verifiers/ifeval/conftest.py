@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-# Same default as tests/conftest.py; CARAVAN_SHARED_DATA points elsewhere (e.g. worktrees).
-_DEFAULT = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+from tests.fixtures.shared_data import SHARED_DATA
 
 
 def _shared_root() -> Path:
-    return Path(os.environ.get("CARAVAN_SHARED_DATA", _DEFAULT))
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    root = _shared_root()
-    if not root.is_dir():
-        pytest.skip(f"shared data folder absent: {root}")
-    return root
+    return SHARED_DATA
 
 
 @pytest.fixture(scope="module")
