@@ -54,7 +54,9 @@ class Caller:
         schema: Any = None,
     ) -> Request:
         schema_dict = schema_of(schema) if schema is not None else None
-        return to_request({"id": rid, "messages": messages}, self.choice.model, 0, params, schema_dict)
+        return to_request(
+            {"id": rid, "messages": messages}, self.choice.model, 0, params, schema_dict
+        )
 
     def prepare(self) -> None:
         """Fail fast on a local model that cannot load (before any work is done)."""

@@ -155,8 +155,10 @@ def complete(**opts) -> None:
 
 def _register() -> None:
     from synth.cli_generate import generate
+    from synth.cli_solve import dedup, relax, solve
 
-    cli.add_command(generate)
+    for command in (generate, solve, relax, dedup):
+        cli.add_command(command)
 
 
 _register()

@@ -222,8 +222,12 @@ def run(cfg: GenerateConfig) -> GenerateResult:
             it.response = response
             it.result, it.problems = judge(cfg, it, response)
             # Only a prompt that failed the statement check is worth another draw.
-            if it.result is None and cfg.task == "if" and response.ok and it.problems and (
-                _reason(it.problems) == "constraints not stated in prompt"
+            if (
+                it.result is None
+                and cfg.task == "if"
+                and response.ok
+                and it.problems
+                and (_reason(it.problems) == "constraints not stated in prompt")
             ):
                 retry.append(it)
         pending = retry

@@ -199,8 +199,12 @@ def requirements(instruction_id: str, kwargs: dict[str, Any]) -> list[Requiremen
 
 
 def _matches(text: str, alternatives: Sequence[str]) -> bool:
-    return any(re.search(alt, text, flags=0 if alt.startswith("(?i") else re.IGNORECASE)
-               if not _case_sensitive(alt) else re.search(alt, text) for alt in alternatives)
+    return any(
+        re.search(alt, text, flags=0 if alt.startswith("(?i") else re.IGNORECASE)
+        if not _case_sensitive(alt)
+        else re.search(alt, text)
+        for alt in alternatives
+    )
 
 
 def _case_sensitive(alt: str) -> bool:

@@ -68,7 +68,9 @@ def choose_model(
             raise CaravanError("--base-url needs --model (the name the server serves)")
         return ModelChoice(provider or "openai", model, base_url, "server URL given")
     if provider == "local":
-        return ModelChoice("local", model or local_model_name(local_model), None, "--provider local")
+        return ModelChoice(
+            "local", model or local_model_name(local_model), None, "--provider local"
+        )
     if provider == "vllm":
         if not model:
             raise CaravanError("--provider vllm needs --model")

@@ -68,7 +68,9 @@ def load_personas(
     except CaravanError:
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow/json errors on a corrupt file
-        raise CaravanError(f"{source}: not a readable persona file ({type(exc).__name__}: {exc})") from exc
+        raise CaravanError(
+            f"{source}: not a readable persona file ({type(exc).__name__}: {exc})"
+        ) from exc
     if loaded.bad_rows:
         bad = loaded.bad_rows[0]
         raise CaravanError(
@@ -114,7 +116,5 @@ def sample_personas(personas: list[Persona], n: int | None, seed: int) -> list[P
     if n is None:
         return order
     if n > len(order):
-        raise CaravanError(
-            f"asked for {n} personas but the file holds {len(order)} distinct ones"
-        )
+        raise CaravanError(f"asked for {n} personas but the file holds {len(order)} distinct ones")
     return order[:n]
