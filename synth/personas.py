@@ -91,7 +91,9 @@ def load_personas(
     seen: set[str] = set()
     for i, text in enumerate(texts):
         if not isinstance(text, str) or not text.strip():
-            raise CaravanError(f"{loaded.source} row {i}: `{field}` is empty or not text")
+            raise CaravanError(
+                f"{loaded.source} row {i} (counting from 0): `{field}` is empty or not text"
+            )
         text = " ".join(text.split())
         if text in seen:
             continue
