@@ -46,7 +46,9 @@ def test_dedup_command(synth, tmp_path):
     write_records([{"id": f"r{i}", "prompt": t} for i, t in
                    enumerate([BASE, BASE.replace("Saturday", "Sunday"), "Something else."])], src)  # fmt: skip
     out = tmp_path / "d.parquet"
-    res = synth("dedup", "--input", src, "--output", out, "--threshold", "0.6", "--shingle-size", "2")
+    res = synth(
+        "dedup", "--input", src, "--output", out, "--threshold", "0.6", "--shingle-size", "2"
+    )
     assert res.exit_code == 0, res.stderr
     assert "removed 1 (0 exact, 1 near-duplicate)" in res.output
     assert [r["id"] for r in read_records(out).to_pylist()] == ["r0", "r2"]
@@ -61,7 +63,11 @@ def test_descriptions_state_their_constraints_for_every_id():
 
 
 def test_a_prompt_that_changes_a_number_or_drops_a_rule_fails():
-    ids = ["keywords:frequency", "detectable_format:multiple_sections", "language:response_language"]
+    ids = [
+        "keywords:frequency",
+        "detectable_format:multiple_sections",
+        "language:response_language",
+    ]
     kwargs = [{"keyword": "river", "frequency": 3, "relation": "at least"},
               {"section_spliter": "SECTION", "num_sections": 4}, {"language": "fr"}]  # fmt: skip
     good = ("Tell me about the river. Use the word river at least three times, split it into "

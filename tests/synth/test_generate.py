@@ -104,7 +104,9 @@ def test_duplicates_are_removed_with_reasons(synth, api, tmp_path):
 def test_every_task_generates(synth, api, tmp_path):
     for task in ("math", "algebra", "code", "instruction"):
         out = tmp_path / f"{task}.parquet"
-        res = synth("generate", "--persona", "example", "--task", task, "-n", "3", "--output", out, *api)
+        res = synth(
+            "generate", "--persona", "example", "--task", task, "-n", "3", "--output", out, *api
+        )
         assert res.exit_code == 0, res.stderr
         rows = read_records(out).to_pylist()
         assert len(rows) == 3
@@ -145,7 +147,9 @@ def test_failed_requests_are_rejected_not_lost(synth, api, double, tmp_path):
     assert res.exit_code == 0, res.stderr
     rejected = _jsonl(tmp_path / "m.rejected.jsonl")
     (rej,) = [r for r in rejected if r["reason"] == "request failed"]
-    assert rej["persona_id"] == "ex-02" and "500" in rej["details"][0] or "server" in rej["details"][0]
+    assert (
+        rej["persona_id"] == "ex-02" and "500" in rej["details"][0] or "server" in rej["details"][0]
+    )
     assert len(read_records(out)) == 20 - len(rejected)
     # A rerun retries only the failed request (finished ones are cached).
     before = len(double.generation_requests())

@@ -44,7 +44,9 @@ def test_sampling_is_seeded_without_replacement():
 def test_missing_field(tmp_path):
     f = tmp_path / "p.jsonl"
     f.write_text('{"description": "A baker."}\n')
-    with pytest.raises(CaravanError, match=r"p.jsonl: no `persona` column \(columns: description\)"):
+    with pytest.raises(
+        CaravanError, match=r"p.jsonl: no `persona` column \(columns: description\)"
+    ):
         load_personas(f)
 
 
@@ -58,7 +60,9 @@ def test_empty_file(tmp_path):
 def test_blank_persona_names_the_row(tmp_path):
     f = tmp_path / "p.jsonl"
     f.write_text(json.dumps({"persona": "A baker."}) + "\n" + json.dumps({"persona": "  "}) + "\n")
-    with pytest.raises(CaravanError, match=r"p.jsonl row 1 \(counting from 0\): `persona` is empty"):
+    with pytest.raises(
+        CaravanError, match=r"p.jsonl row 1 \(counting from 0\): `persona` is empty"
+    ):
         load_personas(f)
 
 

@@ -38,7 +38,10 @@ def test_if_round_trip_solve_verify_score_and_grpo_reward(synth, api, if_prompts
     # `verify score` reads the rows as they are (response = the verified answer).
     scored_in = tmp_path / "to_score.parquet"
     write_records(
-        [{**r, "response": r["messages"][-1]["content"], "messages": r["messages"][:1]} for r in rows],
+        [
+            {**r, "response": r["messages"][-1]["content"], "messages": r["messages"][:1]}
+            for r in rows
+        ],
         scored_in,
     )
     from verifiers.cli import cli as verify_cli
@@ -76,12 +79,19 @@ def test_if_verify_rejects_answers_that_break_constraints(synth, api, double, if
     assert res.exit_code == 0, res.stderr
     (rej,) = _jsonl(tmp_path / "s.rejected.jsonl")
     assert rej["id"] == rows[0]["id"] and rej["reason"] == "answer fails its constraints"
-    assert rej["details"] and all(d.removeprefix("fails ") in label.instruction_ids for d in rej["details"])
+    assert rej["details"] and all(
+        d.removeprefix("fails ") in label.instruction_ids for d in rej["details"]
+    )
 
 
 def test_math_majority_gives_ground_truth(synth, api, double, tmp_path):
     prompts = tmp_path / "math.parquet"
-    assert synth("generate", "--persona", "example", "--task", "math", "--output", prompts, *api).exit_code == 0
+    assert (
+        synth(
+            "generate", "--persona", "example", "--task", "math", "--output", prompts, *api
+        ).exit_code
+        == 0
+    )
     n = len(read_records(prompts))
     out = tmp_path / "sft.parquet"
     res = synth("solve", "--input", prompts, "--output", out, "--verify", "--samples", "4", *api)
@@ -113,7 +123,10 @@ def test_gsm_code_instruction_tasks(synth, api, double, tmp_path):
             assert {(r["ground_truth"], r["dataset"]) for r in rows} == {("42", "gsm8k")}
         if task == "code":
             assert {r["dataset"] for r in rows} == {"code"}
-            assert json.loads(rows[0]["ground_truth"]) == ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]
+            assert json.loads(rows[0]["ground_truth"]) == [
+                "assert add(1, 2) == 3",
+                "assert add(2, 2) == 4",
+            ]
             assert [r["reason"] for r in rejected] == ["own tests fail"]
             assert rejected[0]["persona_id"] == "ex-09" and "failed" in rejected[0]["details"][0]
             # code answers default to Claude; --model overrides (the double speaks OpenAI here)
@@ -125,8 +138,10 @@ def test_gsm_code_instruction_tasks(synth, api, double, tmp_path):
 def test_solve_defaults_follow_tulu(synth, tmp_path, double):
     prompts = tmp_path / "p.jsonl"
     prompts.write_text(
-        json.dumps({"id": "a", "prompt": "Add 2 and 3.", "task": "math"}) + "\n"
-        + json.dumps({"id": "b", "prompt": "Write add(a, b).", "task": "code"}) + "\n"
+        json.dumps({"id": "a", "prompt": "Add 2 and 3.", "task": "math"})
+        + "\n"
+        + json.dumps({"id": "b", "prompt": "Write add(a, b).", "task": "code"})
+        + "\n"
     )
     res = synth("solve", "--input", prompts, "--output", tmp_path / "o.parquet", "--dry-run")
     assert res.exit_code == 0, res.stderr
