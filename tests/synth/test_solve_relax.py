@@ -44,8 +44,9 @@ def test_if_round_trip_solve_verify_score_and_grpo_reward(synth, api, if_prompts
         ],
         scored_in,
     )
-    from verifiers.cli import cli as verify_cli
     from click.testing import CliRunner
+
+    from verifiers.cli import cli as verify_cli
 
     out = tmp_path / "scored.parquet"
     res = CliRunner().invoke(verify_cli, ["score", "--input", str(scored_in), "--output", str(out)])
