@@ -241,7 +241,7 @@ def run(cfg: GenerateConfig) -> GenerateResult:
                     "stage": "generate",
                     "reason": _reason(it.problems),
                     "details": it.problems,
-                    "attempts": it.attempts + 1,
+                    "draws": it.attempts + 1,
                     "text": it.response.text if it.response else None,
                 }
             )
@@ -255,7 +255,7 @@ def run(cfg: GenerateConfig) -> GenerateResult:
             "template_sha256": template.sha256,
             "model": cfg.choice.model,
             "provider": cfg.choice.provider,
-            "attempts": it.attempts + 1,
+            "draws": it.attempts + 1,
             "ground_truth": None,
             "dataset": None,
             "constraint_type": None,

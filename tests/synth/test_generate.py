@@ -50,7 +50,7 @@ def test_if_rows_carry_checkable_ground_truth(synth, api, double, tmp_path):
     (bee,) = rejected
     assert bee["persona_id"] == "ex-06"
     assert bee["reason"] == "constraints not stated in prompt"
-    assert bee["attempts"] == 3 and bee["details"]
+    assert bee["draws"] == 3 and bee["details"]
     bee_calls = [e for e in double.generation_requests() if "beekeeper" in json.dumps(e.body)]
     assert len(bee_calls) == 3
     assert len(double.generation_requests()) == 19 + 3

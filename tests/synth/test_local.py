@@ -69,7 +69,7 @@ def test_generate_every_task_with_the_tiny_model(
         assert len(rows) + len(rejected) == 3
     # an IF prompt of random text never states its constraints: regenerated, then rejected
     if_rejected = _jsonl(tmp_path / "if.rejected.jsonl")
-    assert {r["attempts"] for r in if_rejected if r["reason"].startswith("constraints")} <= {2}
+    assert {r["draws"] for r in if_rejected if r["reason"].startswith("constraints")} <= {2}
 
 
 def test_solve_and_relax_with_the_tiny_model(synth, tiny_model_dir, tmp_path):

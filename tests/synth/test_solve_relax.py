@@ -193,3 +193,21 @@ def test_relax_named_constraint_and_single_constraint_rows(synth, api, if_ids, t
     pairs = read_records(tmp_path / "t.parquet").to_pylist()
     assert {p["dropped_constraint"] for p in pairs} == {"punctuation:no_comma"}
     assert all("," in p["rejected"][0]["content"] for p in pairs)
+
+
+def test_generated_if_rows_go_straight_through_complete_and_verify_score(
+    synth, api, if_prompts, tmp_path
+):
+    from click.testing import CliRunner
+
+    from verifiers.cli import cli as verify_cli
+
+    answered = tmp_path / "answered.parquet"
+    res = synth("complete", "--input", if_prompts, "--output", answered,
+                "--base-url", api[1], "--model", "gpt-4o", "--no-progress")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    out = tmp_path / "scored.parquet"
+    res = CliRunner().invoke(verify_cli, ["score", "--input", str(answered), "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    scored = read_records(out).to_pylist()
+    assert len(scored) == 19 and {r["score"] for r in scored} == {10.0}
