@@ -25,6 +25,8 @@ from synth.generate import TASKS
 @click.option("--persona-id-field", default="id", show_default=True,
               help="Column with persona ids (a hash of the text when absent).")  # fmt: skip
 @click.option("--split", "persona_split", default=None, help="Hub split for a hub persona set.")
+@click.option("--persona-config", default=None,
+              help="Hub dataset config (proj-persona/PersonaHub: `persona`).")  # fmt: skip
 @click.option("--template", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               default=None, help="Your own template file (same {placeholders} as the bundled one).")  # fmt: skip
 @click.option("--min-constraints", default=1, show_default=True, type=click.IntRange(1, 6))

@@ -39,6 +39,7 @@ class GenerateConfig:
     persona_field: str = "persona"
     persona_id_field: str = "id"
     persona_split: str | None = None
+    persona_config: str | None = None  # hub dataset config, e.g. "persona" for PersonaHub
     template: Path | None = None
     min_constraints: int = 1
     max_constraints: int = 3
@@ -182,7 +183,10 @@ class GenerateResult:
 
 def prepare(cfg: GenerateConfig) -> tuple[Template, list[Item], Any]:
     template = load_template(f"generate_{cfg.task}", cfg.template)
-    pset = load_personas(cfg.personas, cfg.persona_field, cfg.persona_id_field, cfg.persona_split)
+    pset = load_personas(
+        cfg.personas, cfg.persona_field, cfg.persona_id_field, cfg.persona_split,
+        cfg.persona_config,
+    )  # fmt: skip
     personas = sample_personas(pset.personas, cfg.n, cfg.seed)
     return template, build_items(cfg, template, personas), pset
 

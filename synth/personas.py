@@ -46,6 +46,7 @@ def load_personas(
     field: str = "persona",
     id_field: str = "id",
     split: str | None = None,
+    config: str | None = None,
 ) -> PersonaSet:
     """Every persona in `source` (JSONL, JSON, Parquet, Arrow, folder or hub id), in order.
 
@@ -64,7 +65,7 @@ def load_personas(
         except OSError as exc:
             raise CaravanError(f"{path}: cannot read the persona file: {exc.strerror}") from exc
     try:
-        loaded = load_records(source, split=split)
+        loaded = load_records(source, split=split, config=config)
     except CaravanError:
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow/json errors on a corrupt file

@@ -87,3 +87,11 @@ def test_cli_reports_bad_persona_file_in_one_line(synth, tmp_path):
     assert res.exit_code == 1
     assert res.stderr.strip().count("\n") == 0
     assert "no `persona` column" in res.stderr and "--persona-field" in res.stderr
+
+
+def test_hub_id_offline_fails_with_the_dataset_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(CaravanError, match="'proj-persona/PersonaHub' is not a local path"):
+        load_personas("proj-persona/PersonaHub", config="persona")

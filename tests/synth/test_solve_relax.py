@@ -211,3 +211,21 @@ def test_generated_if_rows_go_straight_through_complete_and_verify_score(
     assert res.exit_code == 0, res.output
     scored = read_records(out).to_pylist()
     assert len(scored) == 19 and {r["score"] for r in scored} == {10.0}
+
+
+def test_solve_template_override_is_recorded(synth, api, double, tmp_path):
+    import hashlib
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"id": "a", "prompt": "Add 40 and 2.", "task": "math"}) + "\n")
+    tpl = tmp_path / "mine.txt"
+    tpl.write_text("{prompt}\n\nShow your work; put the result inside \\boxed{} at the end.\n")
+    out = tmp_path / "o.parquet"
+    res = synth("solve", "--input", prompts, "--output", out, "--template", f"math={tpl}", *api)
+    assert res.exit_code == 0, res.stderr
+    (row,) = read_records(out).to_pylist()
+    assert row["solve_template"] == "mine.txt"
+    assert row["solve_template_sha256"] == hashlib.sha256(tpl.read_bytes()).hexdigest()
+    assert row["messages"][0]["content"].startswith("Add 40 and 2.\n\nShow your work")
+    res = synth("solve", "--input", prompts, "--output", out, "--template", str(tpl), *api)
+    assert res.exit_code == 1 and "--template expects TASK=PATH" in res.stderr
