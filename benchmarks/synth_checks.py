@@ -17,8 +17,7 @@ from synth.dedup import DedupConfig, dedup_texts
 from synth.if_statement import missing_statements
 from verifiers.ifeval import sample_constraints
 
-WORDS = ("market river ledger harvest engine budget lesson garden signal winter bridge "
-         "ticket harbor recipe schedule invoice orbit lantern canvas meadow").split()  # fmt: skip
+WORDS = ["market", "river", "ledger", "harvest", "engine", "budget", "lesson", "garden", "signal", "winter", "bridge", "ticket", "harbor", "recipe", "schedule", "invoice", "orbit", "lantern", "canvas", "meadow"]  # fmt: skip
 
 
 def synthetic_prompt(rng: random.Random) -> str:
