@@ -136,8 +136,7 @@ def test_template_override_is_recorded(synth, api, double, tmp_path):
 
 
 def test_failed_requests_are_rejected_not_lost(synth, api, double, tmp_path):
-    persona = example_personas_path().read_text().splitlines()[1]
-    text = json.loads(persona)["persona"]
+    text = json.loads(example_personas_path().read_text())[1]["persona"]
     from synth.templates import bundled_template as bt
 
     double.fail_prompt(bt("generate_math").render(persona=text), "500")
@@ -167,4 +166,4 @@ def test_provenance_has_no_secret_and_names_inputs(synth, api, tmp_path):
     assert "sk-test" not in meta
     prov = json.loads(meta)
     assert prov["config"]["template"] == "generate_if"
-    assert prov["inputs"][0]["source"].endswith("example_personas.jsonl")
+    assert prov["inputs"][0]["source"].endswith("example_personas.json")

@@ -10,7 +10,9 @@ from synth.models import DEFAULT_LOCAL_MODEL, choose_model
 
 def test_openai_key_means_gpt4o_and_claude_for_code():
     assert choose_model(None, None, None).label() == "openai:gpt-4o"
-    assert choose_model(None, None, None, prefer="anthropic").label() == "anthropic:claude-sonnet-4-5"
+    assert (
+        choose_model(None, None, None, prefer="anthropic").label() == "anthropic:claude-sonnet-4-5"
+    )
 
 
 def test_no_key_means_the_local_model(monkeypatch, tmp_path):
