@@ -15,8 +15,9 @@ def cli() -> None:
 
     From one-sentence personas, a strong model writes precise instruction-following
     prompts with machine-checkable constraints, math, grade-school, algebra and code
-    problems, then solves them. `complete` answers a file of prompts with any model;
-    generate, solve and relax are on the roadmap in the README."""
+    problems, then solves them (`generate`, `solve`), builds persona-IF preference pairs
+    (`relax`) and removes near-duplicate prompts (`dedup`). `complete` answers a file of
+    prompts with any model."""
 
 
 @cli.command()
@@ -150,3 +151,14 @@ def complete(**opts) -> None:
     path, responses = run_job(job)
     failed = sum(not r.ok for r in responses)
     click.echo(f"wrote {len(responses)} rows to {path} ({failed} failed)")
+
+
+def _register() -> None:
+    from synth.cli_generate import generate
+    from synth.cli_solve import dedup, relax, solve
+
+    for command in (generate, solve, relax, dedup):
+        cli.add_command(command)
+
+
+_register()

@@ -1,0 +1,97 @@
+"""Remove exact and near-duplicate prompts (MinHash LSH over word shingles).
+
+Exact duplicates (same text after case and whitespace folding) go first; near duplicates
+are found with datasketch's MinHashLSH at a Jaccard threshold over word n-grams. The first
+row of a group is kept; every removed row is reported with the id it duplicates and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from caravan.errors import CaravanError
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    threshold: float = 0.8  # estimated Jaccard similarity at or above which rows collide
+    shingle_size: int = 5  # words per shingle
+    num_perm: int = 128
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold <= 1:
+            raise CaravanError(f"dedup threshold must be in (0, 1], got {self.threshold}")
+        if self.shingle_size < 1:
+            raise CaravanError(f"shingle size must be >= 1, got {self.shingle_size}")
+
+
+@dataclass
+class Removed:
+    index: int
+    duplicate_of: int
+    reason: str  # "exact" or "near"
+    similarity: float | None = None
+
+
+@dataclass
+class DedupReport:
+    kept: list[int] = field(default_factory=list)
+    removed: list[Removed] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(r.reason for r in self.removed)
+
+    def summary(self) -> str:
+        c = self.counts
+        return (
+            f"dedup: kept {len(self.kept)}, removed {len(self.removed)} "
+            f"({c.get('exact', 0)} exact, {c.get('near', 0)} near-duplicate)"
+        )
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def shingles(text: str, size: int) -> set[bytes]:
+    words = _TOKEN.findall(text.lower())
+    if len(words) <= size:
+        return {" ".join(words).encode()} if words else {b""}
+    return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
+
+
+def dedup_texts(texts: list[str], config: DedupConfig | None = None) -> DedupReport:
+    """Which of `texts` to keep (first of each group) and why the others go."""
+    from datasketch import MinHash, MinHashLSH
+
+    cfg = config or DedupConfig()
+    report = DedupReport()
+    exact: dict[str, int] = {}
+    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
+    hashes: dict[int, Any] = {}
+    for i, text in enumerate(texts):
+        key = hashlib.sha256(normalise(text).encode()).hexdigest()
+        if key in exact:
+            report.removed.append(Removed(i, exact[key], "exact", 1.0))
+            continue
+        exact[key] = i
+        mh = MinHash(num_perm=cfg.num_perm, seed=cfg.seed)
+        mh.update_batch(list(shingles(text, cfg.shingle_size)))
+        hits = [int(h) for h in lsh.query(mh)]
+        if hits:
+            best = max(hits, key=lambda j: (mh.jaccard(hashes[j]), -j))
+            report.removed.append(Removed(i, best, "near", round(mh.jaccard(hashes[best]), 3)))
+            continue
+        lsh.insert(str(i), mh)
+        hashes[i] = mh
+        report.kept.append(i)
+    return report

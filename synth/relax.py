@@ -1,0 +1,253 @@
+"""`synth relax`: persona-IF preference pairs from prompts with two or more constraints.
+
+For each prompt, one constraint is dropped (seeded choice, or the one named with
+`drop_id`): the model rewrites the prompt without it (the rewrite must still state every
+other constraint and no longer state the dropped one), then answers the relaxed prompt.
+The pair is kept only when the verifier confirms the original answer passes every
+constraint while the relaxed answer violates the dropped one: chosen = original answer,
+rejected = relaxed answer, prompt = original prompt. Everything else goes to the side file.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from caravan.errors import CaravanError
+from synth.calls import Caller, CallSettings, clean_text, estimate_lines
+from synth.generate import item_seed
+from synth.if_statement import missing_statements
+from synth.models import ModelChoice
+from synth.rejections import side_path, write_rejections
+from synth.solve import load_prompt_rows
+from synth.templates import Template, load_template
+
+
+@dataclass
+class RelaxConfig:
+    input: Path
+    output: Path
+    choice: ModelChoice
+    drop_id: str | None = None
+    seed: int = 0
+    template: Path | None = None
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 2048
+    rejected: Path | None = None
+    calls: CallSettings = field(default_factory=CallSettings)
+
+    def params(self, seed: int) -> dict[str, Any]:
+        return {"temperature": self.temperature, "top_p": self.top_p,
+                "max_tokens": self.max_tokens, "seed": seed % 2**31}  # fmt: skip
+
+
+@dataclass
+class Pair:
+    row: dict[str, Any]
+    ids: list[str]
+    kwargs: list[dict[str, Any]]
+    drop: int
+    seed: int
+    original_answer: str | None
+    relaxed_prompt: str | None = None
+    relaxed_answer: str | None = None
+    reason: str | None = None
+    details: list[str] = field(default_factory=list)
+
+    def reject(self, reason: str, details: list[str] | None = None) -> None:
+        self.reason, self.details = reason, list(details or [])
+
+
+def _assistant(row: dict[str, Any]) -> str | None:
+    msgs = row.get("messages") or []
+    return msgs[-1]["content"] if msgs and msgs[-1].get("role") == "assistant" else None
+
+
+def select(cfg: RelaxConfig, rows: list[dict]) -> tuple[list[Pair], list[dict]]:
+    from verifiers.ifeval import parse_ground_truth
+
+    pairs, skipped = [], []
+    for row in rows:
+        if row["task"] != "if":
+            continue
+        label = parse_ground_truth(row["ground_truth"])
+        ids, kwargs = list(label.instruction_ids), list(label.kwargs)
+        if len(ids) < 2:
+            skipped.append({"id": row["id"], "persona_id": row.get("persona_id"),
+                            "stage": "relax", "reason": "fewer than 2 constraints", "details": ids})  # fmt: skip
+            continue
+        s = item_seed(cfg.seed, "relax:" + row["id"])
+        if cfg.drop_id is not None:
+            if cfg.drop_id not in ids:
+                skipped.append({"id": row["id"], "persona_id": row.get("persona_id"), "stage": "relax",
+                                "reason": "named constraint not in prompt", "details": ids})  # fmt: skip
+                continue
+            drop = ids.index(cfg.drop_id)
+        else:
+            drop = random.Random(s).randrange(len(ids))
+        pairs.append(Pair(row, ids, kwargs, drop, s, _assistant(row)))
+    return pairs, skipped
+
+
+def rewrite_requests(
+    caller: Caller, cfg: RelaxConfig, template: Template, pairs: list[Pair]
+) -> list[Any]:
+    from verifiers.ifeval import describe
+
+    out = []
+    for p in pairs:
+        kept = [
+            describe(i, k)
+            for j, (i, k) in enumerate(zip(p.ids, p.kwargs, strict=True))
+            if j != p.drop
+        ]
+        text = template.render(
+            prompt=p.row["prompt"],
+            dropped="- " + describe(p.ids[p.drop], p.kwargs[p.drop]),
+            kept="\n".join(f"- {d}" for d in kept),
+        )
+        out.append(
+            caller.request(
+                f"relax-{p.row['id']}", [{"role": "user", "content": text}], cfg.params(p.seed)
+            )
+        )
+    return out
+
+
+def _answer_request(caller: Caller, cfg: RelaxConfig, rid: str, prompt: str, seed: int) -> Any:
+    return caller.request(rid, [{"role": "user", "content": prompt}], cfg.params(seed))
+
+
+def _text(r: Any) -> tuple[str | None, str | None]:
+    if not r.ok:
+        return None, f"{r.error_kind}: {r.error}"
+    if r.finish_reason == "length":
+        return None, "hit max_tokens"
+    text = (r.text or "").strip()
+    return (text, None) if text else (None, "empty reply")
+
+
+def dry_run(cfg: RelaxConfig) -> list[str]:
+    rows, _, _ = load_prompt_rows(cfg.input, "prompt", "if")
+    pairs, skipped = select(cfg, rows)
+    caller = Caller(cfg.choice, cfg.calls)
+    template = load_template("relax_if", cfg.template)
+    lines = [f"model: {cfg.choice.label()} ({cfg.choice.why})",
+             f"prompts with >= 2 constraints: {len(pairs)} ({len(skipped)} skipped)"]  # fmt: skip
+    lines += estimate_lines(caller, rewrite_requests(caller, cfg, template, pairs))
+    missing = sum(p.original_answer is None for p in pairs)
+    lines.append(
+        f"then one answer per relaxed prompt ({len(pairs)}) and per unanswered original "
+        f"({missing}): not counted above"
+    )
+    return lines
+
+
+@dataclass
+class RelaxResult:
+    rows: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+    rejected_path: Path
+
+
+def run(cfg: RelaxConfig) -> RelaxResult:
+    from records import Provenance, write_records
+    from verifiers.ifeval import check_instructions
+
+    rows, source, fingerprint = load_prompt_rows(cfg.input, "prompt", "if")
+    pairs, rejected = select(cfg, rows)
+    template = load_template("relax_if", cfg.template)
+    caller = Caller(cfg.choice, cfg.calls)
+    caller.prepare()
+    # 1. rewrite without the dropped constraint
+    for p, r in zip(pairs, caller.run(rewrite_requests(caller, cfg, template, pairs)), strict=True):
+        text, err = _text(r)
+        if text is None:
+            p.reject("rewrite failed", [err or ""])
+            continue
+        text = clean_text(text)
+        keep = [j for j in range(len(p.ids)) if j != p.drop]
+        lost = missing_statements(text, [p.ids[j] for j in keep], [p.kwargs[j] for j in keep])
+        if lost:
+            p.reject("rewrite lost a kept constraint", lost)
+            continue
+        if not missing_statements(text, [p.ids[p.drop]], [p.kwargs[p.drop]]):
+            p.reject("rewrite still states the dropped constraint", [p.ids[p.drop]])
+            continue
+        p.relaxed_prompt = text
+    # 2. answer the relaxed prompts (and originals that came without an answer)
+    live = [p for p in pairs if p.reason is None]
+    requests = [
+        _answer_request(caller, cfg, f"relaxed-{p.row['id']}", p.relaxed_prompt, p.seed)
+        for p in live
+    ]
+    originals = [p for p in live if p.original_answer is None]
+    requests += [
+        _answer_request(caller, cfg, f"original-{p.row['id']}", p.row["prompt"], p.seed)
+        for p in originals
+    ]
+    responses = caller.run(requests)
+    for p, r in zip(live, responses[: len(live)], strict=True):
+        p.relaxed_answer, err = _text(r)
+        if err:
+            p.reject("relaxed answer failed", [err])
+    for p, r in zip(originals, responses[len(live) :], strict=True):
+        p.original_answer, err = _text(r)
+        if err and p.reason is None:
+            p.reject("original answer failed", [err])
+    # 3. verify: original passes everything, relaxed answer breaks the dropped constraint
+    out = []
+    for p in live:
+        if p.reason is not None:
+            continue
+        results = check_instructions(p.original_answer, p.ids, p.kwargs)
+        if not all(results):
+            failed = [i for i, ok in zip(p.ids, results, strict=True) if not ok]
+            p.reject("original answer fails its constraints", failed)
+            continue
+        (still_ok,) = check_instructions(p.relaxed_answer, [p.ids[p.drop]], [p.kwargs[p.drop]])
+        if still_ok:
+            p.reject("relaxed answer still satisfies the dropped constraint", [p.ids[p.drop]])
+            continue
+        row = p.row
+        out.append(
+            {
+                "id": f"relax-{row['id']}",
+                "prompt": [{"role": "user", "content": row["prompt"]}],
+                "chosen": [{"role": "assistant", "content": p.original_answer}],
+                "rejected": [{"role": "assistant", "content": p.relaxed_answer}],
+                "score_chosen": None,
+                "score_rejected": None,
+                "persona_id": row.get("persona_id"),
+                "source": "synth:relax",
+                "ground_truth": row["ground_truth"],
+                "dataset": "ifeval",
+                "dropped_constraint": p.ids[p.drop],
+                "relaxed_prompt": p.relaxed_prompt,
+                "template": template.name,
+                "template_sha256": template.sha256,
+                "model": cfg.choice.model,
+            }
+        )
+    for p in pairs:
+        if p.reason is not None:
+            rejected.append({"id": p.row["id"], "persona_id": p.row.get("persona_id"), "stage": "relax",
+                             "reason": p.reason, "details": p.details,
+                             "dropped_constraint": p.ids[p.drop], "relaxed_prompt": p.relaxed_prompt,
+                             "relaxed_answer": p.relaxed_answer})  # fmt: skip
+    rejected_path = side_path(cfg.output, cfg.rejected)
+    write_rejections(rejected, rejected_path)
+    if not out:
+        raise CaravanError(
+            f"no pair survived ({len(rejected)} rejected, reasons in {rejected_path})"
+        )
+    prov = Provenance.capture(
+        config={"model": cfg.choice.label(), "seed": cfg.seed, "drop_id": cfg.drop_id,
+                "template": template.name, "template_sha256": template.sha256},
+        inputs={source: fingerprint},
+    )  # fmt: skip
+    write_records(out, cfg.output, "preference", provenance=prov)
+    return RelaxResult(out, rejected, rejected_path)

@@ -1,0 +1,353 @@
+"""`synth solve`: answer generated prompts with a strong model; optionally keep only verified
+answers, giving SFT rows (and RLVR ground truth for math).
+
+Per task: IF answers must pass all their constraints; math/gsm/algebra answers are sampled
+k times and kept when a majority agree (compared with verifiers.math / gsm8k), the agreed
+answer becoming the row's ground truth; code answers come with model-written assert tests
+that must pass in the verifier sandbox. Everything else is kept unverified. Every rejection
+goes to the side file with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from caravan.errors import CaravanError
+from llm.types import Response
+from synth.calls import Caller, CallSettings, estimate_lines
+from synth.generate import item_seed
+from synth.models import choose_model
+from synth.rejections import side_path, write_rejections
+from synth.templates import Template, load_template
+
+MATH_TASKS = ("math", "algebra", "gsm")
+SOLVE_TEMPLATES = {"math": "solve_math", "algebra": "solve_math", "gsm": "solve_gsm", "code": "solve_code"}  # fmt: skip
+
+
+class CodeAnswer(BaseModel):
+    """The reply shape for code tasks: the answer text and the model's own tests."""
+
+    solution: str = Field(description="Full answer with the function in a ```python block.")
+    tests: list[str] = Field(description="Single-line assert statements calling the function.")
+
+
+@dataclass
+class SolveConfig:
+    input: Path
+    output: Path
+    model_args: dict[str, Any]
+    verify: bool = False
+    samples: int | None = None  # math: answers drawn per prompt (default 4 with --verify)
+    min_agreement: float = 0.5  # math: the top answer needs more than this share
+    task: str | None = None  # when the input has no `task` column
+    prompt_field: str = "prompt"
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 2048
+    seed: int = 0
+    templates: dict[str, Path] = field(default_factory=dict)
+    rejected: Path | None = None
+    calls: CallSettings = field(default_factory=CallSettings)
+
+    def k(self, task: str) -> int:
+        if task not in MATH_TASKS:
+            return 1
+        return self.samples or (4 if self.verify else 1)
+
+
+def load_prompt_rows(
+    path: Path, prompt_field: str, task: str | None
+) -> tuple[list[dict], str, str]:
+    from records import load_records
+
+    loaded = load_records(path)
+    if loaded.bad_rows:
+        bad = loaded.bad_rows[0]
+        raise CaravanError(f"{bad.location.source} row {bad.location.index}: {bad.error}")
+    rows = loaded.table.to_pylist()
+    if not rows:
+        raise CaravanError(f"{path}: holds no prompts")
+    for i, row in enumerate(rows):
+        row.setdefault("id", str(i))
+        row["id"] = str(row["id"]) if row["id"] is not None else str(i)
+        if not isinstance(row.get(prompt_field), str) or not row[prompt_field].strip():
+            msgs = row.get("messages")
+            user = [m for m in msgs or [] if m.get("role") == "user"]
+            if not user:
+                raise CaravanError(f"{path} row {i}: no `{prompt_field}` text and no user message")
+            row[prompt_field] = user[-1]["content"]
+        t = row.get("task") or task
+        if t is None:
+            raise CaravanError(f"{path} row {i}: no `task` column; pass --task")
+        row["task"] = t
+        if t == "if" and not row.get("ground_truth"):
+            raise CaravanError(f"{path} row {i}: an `if` row needs its `ground_truth`")
+    return rows, loaded.source, loaded.fingerprint
+
+
+@dataclass
+class Job:
+    row: dict[str, Any]
+    template: Template | None
+    user_text: str
+    caller: Caller
+    requests: list[Any] = field(default_factory=list)
+    responses: list[Response] = field(default_factory=list)
+
+
+def plan(cfg: SolveConfig, rows: list[dict]) -> list[Job]:
+    callers: dict[tuple, Caller] = {}
+    templates: dict[str, Template] = {}
+    jobs = []
+    for row in rows:
+        task = row["task"]
+        choice = choose_model(**cfg.model_args, prefer="anthropic" if task == "code" else "openai")
+        key = (choice.provider, choice.model, choice.base_url)
+        caller = callers.setdefault(key, Caller(choice, cfg.calls))
+        template = None
+        if task in SOLVE_TEMPLATES:
+            name = SOLVE_TEMPLATES[task]
+            if name not in templates:
+                templates[name] = load_template(name, cfg.templates.get(task))
+            template = templates[name]
+        text = template.render(prompt=row[cfg.prompt_field]) if template else row[cfg.prompt_field]
+        job = Job(row, template, text, caller)
+        base = item_seed(cfg.seed, row["id"])
+        for s in range(cfg.k(task)):
+            params = {
+                "temperature": cfg.temperature,
+                "top_p": cfg.top_p,
+                "max_tokens": cfg.max_tokens,
+                "seed": (base + s) % 2**31,
+            }
+            job.requests.append(
+                caller.request(
+                    f"solve-{row['id']}-s{s}",
+                    [{"role": "user", "content": text}],
+                    params,
+                    CodeAnswer if task == "code" else None,
+                )
+            )
+        jobs.append(job)
+    return jobs
+
+
+def _answer_text(task: str, r: Response) -> str:
+    if task == "code":
+        return str((r.parsed or {}).get("solution", ""))
+    return (r.text or "").strip()
+
+
+def _math_key(task: str, text: str) -> Any:
+    if task == "gsm":
+        from verifiers.gsm8k import extract_prediction
+
+        return extract_prediction(text)
+    from verifiers.math import extract_answer
+
+    return extract_answer(text)
+
+
+def _same(task: str, a: Any, b: Any) -> bool:
+    if task == "gsm":
+        return a == b
+    from verifiers.math import is_correct
+
+    return is_correct("\\boxed{" + str(a) + "}", str(b))
+
+
+def _gsm_truth(value: Any) -> str:
+    return str(value.numerator) if value.denominator == 1 else str(float(value))
+
+
+def majority(task: str, texts: list[str]) -> tuple[int | None, Any, list[tuple[Any, int]]]:
+    """(index of a response in the largest agreeing group, its answer, group sizes)."""
+    groups: list[list[Any]] = []  # [answer, count, first index]
+    for i, text in enumerate(texts):
+        ans = _math_key(task, text)
+        if ans is None or (isinstance(ans, str) and not ans.strip()):
+            continue
+        for g in groups:
+            if _same(task, ans, g[0]):
+                g[1] += 1
+                break
+        else:
+            groups.append([ans, 1, i])
+    if not groups:
+        return None, None, []
+    best = max(groups, key=lambda g: (g[1], -g[2]))
+    return best[2], best[0], [(g[0], g[1]) for g in groups]
+
+
+def check(cfg: SolveConfig, job: Job) -> tuple[dict[str, Any] | None, str | None, list[str]]:
+    """(extra row fields, None, []) when kept, else (None, reason, details)."""
+    task = job.row["task"]
+    ok = [r for r in job.responses if r.ok and r.finish_reason != "length"]
+    if not ok:
+        r = job.responses[0]
+        if not r.ok:
+            return None, "request failed", [f"{r.error_kind}: {r.error}"]
+        return None, "truncated", [f"answer hit max_tokens={cfg.max_tokens}"]
+    first = ok[0]
+    answer = _answer_text(task, first)
+    if not answer:
+        return None, "empty answer", []
+    extra: dict[str, Any] = {"verified": False, "agreement": None}
+    if not cfg.verify:
+        return {"answer": answer, **extra}, None, []
+    if task == "if":
+        from verifiers.ifeval import check_instructions, parse_ground_truth
+
+        label = parse_ground_truth(job.row["ground_truth"])
+        results = check_instructions(answer, label.instruction_ids, label.kwargs)
+        failed = [i for i, passed in zip(label.instruction_ids, results, strict=True) if not passed]
+        if failed:
+            return None, "answer fails its constraints", [f"fails {i}" for i in failed]
+        return {"answer": answer, "verified": True, "agreement": None}, None, []
+    if task in MATH_TASKS:
+        texts = [(r.text or "") for r in ok]
+        k = len(job.responses)
+        index, value, groups = majority(task, texts)
+        shown = [f"{a} x{n}" for a, n in groups] or ["no answer could be extracted"]
+        top = max((n for _, n in groups), default=0)
+        if index is None or top / k <= cfg.min_agreement:
+            return None, "no majority answer", [f"{k} samples: " + ", ".join(map(str, shown))]
+        truth = _gsm_truth(value) if task == "gsm" else str(value)
+        return (
+            {
+                "answer": texts[index].strip(),
+                "verified": True,
+                "agreement": top / k,
+                "ground_truth": truth,
+                "dataset": "gsm8k" if task == "gsm" else "MATH",
+            },
+            None,
+            [],
+        )
+    if task == "code":
+        from verifiers.code import TestCase, extract_code, run_tests
+
+        tests = [t for t in (first.parsed or {}).get("tests", []) if str(t).strip()]
+        if not tests:
+            return None, "no tests written", []
+        result = run_tests(extract_code(answer), [TestCase("assert", code=t) for t in tests])
+        if not result.all_passed:
+            details = [
+                f"test {o.index}: {o.status} {o.detail}".strip()
+                for o in result.outcomes
+                if not o.passed
+            ]
+            return None, "own tests fail", details
+        return (
+            {
+                "answer": answer,
+                "verified": True,
+                "agreement": None,
+                "ground_truth": json.dumps(tests),
+                "dataset": "code",
+            },
+            None,
+            [],
+        )
+    return {"answer": answer, **extra}, None, []  # instruction: nothing to verify
+
+
+@dataclass
+class SolveResult:
+    rows: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+    rejected_path: Path
+    models: list[str]
+
+
+def dry_run(cfg: SolveConfig) -> list[str]:
+    rows, _, _ = load_prompt_rows(cfg.input, cfg.prompt_field, cfg.task)
+    jobs = plan(cfg, rows)
+    lines: list[str] = []
+    by_caller: dict[int, tuple[Caller, list[Any]]] = {}
+    for job in jobs:
+        by_caller.setdefault(id(job.caller), (job.caller, []))[1].extend(job.requests)
+    for caller, requests in by_caller.values():
+        lines.append(f"model: {caller.choice.label()} ({caller.choice.why})")
+        lines.extend("  " + line for line in estimate_lines(caller, requests))
+    return lines
+
+
+def run(cfg: SolveConfig) -> SolveResult:
+    from records import Provenance, write_records
+
+    rows, source, fingerprint = load_prompt_rows(cfg.input, cfg.prompt_field, cfg.task)
+    jobs = plan(cfg, rows)
+    groups: dict[int, tuple[Caller, list[Job]]] = {}
+    for job in jobs:
+        groups.setdefault(id(job.caller), (job.caller, []))[1].append(job)
+    for caller, group in groups.values():
+        caller.prepare()
+        requests = [r for job in group for r in job.requests]
+        responses = iter(caller.run(requests))
+        for job in group:
+            job.responses = [next(responses) for _ in job.requests]
+    out, rejected = [], []
+    for job in jobs:
+        row = job.row
+        extra, reason, details = check(cfg, job)
+        base = {"id": row["id"], "persona_id": row.get("persona_id"), "task": row["task"]}
+        if extra is None:
+            rejected.append({**base, "stage": "solve", "reason": reason, "details": details,
+                             "answers": [r.text for r in job.responses]})  # fmt: skip
+            continue
+        answer = extra.pop("answer")
+        out.append(
+            {
+                "id": row["id"],
+                "messages": [
+                    {"role": "user", "content": job.user_text},
+                    {"role": "assistant", "content": answer},
+                ],
+                "source": f"synth:{row['task']}",
+                "persona_id": row.get("persona_id"),
+                "task": row["task"],
+                "prompt": row[cfg.prompt_field],
+                "template": row.get("template"),
+                "template_sha256": row.get("template_sha256"),
+                "solve_template": job.template.name if job.template else None,
+                "solve_template_sha256": job.template.sha256 if job.template else None,
+                "model": job.caller.choice.model,
+                "provider": job.caller.choice.provider,
+                "samples": len(job.responses),
+                "ground_truth": extra.pop("ground_truth", row.get("ground_truth")),
+                "dataset": extra.pop("dataset", row.get("dataset")),
+                "constraint_type": row.get("constraint_type"),
+                "constraint": row.get("constraint"),
+                **extra,
+            }
+        )
+    rejected_path = side_path(cfg.output, cfg.rejected)
+    write_rejections(rejected, rejected_path)
+    if not out:
+        raise CaravanError(
+            f"no answer survived ({len(rejected)} rejected, reasons in {rejected_path})"
+        )
+    models = sorted({c.choice.label() for c, _ in groups.values()})
+    prov = Provenance.capture(
+        config={
+            "models": models,
+            "verify": cfg.verify,
+            "samples": {t: cfg.k(t) for t in sorted({r["task"] for r in rows})},
+            "min_agreement": cfg.min_agreement,
+            "params": {
+                "temperature": cfg.temperature,
+                "top_p": cfg.top_p,
+                "max_tokens": cfg.max_tokens,
+                "seed": cfg.seed,
+            },
+        },  # fmt: skip
+        inputs={source: fingerprint},
+    )
+    write_records(out, cfg.output, "sft", provenance=prov)
+    return SolveResult(out, rejected, rejected_path, models)

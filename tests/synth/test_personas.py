@@ -1,0 +1,97 @@
+"""Persona files: loading, ids, seeded sampling, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from caravan.errors import CaravanError
+from records import write_records
+from synth.personas import load_personas, persona_id, sample_personas
+
+
+def test_bundled_example_has_twenty_distinct_personas():
+    pset = load_personas("example")
+    assert len(pset.personas) == 20
+    assert len({p.id for p in pset.personas}) == 20
+    assert all(p.text.endswith(".") for p in pset.personas)
+
+
+def test_ids_from_column_or_text_hash(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"persona": "A baker."}\n{"persona": "A  pilot."}\n{"persona": "A baker."}\n')
+    got = load_personas(f).personas
+    assert [p.text for p in got] == ["A baker.", "A pilot."]  # duplicate kept once
+    assert got[0].id == persona_id("A baker.")
+    pq = tmp_path / "p.parquet"
+    write_records([{"who": "A sailor.", "pid": "s1"}], pq)
+    (p,) = load_personas(pq, field="who", id_field="pid").personas
+    assert (p.id, p.text) == ("s1", "A sailor.")
+
+
+def test_sampling_is_seeded_without_replacement():
+    personas = load_personas("example").personas
+    a = sample_personas(personas, 5, seed=3)
+    assert a == sample_personas(personas, 5, seed=3)
+    assert sample_personas(personas, 9, seed=3)[:5] == a
+    assert len({p.id for p in sample_personas(personas, 20, seed=1)}) == 20
+    assert a != sample_personas(personas, 5, seed=4)
+    with pytest.raises(CaravanError, match="asked for 21 personas but the file holds 20"):
+        sample_personas(personas, 21, seed=0)
+
+
+def test_missing_field(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"description": "A baker."}\n')
+    with pytest.raises(
+        CaravanError, match=r"p.jsonl: no `persona` column \(columns: description\)"
+    ):
+        load_personas(f)
+
+
+def test_empty_file(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text("")
+    with pytest.raises(CaravanError, match="p.jsonl: the persona file holds no rows"):
+        load_personas(f)
+
+
+def test_blank_persona_names_the_row(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"persona": "A baker."}) + "\n" + json.dumps({"persona": "  "}) + "\n")
+    with pytest.raises(
+        CaravanError, match=r"p.jsonl row 1 \(counting from 0\): `persona` is empty"
+    ):
+        load_personas(f)
+
+
+def test_unreadable_files(tmp_path):
+    broken = tmp_path / "p.parquet"
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(CaravanError, match="p.parquet"):
+        load_personas(broken)
+    bad_json = tmp_path / "q.jsonl"
+    bad_json.write_text('{"persona": "ok."}\n{"persona": \n')
+    with pytest.raises(CaravanError, match="q.jsonl row 2: invalid JSON"):
+        load_personas(bad_json)
+    with pytest.raises(CaravanError, match="no such file or folder: ./nope.jsonl"):
+        load_personas("./nope.jsonl")
+
+
+def test_cli_reports_bad_persona_file_in_one_line(synth, tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"name": "x"}\n')
+    res = synth("generate", "--persona", f, "--task", "math", "--output", tmp_path / "o.parquet",
+                "--model", "gpt-4o", "--base-url", "http://127.0.0.1:9/v1")  # fmt: skip
+    assert res.exit_code == 1
+    assert res.stderr.strip().count("\n") == 0
+    assert "no `persona` column" in res.stderr and "--persona-field" in res.stderr
+
+
+def test_hub_id_offline_fails_with_the_dataset_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(CaravanError, match="'proj-persona/PersonaHub' is not a local path"):
+        load_personas("proj-persona/PersonaHub", config="persona")
