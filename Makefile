@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # The CPU build keeps CUDA packages out; override for a GPU box (TORCH_SPEC="torch").
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: test lint install dev check-core bench clean
+.PHONY: test lint install dev check-core demo bench clean
 
 $(VENV)/.dev-installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,8 +28,24 @@ install:
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q -e .
 
+# The main job: persona-driven IF prompts from the bundled example personas. Without an API key
+# it runs the embedded local model (Qwen/Qwen2.5-0.5B-Instruct from the hub, or
+# CARAVAN_LOCAL_MODEL=PATH); with OPENAI_API_KEY set it uses gpt-4o.
+demo: dev
+	$(VENV)/bin/synth generate --persona example --task if -n 20 --output out/prompts.parquet
+
+# Every benchmark that runs on a CPU machine (train_gpu.py needs a GPU: run it there).
 bench: dev
 	$(PY) benchmarks/records_io.py
+	$(PY) benchmarks/verifiers_grpo_batch.py
+	$(PY) benchmarks/verifiers_math.py
+	$(PY) benchmarks/ifeval_speed.py
+	$(PY) benchmarks/decontam_throughput.py
+	$(PY) benchmarks/decontam_quality.py
+	$(PY) benchmarks/llm_overhead.py
+	$(PY) benchmarks/llm_faults.py
+	$(PY) benchmarks/llm_resume.py
+	$(PY) benchmarks/synth_checks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
