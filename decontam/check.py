@@ -145,15 +145,19 @@ def _scan_chunk(
 def start_workers(index: EvalIndex, config: CheckConfig) -> ProcessPoolExecutor | None:
     """A started worker pool holding the index, or None to scan in this process.
 
-    On Linux the workers are forked before any training data is read (so no Arrow
-    threads exist yet) and share the index copy-on-write; elsewhere they are spawned and
-    receive it pickled. Hashes are deterministic, so both give identical results.
+    On Linux the workers are forked before any training data is read and share the index
+    copy-on-write; if this process already runs other threads (forking those is unsafe),
+    or fork does not exist, they are spawned and receive the index pickled. Hashes are
+    deterministic, so both give identical results.
     """
     workers = config.num_workers()
     _init_worker(index, config.instance_threshold)
     if workers <= 1:
         return None
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    import threading
+
+    can_fork = "fork" in mp.get_all_start_methods() and threading.active_count() == 1
+    method = "fork" if can_fork else "spawn"
     ex = ProcessPoolExecutor(
         workers,
         mp_context=mp.get_context(method),
@@ -173,7 +177,7 @@ def _results(
         for c in chunks:
             yield _scan_chunk(c, fields)
         return
-    window = 2 * ex._max_workers
+    window = 2 * getattr(ex, "_max_workers", 2)
     pending: deque[Future] = deque()
     for c in chunks:
         pending.append(ex.submit(_scan_chunk, c, fields))

@@ -139,3 +139,25 @@ def test_bad_settings(tmp_path):
         run_check([train], [_eval_set()], _config(instance_threshold=1.5), tmp_path / "r.json")
     with pytest.raises(CaravanError, match="--ngram"):
         run_check([train], [_eval_set()], _config(ngram=0), tmp_path / "r.json")
+
+
+def test_spawned_workers_agree_with_forked_ones(tmp_path, monkeypatch):
+    import threading
+
+    rows = _train_rows(600)
+    train = write_parquet(tmp_path / "train.parquet", rows)
+    forked = run_check(
+        [train],
+        [_eval_set()],
+        CheckConfig(progress=False, workers=2, batch_rows=100),
+        tmp_path / "a.json",
+    )
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # "other threads exist": spawn
+    spawned = run_check(
+        [train],
+        [_eval_set()],
+        CheckConfig(progress=False, workers=2, batch_rows=100),
+        tmp_path / "b.json",
+    )
+    assert forked["results"] == spawned["results"]
+    assert {m["train_row"] for m in spawned["results"][0]["matches"]} == {3, 30}
