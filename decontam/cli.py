@@ -189,6 +189,11 @@ def check(
             threshold=fuzzy_threshold, shingle=fuzzy_shingle, num_perm=fuzzy_num_perm
         )
         fuzzy_cfg.validate()
+    from decontam.trainio import open_train, resolve_fields
+
+    for path in train:  # fail on a bad --train before slow eval loading (hub retries)
+        src = open_train(path)
+        resolve_fields(src.columns, list(fields), src.label)
     eval_sets = load_eval_sets(list(evals))
     report = run_check(list(train), eval_sets, config, report_path, matches_path, fuzzy_cfg)
     print_table(report)
