@@ -87,8 +87,13 @@ def rows_to_remove(
     return out
 
 
-def _eval_texts(report: dict, train_label: str) -> dict[tuple[str, int], str]:
+def _eval_texts(
+    report: dict, report_path: Path, train_label: str
+) -> dict[tuple[str, int], str]:
+    """Eval texts of the matches, from the check's matches file (beside the report)."""
     path = Path(report.get("matches_file", ""))
+    if not path.is_file():
+        path = report_path.parent / path.name
     if not path.is_file():
         return {}
     table = pq.read_table(path, columns=["train", "eval", "eval_row", "eval_text"])
@@ -174,7 +179,7 @@ def run_remove(
     removed_path = Path(removed_path) if removed_path else removed_path_for(output)
     if output.resolve() in {f.resolve() for f in src.files}:
         raise CaravanError(f"{output}: refusing to overwrite the input; choose another --output")
-    texts = _eval_texts(report, entry["path"])
+    texts = _eval_texts(report, report_path, entry["path"])
     prov = Provenance.capture(
         config={"only_contaminated": only_contaminated, "removed_rows": len(drop)},
         inputs={src.label: fingerprint, str(report_path): "decontam report"},
