@@ -4,7 +4,8 @@ The eval sets are indexed once (cached on disk); each training dataset is stream
 chunks through a pool of worker processes (one per core by default). Workers are started
 with `forkserver` (or `spawn`) and receive the index through their initializer, which is
 safe because every hash is deterministic. At most two chunks per worker are in flight, so
-memory is the eval index plus a few chunks, whatever the corpus size.
+memory is the eval index plus a few chunks, whatever the corpus size. Finished chunks are
+logged beside the report, so an interrupted check resumes (see `decontam.progress`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class CheckConfig:
     batch_rows: int = 2048
     cache_dir: Path | None = field(default_factory=default_cache_dir)
     progress: bool = True
+    resume: bool = True  # replay the progress log of an interrupted identical check
 
     def validate(self) -> None:
         if self.ngram < 1:
@@ -196,8 +198,13 @@ def scan_train(
     config: CheckConfig,
     on_matches: Callable[[str, list[tuple]], None] | None = None,
     executor: ProcessPoolExecutor | None = None,
+    log: Any = None,
 ) -> TrainScan:
-    """Stream one training dataset past the eval index (in `executor`'s workers if given)."""
+    """Stream one training dataset past the eval index (in `executor`'s workers if given).
+
+    With a `decontam.progress.ProgressLog`, chunks it already holds are replayed instead
+    of scanned, and each newly scanned chunk is appended to it.
+    """
     src = open_train(path)
     fields = resolve_fields(src.columns, config.fields, src.label)
     scan = TrainScan(src.label, src.fingerprint(), [str(f) for f in fields])
@@ -214,9 +221,23 @@ def scan_train(
     )
     if executor is None:
         _init_worker(catalog.index, config.instance_threshold)
+    done = log.done.get(src.label) if log is not None else None
+    replay = [
+        (c["start"], c["rows"], c["tokens"], c["empty"], [tuple(m) for m in c["matches"]])
+        for c in (done.chunks if done else [])
+    ]
+    skip = sum(r[1] for r in replay)
+
+    def results() -> Iterator[tuple[int, int, int, list[int], list[tuple]]]:
+        yield from replay
+        chunks = (c for c in iter_chunks(src, fields, config.batch_rows) if c.start >= skip)
+        for res in _results(chunks, fields, executor):
+            if log is not None:
+                log.append(src.label, *res)
+            yield res
+
     with bar:
-        chunks = iter_chunks(src, fields, config.batch_rows)
-        for _start, nrows, ntok, empty, matches in _results(chunks, fields, executor):
+        for _start, nrows, ntok, empty, matches in results():
             scan.rows += nrows
             scan.tokens += ntok
             scan.rows_without_text += len(empty)
@@ -340,6 +361,20 @@ def run_check(
     prov = Provenance.capture(config=settings)
     schema = MATCH_SCHEMA.with_metadata({METADATA_KEY: prov.to_json().encode()})
     scans: list[TrainScan] = []
+    from decontam.index import content_key
+    from decontam.progress import ProgressLog, progress_path_for, run_key
+
+    key = run_key(
+        {
+            "settings": settings,
+            "batch_rows": config.batch_rows,
+            "evals": [(s.name, content_key(s.texts, config.ngram)) for s in eval_sets],
+            "train": [str(p) for p in train_paths],
+            "fingerprints": [open_train(p).fingerprint() for p in train_paths],
+        }
+    )
+    log = ProgressLog(progress_path_for(report_path), key, resume=config.resume)
+    finished = False
     executor = start_workers(catalog.index, config)
     try:
         with (
@@ -348,10 +383,13 @@ def run_check(
         ):
             writer = MatchWriter(catalog, w)
             for p in train_paths:
-                scans.append(scan_train(p, catalog, config, writer, executor))
+                scans.append(scan_train(p, catalog, config, writer, executor, log))
+        finished = True
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        if not finished:
+            log.close(finished=False)  # kept: the next identical check resumes from it
     results = [r for s in scans for r in pair_results(s, catalog, config)]
     report: dict[str, Any] = {
         "tool": f"caravan {__version__} decontam",
@@ -371,6 +409,7 @@ def run_check(
         ],
         "eval": [s.to_json() for s in eval_sets],
         "eval_index_cache_hits": catalog.cache_hits,
+        "resumed_rows": {lbl: d.rows for lbl, d in log.done.items()},
         "results": results,
         "contaminated": [
             {"train": r["train"], "eval": r["eval"]} for r in results if r["contaminated"]
@@ -385,4 +424,5 @@ def run_check(
     with atomic_path(report_path, "w") as fh:
         json.dump(report, fh, indent=1)
         fh.write("\n")
+    log.close(finished=finished)
     return report
