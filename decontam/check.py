@@ -199,6 +199,7 @@ def scan_train(
     on_matches: Callable[[str, list[tuple]], None] | None = None,
     executor: ProcessPoolExecutor | None = None,
     log: Any = None,
+    fingerprint: str | None = None,
 ) -> TrainScan:
     """Stream one training dataset past the eval index (in `executor`'s workers if given).
 
@@ -207,7 +208,7 @@ def scan_train(
     """
     src = open_train(path)
     fields = resolve_fields(src.columns, config.fields, src.label)
-    scan = TrainScan(src.label, src.fingerprint(), [str(f) for f in fields])
+    scan = TrainScan(src.label, fingerprint or src.fingerprint(), [str(f) for f in fields])
     total = src.num_rows()
     from tqdm import tqdm
 
@@ -364,13 +365,14 @@ def run_check(
     from decontam.index import content_key
     from decontam.progress import ProgressLog, progress_path_for, run_key
 
+    fingerprints = [open_train(p).fingerprint() for p in train_paths]  # hashed once
     key = run_key(
         {
             "settings": settings,
             "batch_rows": config.batch_rows,
             "evals": [(s.name, content_key(s.texts, config.ngram)) for s in eval_sets],
             "train": [str(p) for p in train_paths],
-            "fingerprints": [open_train(p).fingerprint() for p in train_paths],
+            "fingerprints": fingerprints,
         }
     )
     log = ProgressLog(progress_path_for(report_path), key, resume=config.resume)
@@ -382,8 +384,8 @@ def run_check(
             pq.ParquetWriter(fh, schema, compression="zstd") as w,
         ):
             writer = MatchWriter(catalog, w)
-            for p in train_paths:
-                scans.append(scan_train(p, catalog, config, writer, executor, log))
+            for p, fp in zip(train_paths, fingerprints, strict=True):
+                scans.append(scan_train(p, catalog, config, writer, executor, log, fp))
         finished = True
     finally:
         if executor is not None:
