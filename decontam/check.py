@@ -1,9 +1,10 @@
 """`decontam check`: scan training datasets against eval sets and write the report.
 
 The eval sets are indexed once (cached on disk); each training dataset is streamed in
-chunks through a pool of worker processes (one per core by default). Workers are started
-with `forkserver` (or `spawn`) and receive the index through their initializer, which is
-safe because every hash is deterministic. At most two chunks per worker are in flight, so
+chunks through a pool of worker processes (one per core by default). Workers are forked
+before any training data is read (spawned where fork is unavailable or other threads
+exist) and get the index through their initializer; every hash is deterministic, so
+either way they agree. At most two chunks per worker are in flight, so
 memory is the eval index plus a few chunks, whatever the corpus size. Finished chunks are
 logged beside the report, so an interrupted check resumes (see `decontam.progress`).
 """
