@@ -72,7 +72,12 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_check(train: Path, data: Path, workers: int, workdir: Path) -> tuple[float, int, int, dict]:
+CPU_BEFORE = [0.0]
+
+
+def run_check(
+    train: Path, data: Path, workers: int, workdir: Path
+) -> tuple[float, int, int, dict, float]:
     evals = []
     for name, field in EVAL_FIELDS.items():
         path = data / "eval" / name
@@ -95,6 +100,10 @@ def run_check(train: Path, data: Path, workers: int, workdir: Path) -> tuple[flo
         str(workdir / "cache"),  # empty: the index build is part of the timing
         "--quiet",
     ]
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_BEFORE[0] = before.ru_utime + before.ru_stime
     peak = [0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -113,8 +122,10 @@ def run_check(train: Path, data: Path, workers: int, workdir: Path) -> tuple[flo
         sys.exit(f"decontam check failed ({proc.returncode}):\n{out}\n{err}")
     import resource
 
-    max_single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KB on Linux
-    return wall, max_single, peak[0], json.loads(report.read_text())
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    max_single = usage.ru_maxrss * 1024  # KB on Linux
+    cpu = usage.ru_utime + usage.ru_stime - CPU_BEFORE[0]
+    return wall, max_single, peak[0], json.loads(report.read_text()), cpu
 
 
 def main() -> None:
@@ -136,15 +147,23 @@ def main() -> None:
             f"corpus: {args.rows:,} rows, {words:,} words, {train.stat().st_size / 1e6:.0f} MB "
             f"Parquet (written in {time.perf_counter() - t0:.1f} s, not timed)"
         )
-        wall, single, tree, report = run_check(train, args.data, args.workers, workdir)
+        load = os.getloadavg()[0]
+        wall, single, tree, report, cpu = run_check(train, args.data, args.workers, workdir)
+        load = max(load, os.getloadavg()[0])
     tokens = report["train"][0]["tokens"]
-    print(f"cpus available: {len(os.sched_getaffinity(0))}, workers: {args.workers}")
+    ncpu = len(os.sched_getaffinity(0))
+    print(f"cpus available: {ncpu}, workers: {args.workers}, load average seen: {load:.1f}")
     print(
         f"eval sets: {', '.join(e['name'] for e in report['eval'])} "
         f"({sum(e['instances'] for e in report['eval']):,} instances)"
     )
     print(f"end-to-end wall time: {wall:.1f} s (index build, scan and report included)")
     print(f"throughput: {words / wall / 1e6:.2f} M words/s, {tokens / wall / 1e6:.2f} M tokens/s")
+    print(
+        f"CPU time of decontam (all its processes): {cpu:.1f} s = {words / cpu / 1e6:.2f} M "
+        f"words per CPU-second; on {min(args.workers, ncpu)} uncontended cores that projects to "
+        f"~{words / cpu * min(args.workers, ncpu) / 1e6:.1f} M words/s (a projection, not a measurement)"
+    )
     print(
         f"peak memory: largest process RSS {single / 2**20:.0f} MiB, process tree PSS {tree / 2**20:.0f} MiB"
     )

@@ -1,10 +1,12 @@
 """`decontam check`: scan training datasets against eval sets and write the report.
 
 The eval sets are indexed once (cached on disk); each training dataset is streamed in
-chunks through a pool of worker processes (one per core by default). Workers are started
-with `forkserver` (or `spawn`) and receive the index through their initializer, which is
-safe because every hash is deterministic. At most two chunks per worker are in flight, so
-memory is the eval index plus a few chunks, whatever the corpus size.
+chunks through a pool of worker processes (one per core by default). Workers are forked
+before any training data is read (spawned where fork is unavailable or other threads
+exist) and get the index through their initializer; every hash is deterministic, so
+either way they agree. At most two chunks per worker are in flight, so
+memory is the eval index plus a few chunks, whatever the corpus size. Finished chunks are
+logged beside the report, so an interrupted check resumes (see `decontam.progress`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class CheckConfig:
     batch_rows: int = 2048
     cache_dir: Path | None = field(default_factory=default_cache_dir)
     progress: bool = True
+    resume: bool = True  # replay the progress log of an interrupted identical check
 
     def validate(self) -> None:
         if self.ngram < 1:
@@ -145,15 +148,19 @@ def _scan_chunk(
 def start_workers(index: EvalIndex, config: CheckConfig) -> ProcessPoolExecutor | None:
     """A started worker pool holding the index, or None to scan in this process.
 
-    On Linux the workers are forked before any training data is read (so no Arrow
-    threads exist yet) and share the index copy-on-write; elsewhere they are spawned and
-    receive it pickled. Hashes are deterministic, so both give identical results.
+    On Linux the workers are forked before any training data is read and share the index
+    copy-on-write; if this process already runs other threads (forking those is unsafe),
+    or fork does not exist, they are spawned and receive the index pickled. Hashes are
+    deterministic, so both give identical results.
     """
     workers = config.num_workers()
     _init_worker(index, config.instance_threshold)
     if workers <= 1:
         return None
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    import threading
+
+    can_fork = "fork" in mp.get_all_start_methods() and threading.active_count() == 1
+    method = "fork" if can_fork else "spawn"
     ex = ProcessPoolExecutor(
         workers,
         mp_context=mp.get_context(method),
@@ -173,7 +180,7 @@ def _results(
         for c in chunks:
             yield _scan_chunk(c, fields)
         return
-    window = 2 * ex._max_workers
+    window = 2 * getattr(ex, "_max_workers", 2)
     pending: deque[Future] = deque()
     for c in chunks:
         pending.append(ex.submit(_scan_chunk, c, fields))
@@ -192,11 +199,17 @@ def scan_train(
     config: CheckConfig,
     on_matches: Callable[[str, list[tuple]], None] | None = None,
     executor: ProcessPoolExecutor | None = None,
+    log: Any = None,
+    fingerprint: str | None = None,
 ) -> TrainScan:
-    """Stream one training dataset past the eval index (in `executor`'s workers if given)."""
+    """Stream one training dataset past the eval index (in `executor`'s workers if given).
+
+    With a `decontam.progress.ProgressLog`, chunks it already holds are replayed instead
+    of scanned, and each newly scanned chunk is appended to it.
+    """
     src = open_train(path)
     fields = resolve_fields(src.columns, config.fields, src.label)
-    scan = TrainScan(src.label, src.fingerprint(), [str(f) for f in fields])
+    scan = TrainScan(src.label, fingerprint or src.fingerprint(), [str(f) for f in fields])
     total = src.num_rows()
     from tqdm import tqdm
 
@@ -210,9 +223,23 @@ def scan_train(
     )
     if executor is None:
         _init_worker(catalog.index, config.instance_threshold)
+    done = log.done.get(src.label) if log is not None else None
+    replay = [
+        (c["start"], c["rows"], c["tokens"], c["empty"], [tuple(m) for m in c["matches"]])
+        for c in (done.chunks if done else [])
+    ]
+    skip = sum(r[1] for r in replay)
+
+    def results() -> Iterator[tuple[int, int, int, list[int], list[tuple]]]:
+        yield from replay
+        chunks = (c for c in iter_chunks(src, fields, config.batch_rows) if c.start >= skip)
+        for res in _results(chunks, fields, executor):
+            if log is not None:
+                log.append(src.label, *res)
+            yield res
+
     with bar:
-        chunks = iter_chunks(src, fields, config.batch_rows)
-        for _start, nrows, ntok, empty, matches in _results(chunks, fields, executor):
+        for _start, nrows, ntok, empty, matches in results():
             scan.rows += nrows
             scan.tokens += ntok
             scan.rows_without_text += len(empty)
@@ -336,6 +363,21 @@ def run_check(
     prov = Provenance.capture(config=settings)
     schema = MATCH_SCHEMA.with_metadata({METADATA_KEY: prov.to_json().encode()})
     scans: list[TrainScan] = []
+    from decontam.index import content_key
+    from decontam.progress import ProgressLog, progress_path_for, run_key
+
+    fingerprints = [open_train(p).fingerprint() for p in train_paths]  # hashed once
+    key = run_key(
+        {
+            "settings": settings,
+            "batch_rows": config.batch_rows,
+            "evals": [(s.name, content_key(s.texts, config.ngram)) for s in eval_sets],
+            "train": [str(p) for p in train_paths],
+            "fingerprints": fingerprints,
+        }
+    )
+    log = ProgressLog(progress_path_for(report_path), key, resume=config.resume)
+    finished = False
     executor = start_workers(catalog.index, config)
     try:
         with (
@@ -343,11 +385,14 @@ def run_check(
             pq.ParquetWriter(fh, schema, compression="zstd") as w,
         ):
             writer = MatchWriter(catalog, w)
-            for p in train_paths:
-                scans.append(scan_train(p, catalog, config, writer, executor))
+            for p, fp in zip(train_paths, fingerprints, strict=True):
+                scans.append(scan_train(p, catalog, config, writer, executor, log, fp))
+        finished = True
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        if not finished:
+            log.close(finished=False)  # kept: the next identical check resumes from it
     results = [r for s in scans for r in pair_results(s, catalog, config)]
     report: dict[str, Any] = {
         "tool": f"caravan {__version__} decontam",
@@ -367,6 +412,7 @@ def run_check(
         ],
         "eval": [s.to_json() for s in eval_sets],
         "eval_index_cache_hits": catalog.cache_hits,
+        "resumed_rows": {lbl: d.rows for lbl, d in log.done.items()},
         "results": results,
         "contaminated": [
             {"train": r["train"], "eval": r["eval"]} for r in results if r["contaminated"]
@@ -381,4 +427,5 @@ def run_check(
     with atomic_path(report_path, "w") as fh:
         json.dump(report, fh, indent=1)
         fh.write("\n")
+    log.close(finished=finished)
     return report

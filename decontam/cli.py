@@ -142,6 +142,11 @@ def print_table(report: dict[str, Any]) -> None:
     help="Exit with status 2 if any dataset is contaminated.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Ignore the progress log of an interrupted check and scan everything.",
+)
 def check(
     train: tuple[str, ...],
     evals: tuple[str, ...],
@@ -161,6 +166,7 @@ def check(
     fuzzy_num_perm: int,
     fail_on_contamination: bool,
     quiet: bool,
+    restart: bool,
 ) -> None:
     """Check training data against eval sets; print a table and write the report.
 
@@ -179,6 +185,7 @@ def check(
         batch_rows=batch_rows,
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
         progress=not quiet and sys.stderr.isatty(),
+        resume=not restart,
     )
     config.validate()
     fuzzy_cfg = None
@@ -189,8 +196,16 @@ def check(
             threshold=fuzzy_threshold, shingle=fuzzy_shingle, num_perm=fuzzy_num_perm
         )
         fuzzy_cfg.validate()
+    from decontam.trainio import open_train, resolve_fields
+
+    for path in train:  # fail on a bad --train before slow eval loading (hub retries)
+        src = open_train(path)
+        resolve_fields(src.columns, list(fields), src.label)
     eval_sets = load_eval_sets(list(evals))
     report = run_check(list(train), eval_sets, config, report_path, matches_path, fuzzy_cfg)
+    resumed = {k: v for k, v in report["resumed_rows"].items() if v}
+    for label, rows in resumed.items():
+        click.echo(f"resumed {label}: {rows} rows replayed from the progress log", err=True)
     print_table(report)
     click.echo(
         f"report: {report_path}  matches: {report['matches_file']} ({report['match_count']} rows)"

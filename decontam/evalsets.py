@@ -165,7 +165,7 @@ def rows_to_eval_set(
     """Join `fields` of each row; a row without text is an error naming the row."""
     if not rows:
         raise CaravanError(f"eval set {name!r} ({source}) has no rows")
-    columns = set().union(*(r.keys() for r in rows[:1000]))
+    columns = set().union(*(r.keys() for r in rows))
     missing = [f for f in fields if f not in columns]
     if missing:
         raise CaravanError(

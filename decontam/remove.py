@@ -87,8 +87,11 @@ def rows_to_remove(
     return out
 
 
-def _eval_texts(report: dict, train_label: str) -> dict[tuple[str, int], str]:
+def _eval_texts(report: dict, report_path: Path, train_label: str) -> dict[tuple[str, int], str]:
+    """Eval texts of the matches, from the check's matches file (beside the report)."""
     path = Path(report.get("matches_file", ""))
+    if not path.is_file():
+        path = report_path.parent / path.name
     if not path.is_file():
         return {}
     table = pq.read_table(path, columns=["train", "eval", "eval_row", "eval_text"])
@@ -174,7 +177,7 @@ def run_remove(
     removed_path = Path(removed_path) if removed_path else removed_path_for(output)
     if output.resolve() in {f.resolve() for f in src.files}:
         raise CaravanError(f"{output}: refusing to overwrite the input; choose another --output")
-    texts = _eval_texts(report, entry["path"])
+    texts = _eval_texts(report, report_path, entry["path"])
     prov = Provenance.capture(
         config={"only_contaminated": only_contaminated, "removed_rows": len(drop)},
         inputs={src.label: fingerprint, str(report_path): "decontam report"},
@@ -203,6 +206,9 @@ def run_remove(
                     else:
                         json_rows.extend(json.loads(x) for x in keep_lines)
                     continue
+                if json_rows:  # keep file order when a folder mixes JSON and Arrow files
+                    sink.write_batch(_json_table(json_rows))
+                    json_rows = []
                 schema = schema or b.schema
                 idx = [i for i in range(b.num_rows) if row + i in drop]
                 if idx:
@@ -215,9 +221,7 @@ def run_remove(
                 if b.num_rows:
                     sink.write_batch(b)
         if json_rows:
-            from records import rows_to_table
-
-            sink.write_batch(rows_to_table(json_rows))
+            sink.write_batch(_json_table(json_rows))
         ok = True
     finally:
         sink.close(ok, schema)
@@ -236,6 +240,12 @@ def run_remove(
         ),
     )
     return RemoveResult(output, removed_path, sink.rows, len(removed_rows))
+
+
+def _json_table(rows: list[dict[str, Any]]) -> pa.Table:
+    from records import rows_to_table
+
+    return rows_to_table(rows)
 
 
 def _removed(

@@ -48,6 +48,18 @@ def _alnum_table() -> np.ndarray:
     return np.frombuffer(bytes(chr(i).isalnum() for i in range(0x110000)), dtype=np.bool_)
 
 
+def _code_points(text: str) -> np.ndarray:
+    """Code points of `text`: 2 bytes each when it has no characters beyond the BMP.
+
+    Lone surrogates (possible in JSON-decoded text) pass through as their code points,
+    which are not letters or digits.
+    """
+    units = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
+    if units.size == len(text):  # no surrogate pairs: every unit is one code point
+        return units
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
 def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64 finalizer: spreads polynomial hashes over all 64 bits (wrapping math)."""
     x = x + _U64(0x9E3779B97F4A7C15)
@@ -138,7 +150,7 @@ def _hash_group(texts: list[str]) -> HashedBatch:
         cp = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
         alnum = np.take(_alnum_table()[:128], cp)
     else:
-        cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        cp = _code_points(joined)
         alnum = np.take(_alnum_table(), cp)
     pos = np.flatnonzero(alnum)
     lens = np.fromiter(map(len, lowered), dtype=np.int64, count=len(lowered))

@@ -139,3 +139,62 @@ def test_bad_settings(tmp_path):
         run_check([train], [_eval_set()], _config(instance_threshold=1.5), tmp_path / "r.json")
     with pytest.raises(CaravanError, match="--ngram"):
         run_check([train], [_eval_set()], _config(ngram=0), tmp_path / "r.json")
+
+
+def test_spawned_workers_agree_with_forked_ones(tmp_path, monkeypatch):
+    import threading
+
+    rows = _train_rows(600)
+    train = write_parquet(tmp_path / "train.parquet", rows)
+    forked = run_check(
+        [train],
+        [_eval_set()],
+        CheckConfig(progress=False, workers=2, batch_rows=100),
+        tmp_path / "a.json",
+    )
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # "other threads exist": spawn
+    spawned = run_check(
+        [train],
+        [_eval_set()],
+        CheckConfig(progress=False, workers=2, batch_rows=100),
+        tmp_path / "b.json",
+    )
+    assert forked["results"] == spawned["results"]
+    assert {m["train_row"] for m in spawned["results"][0]["matches"]} == {3, 30}
+
+
+def test_an_interrupted_check_resumes_where_it_stopped(tmp_path, monkeypatch):
+    import decontam.check as check_mod
+
+    rows = _train_rows(1000)
+    rows[900]["messages"] = _msgs(EVAL[0])
+    train = write_parquet(tmp_path / "train.parquet", rows)
+    cfg = _config(batch_rows=100)
+    real = check_mod._scan_chunk
+    calls = []
+
+    def dies_at_row_500(chunk, fields):
+        if chunk.start == 500:
+            raise KeyboardInterrupt
+        calls.append(chunk.start)
+        return real(chunk, fields)
+
+    monkeypatch.setattr(check_mod, "_scan_chunk", dies_at_row_500)
+    with pytest.raises(KeyboardInterrupt):
+        run_check([train], [_eval_set()], cfg, tmp_path / "r.json")
+    assert not (tmp_path / "r.json").exists()
+    assert (tmp_path / "r.json.progress.jsonl").exists()
+    calls.clear()
+    monkeypatch.setattr(
+        check_mod, "_scan_chunk", lambda c, f: (calls.append(c.start), real(c, f))[1]
+    )
+    report = run_check([train], [_eval_set()], cfg, tmp_path / "r.json")
+    assert calls == [500, 600, 700, 800, 900]  # the first 500 rows were replayed
+    assert report["resumed_rows"] == {str(train): 500}
+    assert {m["train_row"] for m in report["results"][0]["matches"]} == {3, 30, 900}
+    assert pq.read_table(tmp_path / "r.matches.parquet").num_rows == 3
+    assert report["train"][0]["rows"] == 1000
+    assert not (tmp_path / "r.json.progress.jsonl").exists()
+    # a different setting does not reuse a log
+    fresh = run_check([train], [_eval_set()], _config(batch_rows=100, ngram=7), tmp_path / "r.json")
+    assert fresh["resumed_rows"] == {}

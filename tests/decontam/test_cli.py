@@ -121,3 +121,35 @@ def test_shared_data_gsm8k_train_against_test(shared_data, tmp_path):
     assert res.exit_code == 0, res.output
     removed = len({m["train_row"] for m in matches})
     assert len(out.read_text().splitlines()) == 7473 - removed
+
+
+def test_fuzzy_results_are_reported_separately(tmp_path):
+    ev, _ = _files(tmp_path)
+    near = EVAL[0].replace("forty eight", "forty nine")  # breaks the exact 8-grams around it
+    train = write_jsonl(
+        tmp_path / "t.jsonl", [{"prompt": "intro text " + near}, {"prompt": "other"}]
+    )
+    res = CliRunner().invoke(
+        cli,
+        [
+            "check",
+            "--train",
+            str(train),
+            "--eval",
+            f"toy={ev}",
+            "--report",
+            str(tmp_path / "r.json"),
+            "--fuzzy",
+            "--fuzzy-threshold",
+            "0.7",
+            "--workers",
+            "1",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    fuzzy = report["fuzzy"]
+    assert fuzzy["params"]["scheme"] == "affine64" and fuzzy["params"]["threshold"] == 0.7
+    assert fuzzy["results"][0]["matches"][0]["train_row"] == 0
+    assert fuzzy["results"][0]["matches"][0]["eval_row"] == 0
+    assert "fuzzy containment" in res.output

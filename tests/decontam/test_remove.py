@@ -96,3 +96,21 @@ def test_refuses_to_overwrite_the_input(tmp_path):
     with pytest.raises(CaravanError, match="refusing to overwrite"):
         run_remove(train, report, train)
     assert json.loads(report.read_text())["results"][0]["overlapped"] == 1
+
+
+def test_folder_of_files_is_numbered_in_order(tmp_path):
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"prompt": "first"}, {"prompt": EVAL[0]}])
+    table = pa.table({"prompt": ["third", EVAL[3] + " tail", "fifth"]})
+    with ipc.new_stream(folder / "b.arrow", table.schema) as w:
+        w.write_table(table)
+    report = _check(tmp_path, folder)
+    rows = json.loads(report.read_text())["results"][0]["matches"]
+    assert sorted(m["train_row"] for m in rows) == [1, 3]
+    res = run_remove(folder, report, tmp_path / "clean.parquet")
+    assert pq.read_table(res.output)["prompt"].to_pylist() == ["first", "third", "fifth"]
+    assert [r["decontam_row"] for r in pq.read_table(res.removed_path).to_pylist()] == [1, 3]

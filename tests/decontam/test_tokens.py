@@ -65,3 +65,24 @@ def test_window_hashes_do_not_depend_on_position_or_neighbours():
     assert (
         sequence_hash(mat, np.array([2]))[0] == dict(zip(s2.tolist(), g2.tolist(), strict=True))[9]
     )
+
+
+def test_large_batches_are_hashed_in_groups_with_the_same_result(monkeypatch):
+    import decontam.tokens as tokens
+
+    texts = [f"doc {i} ünïcode word{i} 😀 x" * (i % 3) for i in range(50)]
+    whole = hash_batch(texts)
+    monkeypatch.setattr(tokens, "_MAX_CHARS", 64)
+    grouped = hash_batch(texts)
+    assert np.array_equal(whole.hashes, grouped.hashes)
+    assert np.array_equal(whole.offsets, grouped.offsets)
+
+
+def test_lone_surrogates_and_astral_characters():
+    import json
+
+    text = json.loads('"abc \\ud800 def"')  # JSON can decode to a lone surrogate
+    assert tokenize(text) == ["abc", "def"]
+    b = hash_batch([text, "x 😀y 𝐀b"])
+    assert np.array_equal(b.hashes[:2], hash_tokens(["abc", "def"]))
+    assert list(np.diff(b.offsets)) == [2, 3] and tokenize("x 😀y 𝐀b") == ["x", "y", "𝐀b"]
