@@ -183,7 +183,7 @@ def dry_run(job: CompleteJob) -> Estimate:
         provider = resolve_provider(job.provider, job.model, job.base_url)
         return estimate_cost(
             requests, provider, cache,
-            PriceTable(job.prices), batch=job.batch,
+            PriceTable(job.prices), batch=job.batch, free=provider in ("local", "vllm"),
         )  # fmt: skip
     finally:
         if cache is not None:
