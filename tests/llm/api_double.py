@@ -464,6 +464,14 @@ class ApiDouble:
                 self._send(writer, 200, self.files[parts[2]]["content"], "application/octet-stream")
                 return True
             return self._json(writer, {"error": {"message": "no such file"}}, 404)
+        if method == "GET" and len(parts) == 2:  # list, newest first
+            data = [self._public(b) for b in reversed(self.batches.values())]
+            return self._json(
+                writer,
+                {"object": "list", "data": data, "has_more": False,
+                 "first_id": data[0]["id"] if data else None,
+                 "last_id": data[-1]["id"] if data else None},
+            )  # fmt: skip
         if method == "POST" and len(parts) == 2:
             body = json.loads(raw)
             batch_id = "batch_" + uuid.uuid4().hex[:20]
@@ -478,6 +486,7 @@ class ApiDouble:
                 "output_file_id": None,
                 "error_file_id": None,
                 "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                "metadata": body.get("metadata"),
                 "_polls": 0,
             }
             return self._json(writer, self._public(self.batches[batch_id]))
