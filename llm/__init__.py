@@ -1,4 +1,13 @@
-"""The one place every model call goes through."""
+"""The one place every model call goes through.
+
+    from llm import complete
+    out = complete(["Name a prime.", [{"role": "user", "content": "Hi"}]], "gpt-4o-mini")
+    out[0].text, out[0].usage, out[0].cost_usd, out[0].error   # one Response per input, in order
+
+Backends (OpenAI and compatible servers, Anthropic, local transformers, vLLM offline) only make
+calls; the Engine adds caching/resume (SQLite WAL), bounded concurrency, rate limits, retries,
+schema validation and accounting; llm.batch drives the providers' Batch APIs.
+"""
 
 from llm.api import acomplete, build_requests, complete
 from llm.cache import ResponseCache

@@ -84,7 +84,7 @@ async def acomplete(
     inputs: Iterable[Any],
     model: str,
     *,
-    provider: str = "openai",
+    provider: str | None = None,
     base_url: str | None = None,
     params: Mapping[str, Any] | None = None,
     schema: Any = None,

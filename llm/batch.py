@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -54,14 +55,24 @@ class OpenAIBatches:
         }
         return (json.dumps(item, ensure_ascii=False) + "\n").encode()
 
-    async def submit(self, lines: list[bytes]) -> tuple[str, dict[str, Any]]:
+    async def submit(self, lines: list[bytes], token: str) -> tuple[str, dict[str, Any]]:
         upload = await self.client.files.create(
             file=("batch.jsonl", b"".join(lines)), purpose="batch"
         )
         batch = await self.client.batches.create(
-            input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+            input_file_id=upload.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            metadata={"caravan_token": token},
         )
         return batch.id, {"input_file_id": upload.id}
+
+    async def find(self, token: str) -> str | None:
+        """The batch a dead run created under `token`, if the provider has it."""
+        async for batch in self.client.batches.list(limit=100):
+            if (batch.metadata or {}).get("caravan_token") == token:
+                return batch.id
+        return None
 
     async def status(self, batch_id: str) -> str:
         """'running', 'ended', or a terminal failure ('failed', 'expired', 'cancelled')."""
@@ -123,9 +134,14 @@ class AnthropicBatches:
     def line(self, custom_id: str, request: Request) -> bytes:
         return json.dumps({"custom_id": custom_id, "params": messages_body(request)}).encode()
 
-    async def submit(self, lines: list[bytes]) -> tuple[str, dict[str, Any]]:
+    async def submit(self, lines: list[bytes], token: str) -> tuple[str, dict[str, Any]]:
         batch = await self.client.messages.batches.create(requests=[json.loads(x) for x in lines])
         return batch.id, {}
+
+    async def find(self, token: str) -> str | None:
+        """Message batches carry no metadata: a batch whose id was never journaled
+        cannot be recognised, so its items are submitted again."""
+        return None
 
     async def status(self, batch_id: str) -> str:
         batch = await self.client.messages.batches.retrieve(batch_id)
@@ -197,6 +213,7 @@ class BatchRun:
         self.poll_s = poll_s
         self.max_wait_s = max_wait_s
         self.stats = RunStats()
+        self._tried_tokens: set[str] = set()
 
     async def _call(self, what: str, coro: Any) -> Any:
         """Batch endpoint calls are retried on transient errors like any other call."""
@@ -229,11 +246,20 @@ class BatchRun:
         tries: dict[str, int] = {}
         try:
             # Batches a previous run submitted: collect them, never submit their items again.
-            open_batches = {
-                b["batch_id"]: b["items"]
-                for b in self.cache.open_batches(name)
-                if any(key in first for key in b["items"].values())
-            }
+            open_batches = {}
+            for b in self.cache.open_batches(name):
+                if not any(key in first for key in b["items"].values()):
+                    continue
+                batch_id = b["batch_id"]
+                if b["status"] == "submitting":  # died while asking: did the provider get it?
+                    token = b["info"]["token"]
+                    found = await self._call("batch lookup", lambda t=token: self.api.find(t))
+                    if found is None:
+                        self.cache.set_batch_status(batch_id, "abandoned")
+                        continue
+                    self.cache.confirm_batch(batch_id, found, {"token": token})
+                    batch_id = found
+                open_batches[batch_id] = b["items"]
             in_flight = {key for items in open_batches.values() for key in items.values()}
             todo = [k for k in first if k not in results and k not in in_flight]
             deadline = None if self.max_wait_s is None else time.monotonic() + self.max_wait_s
@@ -282,17 +308,30 @@ class BatchRun:
                 progress.console.print(line, highlight=False)
         return out
 
+    async def _submit_once(self, chunk: list[tuple[str, bytes]], token: str) -> tuple[str, Any]:
+        """Submit, unless an earlier attempt whose reply was lost already created it."""
+        if token in self._tried_tokens:
+            found = await self.api.find(token)
+            if found is not None:
+                return found, {}
+        self._tried_tokens.add(token)
+        return await self.api.submit([line for _, line in chunk], token)
+
     async def _submit(
         self, keys: list[str], first: dict[str, Request]
     ) -> dict[str, dict[str, str]]:
         lines = [(key, self.api.line(key, first[key])) for key in keys]
         submitted = {}
         for chunk in split_batches(lines, self.api.max_requests, self.api.max_bytes):
-            batch_id, info = await self._call(
-                "batch submit", lambda c=chunk: self.api.submit([line for _, line in c])
-            )
             items = {cid: cid for cid, _ in chunk}  # custom_id is the request key
-            self.cache.add_batch(batch_id, self.api.name, info, items)
+            token = uuid.uuid4().hex
+            placeholder = f"submitting:{token}"
+            # Journal the intent first: a run killed mid-request can still find its batch.
+            self.cache.add_batch(placeholder, self.api.name, {"token": token}, items, "submitting")
+            batch_id, info = await self._call(
+                "batch submit", lambda c=chunk, t=token: self._submit_once(c, t)
+            )
+            self.cache.confirm_batch(placeholder, batch_id, {**info, "token": token})
             submitted[batch_id] = items
         return submitted
 

@@ -165,20 +165,45 @@ class ResponseCache:
     # ---- batch journal --------------------------------------------------------------------
 
     def add_batch(
-        self, batch_id: str, provider: str, info: dict[str, Any], items: dict[str, str]
+        self,
+        batch_id: str,
+        provider: str,
+        info: dict[str, Any],
+        items: dict[str, str],
+        status: str = "submitted",
     ) -> None:
-        """Journal a submitted batch and its custom_id -> cache key map, atomically."""
+        """Journal a batch and its custom_id -> cache key map, atomically. Status
+        "submitting" is written *before* the provider is asked, under a placeholder id."""
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
                     "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, ?)",
-                    (batch_id, provider, "submitted", json.dumps(info), now, now),
+                    (batch_id, provider, status, json.dumps(info), now, now),
                 )
                 self._db.executemany(
                     "INSERT OR REPLACE INTO batch_items VALUES (?, ?, ?)",
                     [(batch_id, cid, key) for cid, key in items.items()],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def confirm_batch(self, placeholder: str, batch_id: str, info: dict[str, Any]) -> None:
+        """The provider accepted the batch: swap the placeholder id for the real one."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "UPDATE batches SET batch_id = ?, status = 'submitted', info = ?, "
+                    "updated_at = ? WHERE batch_id = ?",
+                    (batch_id, json.dumps(info), time.time(), placeholder),
+                )
+                self._db.execute(
+                    "UPDATE batch_items SET batch_id = ? WHERE batch_id = ?",
+                    (batch_id, placeholder),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -193,19 +218,27 @@ class ResponseCache:
             )
 
     def open_batches(self, provider: str) -> list[dict[str, Any]]:
-        """Submitted batches not yet collected, each with its custom_id -> key map."""
+        """Batches not yet collected (status submitted, or submitting: the run died while
+        asking the provider), each with its custom_id -> key map."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT batch_id, info FROM batches WHERE provider = ? AND status = 'submitted' "
-                "ORDER BY created_at",
+                "SELECT batch_id, info, status FROM batches WHERE provider = ? "
+                "AND status IN ('submitted', 'submitting') ORDER BY created_at",
                 (provider,),
             ).fetchall()
             out = []
-            for batch_id, info in rows:
+            for batch_id, info, status in rows:
                 items = dict(
                     self._db.execute(
                         "SELECT custom_id, key FROM batch_items WHERE batch_id = ?", (batch_id,)
                     ).fetchall()
                 )
-                out.append({"batch_id": batch_id, "info": json.loads(info), "items": items})
+                out.append(
+                    {
+                        "batch_id": batch_id,
+                        "info": json.loads(info),
+                        "items": items,
+                        "status": status,
+                    }
+                )
         return out

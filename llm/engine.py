@@ -199,7 +199,9 @@ class Engine:
         """Price the reply and parse it against the schema; None means it did not parse."""
         response.request_id = request.id
         response.attempts = attempts
-        if response.cost_usd is None:
+        if response.cost_usd is None and is_batching(self.backend):
+            response.cost_usd = 0.0  # in-process generation is not billed per token
+        elif response.cost_usd is None:
             response.cost_usd = self.prices.cost(
                 request.model, response.usage, batch=self.config.batch_pricing
             )

@@ -40,7 +40,9 @@ def estimate_cost(
     cache: ResponseCache | None,
     prices: PriceTable,
     batch: bool = False,
+    free: bool = False,
 ) -> Estimate:
+    """`free`: in-process backends, which cost compute but no per-token fee."""
     keys = [r.cache_key(backend_name) for r in requests]
     stored = cache.get_many(keys) if cache is not None else {}
     est = Estimate(requests=len(requests))
@@ -54,7 +56,7 @@ def estimate_cost(
         usage = Usage(estimate_prompt_tokens(request), expected_output_tokens(request))
         est.prompt_tokens += usage.prompt_tokens
         est.max_output_tokens += usage.completion_tokens
-        cost = prices.cost(request.model, usage, batch=batch)
+        cost = 0.0 if free else prices.cost(request.model, usage, batch=batch)
         if cost is None:
             if request.model not in est.unpriced:
                 est.unpriced.append(request.model)

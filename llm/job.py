@@ -10,6 +10,7 @@ from typing import Any
 
 from caravan.errors import CaravanError
 from llm.api import acomplete, build_requests, default_cache_path
+from llm.backends import resolve_provider
 from llm.cache import ResponseCache
 from llm.estimate import Estimate, estimate_cost
 from llm.pricing import PriceTable
@@ -29,7 +30,6 @@ OUTPUT_COLUMNS = (
     "error",
     "error_kind",
 )
-BACKEND_NAMES = {"openai": "openai", "anthropic": "anthropic", "local": "local", "vllm": "vllm"}
 
 
 def public_url(url: str | None) -> str | None:
@@ -66,7 +66,7 @@ class CompleteJob:
     input: Path
     output: Path
     model: str
-    provider: str = "openai"
+    provider: str | None = None  # None: guessed from model, base URL and keys
     base_url: str | None = None
     concurrency: int = 64
     cache: Path | None = None
@@ -90,7 +90,7 @@ class CompleteJob:
         """What provenance records (no keys: those never enter the job)."""
         return {
             "model": self.model,
-            "provider": self.provider,
+            "provider": resolve_provider(self.provider, self.model, self.base_url),
             "base_url": public_url(self.base_url),
             "params": self.params,
             "system": self.system,
@@ -180,9 +180,10 @@ def dry_run(job: CompleteJob) -> Estimate:
     cache_path = job.cache or default_cache_path()
     cache = ResponseCache(cache_path) if cache_path.exists() else None
     try:
+        provider = resolve_provider(job.provider, job.model, job.base_url)
         return estimate_cost(
-            requests, BACKEND_NAMES.get(job.provider, job.provider), cache,
-            PriceTable(job.prices), batch=job.batch,
+            requests, provider, cache,
+            PriceTable(job.prices), batch=job.batch, free=provider in ("local", "vllm"),
         )  # fmt: skip
     finally:
         if cache is not None:

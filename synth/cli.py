@@ -38,9 +38,10 @@ def cli() -> None:
 @click.option(
     "--provider",
     type=click.Choice(["openai", "anthropic", "local", "vllm"]),
-    default="openai",
-    show_default=True,
-    help="openai also covers any OpenAI-compatible server via --base-url.",
+    default=None,
+    help="openai also covers any OpenAI-compatible server via --base-url. Default: openai "
+    "with --base-url or a gpt-*/o* model, anthropic for claude-*, else openai if "
+    "OPENAI_API_KEY is set, else local (in-process transformers).",
 )
 @click.option(
     "--base-url", default=None, help="API base URL, e.g. http://localhost:8000/v1 for `vllm serve`."

@@ -15,8 +15,26 @@ _IN_PROCESS = {
 }
 
 
-def make_backend(provider: str, model: str, base_url: str | None = None, **kw: Any) -> Any:
+def resolve_provider(provider: str | None, model: str, base_url: str | None = None) -> str:
+    """`provider`, or a guess when None: a base URL means an OpenAI-compatible server,
+    claude-* is Anthropic, gpt-*/o* is OpenAI, any other model goes to OpenAI when a key is
+    configured and otherwise runs in-process (local transformers): the embedded default."""
+    if provider is not None:
+        return provider
+    if base_url is not None:
+        return "openai"
+    if model.startswith("claude"):
+        return "anthropic"
+    if model.startswith(("gpt-", "o1", "o3", "o4", "chatgpt")):
+        return "openai"
+    from llm.env import api_key
+
+    return "openai" if api_key("openai", required=False) else "local"
+
+
+def make_backend(provider: str | None, model: str, base_url: str | None = None, **kw: Any) -> Any:
     """A Backend (API) or BatchingBackend (in-process) for `provider`."""
+    provider = resolve_provider(provider, model, base_url)
     if provider == "openai":
         from llm.backends.openai_api import OpenAIBackend
 

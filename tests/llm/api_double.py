@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import threading
@@ -185,12 +184,26 @@ class ApiDouble:
         if self._thread is not None:
             self._thread.join(5)
 
-    async def serve_forever(self, port: int = 0) -> None:
+    async def serve_until_terminated(self, port: int = 0) -> None:
+        """Serve until SIGTERM/SIGINT (standalone mode); prints `PORT <n>` once listening."""
+        import signal
+
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", port, backlog=4096)
         self.port = self._server.sockets[0].getsockname()[1]
         print(f"PORT {self.port}", flush=True)
-        async with self._server:
-            await self._server.serve_forever()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        self._server.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "served": dict(self.served),
+            "counts": dict(self.counts),
+            "faults": dict(self.faults_served),
+        }
 
     # ---- HTTP plumbing -------------------------------------------------------------------
 
@@ -451,6 +464,14 @@ class ApiDouble:
                 self._send(writer, 200, self.files[parts[2]]["content"], "application/octet-stream")
                 return True
             return self._json(writer, {"error": {"message": "no such file"}}, 404)
+        if method == "GET" and len(parts) == 2:  # list, newest first
+            data = [self._public(b) for b in reversed(self.batches.values())]
+            return self._json(
+                writer,
+                {"object": "list", "data": data, "has_more": False,
+                 "first_id": data[0]["id"] if data else None,
+                 "last_id": data[-1]["id"] if data else None},
+            )  # fmt: skip
         if method == "POST" and len(parts) == 2:
             body = json.loads(raw)
             batch_id = "batch_" + uuid.uuid4().hex[:20]
@@ -465,6 +486,7 @@ class ApiDouble:
                 "output_file_id": None,
                 "error_file_id": None,
                 "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                "metadata": body.get("metadata"),
                 "_polls": 0,
             }
             return self._json(writer, self._public(self.batches[batch_id]))
@@ -651,24 +673,10 @@ def main() -> None:
         keep_log=not args.no_log,
     )
 
-    import signal
-
-    def dump(*_: Any) -> None:
-        if args.stats_file:
-            with open(args.stats_file, "w") as fh:
-                json.dump(
-                    {
-                        "served": dict(double.served),
-                        "counts": dict(double.counts),
-                        "faults": dict(double.faults_served),
-                    },
-                    fh,
-                )
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, dump)
-    with contextlib.suppress(SystemExit):
-        asyncio.run(double.serve_forever(args.port))
+    asyncio.run(double.serve_until_terminated(args.port))
+    if args.stats_file:
+        with open(args.stats_file, "w") as fh:
+            json.dump(double.stats(), fh)
 
 
 if __name__ == "__main__":

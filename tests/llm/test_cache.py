@@ -60,9 +60,17 @@ def test_secrets_in_errors_are_masked(tmp_path, monkeypatch):
 
 def test_batch_journal(tmp_path):
     cache = ResponseCache(tmp_path / "c.sqlite")
-    cache.add_batch("b1", "openai", {"input_file_id": "f"}, {"c1": "k1", "c2": "k2"})
+    items = {"c1": "k1", "c2": "k2"}
+    cache.add_batch("submitting:t", "openai", {"token": "t"}, items, "submitting")
+    assert cache.open_batches("openai")[0]["status"] == "submitting"
+    cache.confirm_batch("submitting:t", "b1", {"token": "t", "input_file_id": "f"})
     assert cache.open_batches("openai") == [
-        {"batch_id": "b1", "info": {"input_file_id": "f"}, "items": {"c1": "k1", "c2": "k2"}}
+        {
+            "batch_id": "b1",
+            "info": {"token": "t", "input_file_id": "f"},
+            "items": items,
+            "status": "submitted",
+        }
     ]
     assert cache.open_batches("anthropic") == []
     cache.set_batch_status("b1", "collected")

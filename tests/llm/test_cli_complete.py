@@ -190,3 +190,10 @@ def test_credentials_in_base_url_argument_are_dropped():
         "http://h/v1",
         "--base-url=http://h/v2",
     ]
+
+
+def test_dry_run_for_in_process_model_costs_nothing(prompts, tmp_path, capsys):
+    _run(["complete", "--input", str(prompts), "--output", str(tmp_path / "o.parquet"),
+          "--model", "tiny", "--provider", "local", "--dry-run",
+          "--cache", str(tmp_path / "c.sqlite")])  # fmt: skip
+    assert "estimated cost, at most: $0.0000" in capsys.readouterr().out

@@ -190,6 +190,7 @@ def test_batching_backend_groups_requests_and_caches(tmp_path):
     assert [len(b) for b in backend.batches] == [3, 3, 1]
     assert [r.text for r in out] == [f"gen q{i}" for i in range(7)]
     assert engine.stats.retries["backend_busy"] == 3 and engine.stats.ok == 7
+    assert all(r.cost_usd == 0.0 for r in out)
     again = Engine(backend, cache=tmp_path / "c.sqlite", config=cfg).run(reqs(7, model="tiny"))
     assert len(backend.batches) == 3 and all(r.cached for r in again)
 

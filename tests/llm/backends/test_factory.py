@@ -45,3 +45,15 @@ def test_missing_key_says_where_to_put_it(monkeypatch):
 def test_self_hosted_server_needs_no_key(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
     assert make_backend("openai", "m", base_url="http://127.0.0.1:8000/v1").client.api_key
+
+
+def test_provider_guess(monkeypatch):
+    from llm.backends import resolve_provider
+
+    assert resolve_provider("vllm", "x") == "vllm"
+    assert resolve_provider(None, "my-model", "http://h/v1") == "openai"
+    assert resolve_provider(None, "claude-haiku-4-5") == "anthropic"
+    assert resolve_provider(None, "gpt-4o-mini") == "openai"
+    assert resolve_provider(None, "Qwen/Qwen3-0.6B") == "openai"  # a key is configured
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert resolve_provider(None, "Qwen/Qwen3-0.6B") == "local"  # nothing configured
