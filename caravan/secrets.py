@@ -27,6 +27,11 @@ _KEY_PATTERNS = [
     re.compile(r"(?i)bearer\s+[A-Za-z0-9._\-]{12,}"),
 ]
 _MIN_ENV_SECRET_LEN = 6
+# Credentials inside URLs: scheme://user:password@host and ?api_key=... query values.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@]+@")
+_URL_SECRET_PARAM = re.compile(
+    r"(?i)([?&](?:api[_\-]?key|apikey|key|token|access[_\-]?token|secret|password|sig)=)[^&#\s]+"
+)
 
 
 def is_secret_key(key: str) -> bool:
@@ -47,7 +52,21 @@ def redact_text(text: str, env_values: Sequence[str] | None = None) -> str:
         text = text.replace(value, MASK)
     for pattern in _KEY_PATTERNS:
         text = pattern.sub(MASK, text)
-    return text
+    text = _URL_USERINFO.sub(rf"\1{MASK}@", text)
+    return _URL_SECRET_PARAM.sub(rf"\1{MASK}", text)
+
+
+def public_url(url: str | None) -> str | None:
+    """A URL without user:password@, query string or fragment, fit for display and metadata."""
+    if url is None:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from caravan.errors import CaravanError
+from caravan.secrets import public_url
 from llm.api import acomplete, build_requests, default_cache_path
 from llm.backends import resolve_provider
 from llm.cache import ResponseCache
@@ -30,19 +31,6 @@ OUTPUT_COLUMNS = (
     "error",
     "error_kind",
 )
-
-
-def public_url(url: str | None) -> str | None:
-    """A base URL without user:password@ or query string, fit for dataset metadata."""
-    if url is None:
-        return None
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def public_argv(argv: list[str] | None = None) -> list[str]:

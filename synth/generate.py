@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from caravan.errors import CaravanError
+from caravan.secrets import public_url
 from llm.types import Response
 from synth.calls import Caller, CallSettings, clean_text, estimate_lines
 from synth.dedup import DedupConfig, dedup_texts
@@ -66,7 +67,7 @@ class GenerateConfig:
             "task": self.task,
             "model": self.choice.model,
             "provider": self.choice.provider,
-            "base_url": self.choice.base_url and _public(self.choice.base_url),
+            "base_url": self.choice.base_url and public_url(self.choice.base_url),
             "n": self.n,
             "seed": self.seed,
             "template": template.name,
@@ -85,12 +86,6 @@ class GenerateConfig:
             "max_tokens": self.max_tokens,
             "seed": (item_seed + attempt) % 2**31,
         }
-
-
-def _public(url: str) -> str | None:
-    from llm.job import public_url
-
-    return public_url(url)
 
 
 def item_seed(seed: int, key: str) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from caravan.errors import CaravanError
+from caravan.secrets import public_url
 
 DEFAULT_LOCAL_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 LOCAL_MODEL_ENV = "CARAVAN_LOCAL_MODEL"
@@ -31,14 +32,8 @@ class ModelChoice:
     why: str = ""
 
     def label(self) -> str:
-        where = f" at {public(self.base_url)}" if self.base_url else ""
+        where = f" at {public_url(self.base_url)}" if self.base_url else ""
         return f"{self.provider}:{self.model}{where}"
-
-
-def public(url: str | None) -> str | None:
-    from llm.job import public_url
-
-    return public_url(url)
 
 
 def has_key(provider: str) -> bool:

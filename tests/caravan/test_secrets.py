@@ -51,3 +51,14 @@ def test_redact_argv_forms():
         "--model",
         "m",
     ]
+
+
+def test_credentials_inside_urls_are_masked_and_public_url_strips_them():
+    from caravan.secrets import public_url, redact_text
+
+    text = "served by https://alice:hunter2@vllm.internal:8000/v1?api_key=abc123&x=1"
+    out = redact_text(text, [])
+    assert "hunter2" not in out and "abc123" not in out and "alice" not in out
+    assert out == f"served by https://{MASK}@vllm.internal:8000/v1?api_key={MASK}&x=1"
+    assert public_url("https://u:p@host:8443/v1?key=k#f") == "https://host:8443/v1"
+    assert redact_argv(["--base-url", "http://u:pw@h/v1"]) == ["--base-url", f"http://{MASK}@h/v1"]
