@@ -73,10 +73,10 @@ def row_prompt(row: dict[str, Any], where: str, prompt_field: str | None) -> Mes
         value = row["prompt"]
     else:
         raise CaravanError(f"{where}: needs a `messages` or `prompt` column (or --prompt-field)")
-    messages = _as_messages(value, where)
-    if not any(m["content"].strip() for m in messages if m["role"] == "user"):
-        raise CaravanError(f"{where}: the prompt is empty")
-    return cut_after_last_user(messages, where)
+    messages = cut_after_last_user(_as_messages(value, where), where)
+    if not messages[-1]["content"].strip():
+        raise CaravanError(f"{where}: the last user turn is empty")
+    return messages
 
 
 def load_prompts(
