@@ -236,20 +236,62 @@ async def _complete(
     )
 
 
+def spend_line(label: str, responses: list[Response]) -> str:
+    """One line of what a stage cost: calls, cache hits, failures, tokens, dollars."""
+    fresh = [r for r in responses if not r.cached]
+    tokens = sum(r.usage.total_tokens for r in fresh)
+    costs = [r.cost_usd for r in fresh if r.ok]
+    cost = "unknown" if any(c is None for c in costs) else f"${sum(costs):.4f}"
+    failed = sum(not r.ok for r in responses)
+    return (
+        f"{label}: {len(responses)} calls, {len(responses) - len(fresh)} from the cache, "
+        f"{failed} failed, {tokens:,} new tokens, cost {cost}"
+    )
+
+
 async def generate(
     cfg: BuildConfig, items: list[PromptItem], cache: ResponseCache, log: Log
 ) -> list[PromptResult]:
+    """Every pool model (and the policy) answers its prompts. API models run side by side
+    (each with its own `concurrency`); in-process models take turns. Work goes out in
+    chunks so one progress display can follow all models."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     per_prompt, per_model = plan_generation(cfg, items)
     models = _models_by_name(cfg)
     got: dict[tuple[int, str], Response] = {}
-    for name, work in per_model.items():
-        m = models[name]
-        log(f"generating: {name} answers {len(work)} prompts")
-        responses = await _complete(
-            cfg, cache, [r for _, r in work], m.model, m.provider, m.base_url, m.options
-        )
-        for (i, _), response in zip(work, responses, strict=True):
-            got[(i, name)] = response
+    chunk = max(64, 4 * cfg.concurrency)
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), disable=not cfg.progress, transient=False,
+    )  # fmt: skip
+
+    async def one_model(name: str) -> None:
+        m, work = models[name], per_model[name]
+        task = progress.add_task(f"generate {name}", total=len(work))
+        for start in range(0, len(work), chunk):
+            part = work[start : start + chunk]
+            responses = await acomplete(
+                [r for _, r in part], m.model, provider=m.provider, base_url=m.base_url,
+                cache=cache, concurrency=cfg.concurrency, max_retries=cfg.max_retries,
+                timeout_s=cfg.timeout_s, prices=cfg.prices, progress=False,
+                backend_options=m.options,
+            )  # fmt: skip
+            for (i, _), response in zip(part, responses, strict=True):
+                got[(i, name)] = response
+            progress.advance(task, len(part))
+
+    async def in_turn(names: list[str]) -> None:
+        for name in names:
+            await one_model(name)
+
+    api = [n for n in per_model if models[n].provider not in IN_PROCESS]
+    local = [n for n in per_model if models[n].provider in IN_PROCESS]
+    log(f"generating: {len(per_model)} models answer {len(items)} prompts")
+    with progress:
+        await asyncio.gather(*(one_model(n) for n in api), in_turn(local))
+    for name in per_model:
+        log(spend_line(f"  {name}", [got[(i, name)] for i, _ in per_model[name]]))
     return [
         PromptResult(item, [Candidate(m, got[(i, m.name)]) for m in per_prompt[i]])
         for i, item in enumerate(items)

@@ -7,6 +7,7 @@ a default score; "N/A" (honesty only) stays a missing value, never a number.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from importlib import resources
@@ -89,6 +90,7 @@ def check_aspects(aspects: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(aspects))
 
 
+@functools.lru_cache(maxsize=256)
 def judgement_model(aspect: str, count: int) -> type[BaseModel]:
     """A pydantic model with exactly `count` required keys response_1..response_count."""
     item = ITEM_MODELS[aspect]
@@ -106,13 +108,19 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
     return node
 
 
+@functools.lru_cache(maxsize=256)
 def judgement_schema(aspect: str, count: int) -> dict[str, Any]:
     """The JSON schema with references inlined: plain enough for every provider's
-    structured-output mode (OpenAI strict mode included)."""
+    structured-output mode (OpenAI strict mode included).
+
+    Cached, and the same dict object is shared by every request of that shape: llm/
+    checks each distinct schema object once, and checking costs tens of milliseconds.
+    Callers must not mutate it."""
     raw = judgement_model(aspect, count).model_json_schema()
     return _inline(raw, raw.get("$defs", {}))
 
 
+@functools.lru_cache(maxsize=32)
 def _template(name: str) -> Template:
     text = resources.files("prefs").joinpath("templates", name).read_text(encoding="utf-8")
     return Template(text)

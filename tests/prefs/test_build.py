@@ -82,7 +82,9 @@ def test_side_table_keeps_every_rating_and_never_invents_scores(tmp_path, double
     # honesty N/A stays N/A and the mean uses only the three numeric aspects
     assert all(s["honesty_label"] == "N/A" and s["honesty_rating"] is None for s in poem)
     for s in poem:
-        numeric = [s[f"{a}_rating"] for a in ("helpfulness", "instruction_following", "truthfulness")]
+        numeric = [
+            s[f"{a}_rating"] for a in ("helpfulness", "instruction_following", "truthfulness")
+        ]
         assert s["score"] == sum(numeric) / 3
         assert s["helpfulness_qualities"] == ["informative"]
         assert s["truthfulness_hallucinations"] == []
@@ -97,7 +99,9 @@ def test_side_table_keeps_every_rating_and_never_invents_scores(tmp_path, double
     assert all(s["helpfulness_rating"] is not None for s in bad)
     # the flaky judge call was retried and then used
     flaky = [s for s in table if s["prompt_key"] == "q2"]
-    assert all(s["prompt_status"] == "paired" and s["helpfulness_judge_attempts"] == 2 for s in flaky)
+    assert all(
+        s["prompt_status"] == "paired" and s["helpfulness_judge_attempts"] == 2 for s in flaky
+    )
     # shown positions are a permutation per aspect
     for key in {s["prompt_key"] for s in table}:
         group = [s for s in table if s["prompt_key"] == key and s["judged"]]
@@ -148,11 +152,15 @@ def test_strategies(tmp_path, double, strategy, extra, expected_rejected):
     rows = read_records(tmp_path / "out" / "prefs.parquet").to_pylist()
     assert rows
     for r in rows:
-        assert r["score_rejected"] in expected_rejected or r["score_chosen"] - r["score_rejected"] >= 2.5
+        assert (
+            r["score_rejected"] in expected_rejected
+            or r["score_chosen"] - r["score_rejected"] >= 2.5
+        )
 
 
 def test_margin_too_large_excludes_with_reason(tmp_path, double, capsys):
-    run(build_args(tmp_path, double, "--strategy", "margin", "--margin", "4"))
+    args = build_args(tmp_path, double, "--strategy", "margin", "--margin", "4")
+    run([a for a in args if a != "--no-progress"])  # progress display on
     out = capsys.readouterr().out
     assert "pairs written: 0" in out and "below_margin" in out
 
@@ -189,5 +197,41 @@ def test_bad_pool_and_prompt_errors_are_one_line(tmp_path, double, capsys):
     assert "pool.yaml entry 0: unknown provider 'nope'" in err
     write_pool(tmp_path / "pool.yaml", double.base_url)
     (tmp_path / "p.jsonl").write_text('{"id": "x", "text": "hi"}\n')
-    run(["build", "--prompts", "p.jsonl", "--pool", "pool.yaml", "--output", "o.parquet", "--k", "2"], 1)
+    run(
+        [
+            "build",
+            "--prompts",
+            "p.jsonl",
+            "--pool",
+            "pool.yaml",
+            "--output",
+            "o.parquet",
+            "--k",
+            "2",
+        ],
+        1,
+    )
     assert "p.jsonl row 0: needs a `messages` or `prompt` column" in capsys.readouterr().err
+
+
+def test_failed_generations_are_recorded_and_the_prompt_reported(tmp_path, double, capsys):
+    double.fail_prompt("Give one tip for sleeping well.", "500")
+    run(build_args(tmp_path, double, "--max-retries", "0"))
+    out = capsys.readouterr().out
+    assert "fewer_than_2_responses 1" in out and "failed or empty generations" in out
+    bad = [s for s in side(tmp_path) if s["prompt_key"] == "q5"]
+    assert len(bad) == 3
+    assert all(s["response"] is None and "500" in s["generation_error"] for s in bad)
+    assert all(s["prompt_status"] == "fewer_than_2_responses" and not s["judged"] for s in bad)
+
+
+def test_on_policy_from_a_server_url(tmp_path, double):
+    run(build_args(tmp_path, double, "--k", "2", "--on-policy", "org/policy-7b",
+                   "--on-policy-base-url", f"{double.base_url}/v1"))  # fmt: skip
+    table = side(tmp_path)
+    policy = [s for s in table if s["origin"] == "on-policy"]
+    assert len(policy) == len(PROMPTS) and len(table) == 3 * len(PROMPTS)
+    assert {s["model"] for s in policy} == {"policy:org/policy-7b"}
+    assert all(s["response"].startswith("[org/policy-7b]") for s in policy)
+    # the policy is judged with the others (the script rates it 3, between beta and gamma)
+    assert {s["score"] for s in policy if s["prompt_status"] == "paired"} == {3.0}
