@@ -88,7 +88,8 @@ P = click.Path(path_type=Path)
 @click.option(
     "--judge-params",
     default=None,
-    help='JSON sampling params for the judge [default: {"temperature": 0.1, "max_tokens": 4096}].',
+    help="JSON sampling params for the judge, merged over the defaults "
+    '{"temperature": 0.1, "max_tokens": 4096}.',
 )
 @click.option(
     "--aspects",
@@ -232,7 +233,7 @@ def build(**o) -> None:
         side_table=o["side_table"],
     )
     if judge_params is not None:
-        cfg.judge_params = judge_params
+        cfg.judge_params = {**cfg.judge_params, **judge_params}
     if o["dry_run"]:
         for line in dry_run(cfg).lines():
             click.echo(line)

@@ -8,6 +8,7 @@ from typing import Any
 
 from caravan.errors import CaravanError
 from prefs.output import pair_row
+from prefs.prompts import if_ground_truth
 
 IF_ORIGIN = "persona-if"
 
@@ -30,7 +31,7 @@ def load_if_pairs(
             )
         fingerprints[str(path)] = loaded.fingerprint
         for row in loaded.table.to_pylist():
-            gt = row.get(ground_truth_field)
+            gt = if_ground_truth(row, ground_truth_field)
             rows.append(
                 pair_row(
                     id=str(row["id"]),
@@ -43,7 +44,7 @@ def load_if_pairs(
                     chosen_model=row.get("chosen_model") or row.get("model"),
                     rejected_model=row.get("rejected_model") or row.get("model"),
                     origin=IF_ORIGIN,
-                    ground_truth=gt if isinstance(gt, str) and gt.strip() else None,
+                    ground_truth=gt,
                 )
             )
     return rows, fingerprints

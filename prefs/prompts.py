@@ -54,6 +54,24 @@ def _as_messages(value: Any, where: str) -> Messages:
     return out
 
 
+def if_ground_truth(row: dict[str, Any], field_name: str) -> str | None:
+    """The row's IF label, or None. Rows of other verifiers (an RLVR mix's gsm8k/MATH
+    rows carry `ground_truth` too) are not IF rows."""
+    gt = row.get(field_name)
+    if not isinstance(gt, str) or not gt.strip():
+        return None
+    dataset = row.get("dataset")
+    if dataset:
+        from verifiers.registry import get_verifier
+
+        try:
+            if get_verifier(str(dataset)).name != "ifeval":
+                return None
+        except CaravanError:
+            return None
+    return gt
+
+
 def cut_after_last_user(messages: Messages, where: str) -> Messages:
     """The conversation up to and including its last user turn."""
     last = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
@@ -112,12 +130,11 @@ def load_prompts(
             if rid in seen_ids:
                 raise CaravanError(f"{where}: id {rid!r} already used by {seen_ids[rid]}")
             seen_ids[rid] = where
-            gt = row.get(ground_truth_field)
             item = PromptItem(
                 id=rid,
                 prompt=messages,
                 source=str(row.get("source") or tag),
-                ground_truth=gt if isinstance(gt, str) and gt.strip() else None,
+                ground_truth=if_ground_truth(row, ground_truth_field),
             )
             if item.prompt_id in seen_prompts:
                 duplicates += 1

@@ -89,3 +89,16 @@ def test_prompt_errors_name_the_row(tmp_path):
     path.write_text('{"id": "a", "messages": [{"role": "assistant", "content": "x"}]}\n')
     with pytest.raises(CaravanError, match="row 0: the conversation has no user turn"):
         load_prompts([path])
+
+
+def test_only_if_rows_keep_ground_truth(tmp_path):
+    rows = [
+        {"id": "g", "prompt": "Tom has 3 apples...", "ground_truth": "7", "dataset": "gsm8k"},
+        {"id": "i", "prompt": "No commas.", "ground_truth": '{"func_name": "validate_no_commas"}',
+         "dataset": "ifeval"},
+        {"id": "p", "prompt": "Lowercase.", "ground_truth": '{"func_name": "validate_lowercase"}'},
+    ]  # fmt: skip
+    path = tmp_path / "rlvr.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items, _, _ = load_prompts([path])
+    assert [i.ground_truth is not None for i in items] == [False, True, True]
