@@ -24,6 +24,7 @@ from llm.estimate import Estimate, estimate_cost
 from llm.pricing import PriceTable
 from llm.types import Request, Response
 from prefs.binarize import JUDGE_FAILED, NO_RESPONSES, Pair, binarize, mean_score
+from prefs.compat import provider_params
 from prefs.judge import ASPECTS, AspectResult, JudgeTask, check_aspects, judge_request
 from prefs.judge import read_judgement as _read
 from prefs.pool import PoolModel, sample_models
@@ -154,6 +155,7 @@ def generation_request(cfg: BuildConfig, item: PromptItem, model: PoolModel) -> 
     if model.provider in IN_PROCESS and params.get("temperature", 0) > 0:
         # Seeded sampling makes local/vLLM responses reproducible (and cache keys stable).
         params.setdefault("seed", _gen_seed(cfg.seed, item.id, model.name))
+    params, _ = provider_params(model.provider, params)
     return Request(
         messages=item.prompt, model=model.model, params=params, id=f"{item.id}:{model.name}"
     )
@@ -182,8 +184,25 @@ def _models_by_name(cfg: BuildConfig) -> dict[str, PoolModel]:
     return models
 
 
+def compat_warnings(cfg: BuildConfig) -> list[str]:
+    """Sampling settings that cannot be sent (see prefs.compat), one line per model."""
+    lines = []
+    models = [*_models_by_name(cfg).values()]
+    for name, provider, params in [(m.name, m.provider, m.params) for m in models] + [
+        (f"judge {cfg.judge_model}", cfg.judge_provider, cfg.judge_params)
+    ]:
+        _, dropped = provider_params(provider, params)
+        if dropped:
+            lines.append(
+                f"warning: {name}: the installed anthropic SDK takes no {', '.join(dropped)}; "
+                "sending without (provider defaults apply)"
+            )
+    return lines
+
+
 def judge_tasks(cfg: BuildConfig, result: PromptResult) -> list[JudgeTask]:
     texts = [result.candidates[i].response.text or "" for i in result.judged]
+    params, _ = provider_params(cfg.judge_provider, cfg.judge_params)
     return [
         judge_request(
             result.item.id,
@@ -191,7 +210,7 @@ def judge_tasks(cfg: BuildConfig, result: PromptResult) -> list[JudgeTask]:
             result.item.prompt,
             texts,
             cfg.judge_model,
-            cfg.judge_params,
+            params,
             cfg.seed,
         )
         for aspect in cfg.aspects
@@ -442,6 +461,8 @@ def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
     merged, merged_fps = load_if_pairs(cfg.merge_if, cfg.ground_truth_field)
     fingerprints.update(merged_fps)
     report = BuildReport(prompts=len(items), duplicates=duplicates)
+    for line in compat_warnings(cfg):
+        log(line)
     cache = _open_cache(cfg)
     try:
         results = asyncio.run(_pipeline(cfg, items, cache, log))

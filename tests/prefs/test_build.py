@@ -235,3 +235,49 @@ def test_on_policy_from_a_server_url(tmp_path, double):
     assert all(s["response"].startswith("[org/policy-7b]") for s in policy)
     # the policy is judged with the others (the script rates it 3, between beta and gamma)
     assert {s["score"] for s in policy if s["prompt_status"] == "paired"} == {3.0}
+
+
+def test_anthropic_judge_through_forced_tool_calls(tmp_path, double, capsys):
+    args = build_args(tmp_path, double)
+    i = args.index("--judge-base-url")
+    args[i + 1] = double.base_url
+    run([*args, "--judge-provider", "anthropic", "--judge", "claude-judge"])
+    calls = [e for e in double.log if e.path == "/v1/messages"]
+    assert len(calls) == 24 and all(c.body["tool_choice"]["type"] == "tool" for c in calls)
+    table = side(tmp_path)
+    judged = [s for s in table if s["judged"]]
+    # the stock double's tool replies satisfy the schema: every judged response is rated
+    assert judged and all(s["helpfulness_label"] in {"1", "2", "3", "4", "5"} for s in judged)
+    assert all(s["honesty_judge_error"] is None for s in table)
+    # the work-around for llm's Anthropic backend is announced, not silent
+    assert "judge claude-judge: the installed anthropic SDK takes no temperature" in (
+        capsys.readouterr().err
+    )
+
+
+def test_multi_turn_prompts_are_shown_whole_to_the_judge(tmp_path, double):
+    import json
+
+    pool = write_pool(tmp_path / "pool.yaml", double.base_url)
+    convo = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Pick a colour."},
+        {"role": "assistant", "content": "Blue."},
+        {"role": "user", "content": "Why that one?"},
+        {"role": "assistant", "content": "It is calm."},  # an SFT answer: cut off
+    ]
+    (tmp_path / "sft.jsonl").write_text(
+        json.dumps({"id": "s", "messages": convo, "source": "sft-mix"}) + "\n"
+    )
+    run(["build", "--prompts", "sft.jsonl", "--pool", str(pool), "--k", "2",
+         "--judge", "judge-model", "--judge-base-url", f"{double.base_url}/v1",
+         "--output", "o.parquet", "--cache", "c.sqlite", "--no-progress"])  # fmt: skip
+    row = read_records(tmp_path / "o.parquet").to_pylist()[0]
+    assert row["prompt"] == convo[:4] and row["source"] == "sft-mix"
+    judge_user = next(
+        e.body["messages"][-1]["content"]
+        for e in double.log
+        if e.body and e.body["model"] == "judge-model"
+    )
+    assert "[assistant]\nBlue." in judge_user and "[user]\nWhy that one?" in judge_user
+    assert "It is calm." not in judge_user
