@@ -281,3 +281,19 @@ def test_multi_turn_prompts_are_shown_whole_to_the_judge(tmp_path, double):
     )
     assert "[assistant]\nBlue." in judge_user and "[user]\nWhy that one?" in judge_user
     assert "It is calm." not in judge_user
+
+
+def test_provenance_records_settings_but_no_secrets(tmp_path, double):
+    import json
+
+    args = build_args(tmp_path, double)
+    pool = tmp_path / "pool.yaml"
+    pool.write_text(pool.read_text().replace("http://", "http://user:hunter2@"))
+    run(args)
+    for name in ("prefs.parquet", "prefs.responses.parquet"):
+        meta = pq.read_schema(tmp_path / "out" / name).metadata[b"caravan"].decode()
+        assert "hunter2" not in meta and "sk-test-openai-key" not in meta
+        config = json.loads(meta)["config"]
+        assert config["judge"]["model"] == "judge-model" and config["k"] == 3
+        assert config["pool"][0]["base_url"].startswith("http://127.0.0.1:")
+        assert config["excluded"] == {"judge_failed": 1, "tie": 1}

@@ -60,3 +60,13 @@ def test_summary_quartiles():
     s = summary([1.0, 2.0, 3.0, 4.0, 5.0])
     assert (s["n"], s["mean"], s["median"], s["p25"], s["p75"]) == (5, 3.0, 3.0, 2.0, 4.0)
     assert summary([]) == {"n": 0}
+
+
+def test_stats_refuses_a_file_that_is_not_preferences(tmp_path, capsys):
+    from records import write_records
+
+    from .test_build import run as run_cli
+
+    write_records([{"id": "a", "text": "x"}], tmp_path / "x.parquet")
+    run_cli(["stats", str(tmp_path / "x.parquet")], 1)
+    assert "x.parquet: not a preference file" in capsys.readouterr().err
