@@ -19,6 +19,7 @@ from typing import Any
 
 from caravan.errors import CaravanError
 from llm.api import acomplete, default_cache_path
+from llm.backends import make_backend
 from llm.cache import ResponseCache
 from llm.estimate import Estimate, estimate_cost
 from llm.pricing import PriceTable
@@ -69,6 +70,7 @@ class BuildConfig:
     merge_if: list[Path] = field(default_factory=list)
     verify_if: bool = False
     side_table: Path | None = None
+    chunk_size: int | None = None  # generation requests per llm call [4 x concurrency]
 
     def __post_init__(self) -> None:
         self.aspects = check_aspects(tuple(self.aspects))
@@ -279,7 +281,7 @@ async def generate(
     per_prompt, per_model = plan_generation(cfg, items)
     models = _models_by_name(cfg)
     got: dict[tuple[int, str], Response] = {}
-    chunk = max(64, 4 * cfg.concurrency)
+    chunk = cfg.chunk_size or max(64, 4 * cfg.concurrency)
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), disable=not cfg.progress, transient=False,
@@ -288,17 +290,25 @@ async def generate(
     async def one_model(name: str) -> None:
         m, work = models[name], per_model[name]
         task = progress.add_task(f"generate {name}", total=len(work))
-        for start in range(0, len(work), chunk):
-            part = work[start : start + chunk]
-            responses = await acomplete(
-                [r for _, r in part], m.model, provider=m.provider, base_url=m.base_url,
-                cache=cache, concurrency=cfg.concurrency, max_retries=cfg.max_retries,
-                timeout_s=cfg.timeout_s, prices=cfg.prices, progress=False,
-                backend_options=m.options,
-            )  # fmt: skip
-            for (i, _), response in zip(part, responses, strict=True):
-                got[(i, name)] = response
-            progress.advance(task, len(part))
+        # One backend per model for all its chunks: a local model loads once.
+        options = dict(m.options)
+        if m.provider in ("openai", "anthropic"):
+            options.setdefault("timeout", cfg.timeout_s)
+        backend = make_backend(m.provider, m.model, base_url=m.base_url, **options)
+        try:
+            for start in range(0, len(work), chunk):
+                part = work[start : start + chunk]
+                responses = await acomplete(
+                    [r for _, r in part], m.model, backend=backend, cache=cache,
+                    concurrency=cfg.concurrency, max_retries=cfg.max_retries,
+                    timeout_s=cfg.timeout_s, prices=cfg.prices, progress=False,
+                )  # fmt: skip
+                for (i, _), response in zip(part, responses, strict=True):
+                    got[(i, name)] = response
+                progress.advance(task, len(part))
+        finally:
+            if hasattr(backend, "aclose"):
+                await backend.aclose()
 
     async def in_turn(names: list[str]) -> None:
         for name in names:

@@ -111,3 +111,29 @@ def test_on_policy_tiny_model_and_dpo_trainer_accepts_the_output(tmp_path, doubl
     )
     result = trainer.train()
     assert result.global_step == 1
+
+
+def test_local_policy_loads_once_across_chunks(tmp_path, double, tiny_model_dir, monkeypatch):
+    from llm.backends.local import LocalBackend
+    from prefs.build import BuildConfig, run_build
+    from prefs.pool import load_pool, on_policy_model
+
+    made = []
+    real_init = LocalBackend.__init__
+
+    def counting(self, *a, **kw):
+        made.append(a)
+        real_init(self, *a, **kw)
+
+    monkeypatch.setattr(LocalBackend, "__init__", counting)
+    prompts = write_prompts(tmp_path / "prompts.jsonl", CLEAN[:5])
+    cfg = BuildConfig(
+        prompts=[prompts], output=tmp_path / "o.parquet",
+        pool=load_pool(write_pool(tmp_path / "pool.yaml", double.base_url)), k=1,
+        on_policy=on_policy_model(str(tiny_model_dir)), judge_model="judge-model",
+        judge_base_url=f"{double.base_url}/v1", cache=tmp_path / "c.sqlite",
+        progress=False, max_tokens=8, chunk_size=2,
+    )  # fmt: skip
+    report = run_build(cfg, log=lambda _m: None)
+    assert len(made) == 1  # three chunks, one model load
+    assert report.pairs + sum(report.excluded.values()) == 5
