@@ -102,3 +102,12 @@ def test_only_if_rows_keep_ground_truth(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     items, _, _ = load_prompts([path])
     assert [i.ground_truth is not None for i in items] == [False, True, True]
+
+
+def test_the_shipped_example_pool_parses():
+    from importlib import resources
+
+    path = resources.files("prefs").joinpath("examples", "pool.yaml")
+    models = load_pool(path)
+    assert len(models) == 6 and {m.provider for m in models} == {"openai", "anthropic", "vllm"}
+    assert all(m.params["max_tokens"] == 2048 for m in models)
