@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
+import click
+
 from caravan.cli_support import group
 
 
@@ -11,5 +17,252 @@ def cli() -> None:
 
     Several pool models and the policy answer each prompt; a judge rates every response
     on helpfulness, instruction following, honesty and truthfulness; ratings become
-    chosen/rejected pairs for DPO. This release has no prefs commands yet (see the
-    README roadmap)."""
+    chosen/rejected pairs for DPO (`build`). `stats` reports on a built file."""
+
+
+def _params(text: str | None, what: str) -> dict:
+    if not text:
+        return {}
+    from caravan.errors import CaravanError
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise CaravanError(f"{what}: not a JSON object: {exc}") from exc
+    if not isinstance(value, dict):
+        raise CaravanError(f"{what}: must be a JSON object, e.g. '{{\"temperature\": 0.1}}'")
+    return value
+
+
+P = click.Path(path_type=Path)
+
+
+@cli.command()
+@click.option(
+    "--prompts",
+    "prompts",
+    required=True,
+    multiple=True,
+    type=P,
+    help="Prompt file(s): SFT/synth datasets (last user turn) or prompt files "
+    "(.jsonl/.json/.parquet/.arrow). Repeatable.",
+)
+@click.option(
+    "--pool",
+    "pool_path",
+    required=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="YAML list of pool models with their backends.",
+)
+@click.option("--output", required=True, type=P, help="Pairs file (.parquet or .arrow).")
+@click.option(
+    "--k",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Distinct pool models per prompt.",
+)
+@click.option(
+    "--on-policy",
+    default=None,
+    help="Also answer with the policy: a local model path, or a served model name "
+    "with --on-policy-base-url.",
+)
+@click.option(
+    "--on-policy-provider",
+    type=click.Choice(["local", "vllm", "openai"]),
+    default=None,
+    help="local (transformers), vllm (offline, GPU) or openai "
+    "(a server URL) [default: openai with a URL, else local].",
+)
+@click.option("--on-policy-base-url", default=None, help="Policy server, e.g. http://gpu:8000/v1.")
+@click.option("--on-policy-device", default=None, help="local: torch device (cpu, cuda).")
+@click.option("--judge", "judge_model", default="gpt-4o-2024-08-06", show_default=True)
+@click.option(
+    "--judge-provider",
+    type=click.Choice(["openai", "anthropic"]),
+    default="openai",
+    show_default=True,
+)
+@click.option("--judge-base-url", default=None, help="OpenAI-compatible judge server.")
+@click.option(
+    "--judge-params",
+    default=None,
+    help="JSON sampling params for the judge, merged over the defaults "
+    '{"temperature": 0.1, "max_tokens": 4096}.',
+)
+@click.option(
+    "--aspects",
+    default="helpfulness,instruction_following,honesty,truthfulness",
+    show_default=True,
+    help="Comma-separated judge aspects.",
+)
+@click.option(
+    "--judge-retries",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Extra rounds for judge calls that failed or never validated.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["random-lower", "lowest", "margin"]),
+    default="random-lower",
+    show_default=True,
+    help="How the rejected response is picked among strictly lower scores.",
+)
+@click.option(
+    "--margin",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="With --strategy margin: minimum score gap chosen - rejected.",
+)
+@click.option(
+    "--max-tokens",
+    default=2048,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Generation length where a pool entry sets none.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seeds model sampling, shown order, and pair choice.",
+)
+@click.option(
+    "--merge-if",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="Persona-IF preference pairs from `synth relax` to merge in. Repeatable.",
+)
+@click.option(
+    "--verify-if",
+    is_flag=True,
+    help="Drop pairs whose chosen answer fails its IF constraints (rows with a "
+    "ground-truth column).",
+)
+@click.option(
+    "--ground-truth-field",
+    default="ground_truth",
+    show_default=True,
+    help="Column holding IF ground truth in prompt and --merge-if files.",
+)
+@click.option("--prompt-field", default=None, help="Text column to use as the prompt.")
+@click.option("--source", default=None, help="Source tag for rows without `source`.")
+@click.option("--limit", default=None, type=click.IntRange(min=1), help="Use the first N prompts.")
+@click.option(
+    "--side-table",
+    default=None,
+    type=P,
+    help="Where every response and rating goes [default: OUTPUT.responses.parquet].",
+)
+@click.option(
+    "--cache",
+    default=None,
+    type=P,
+    help="SQLite cache/resume file [default: $CARAVAN_LLM_CACHE or ~/.cache/caravan/llm.sqlite].",
+)
+@click.option("--batch", is_flag=True, help="Judge through the provider's Batch API.")
+@click.option("--poll-interval", "batch_poll_s", default=30.0, show_default=True, type=float)
+@click.option(
+    "--batch-max-wait",
+    "batch_max_wait_s",
+    default=None,
+    type=float,
+    help="Stop waiting after this many seconds; a rerun collects the batches.",
+)
+@click.option("--concurrency", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-retries", default=8, show_default=True, type=click.IntRange(min=0))
+@click.option("--timeout", "timeout_s", default=120.0, show_default=True, type=float)
+@click.option(
+    "--prices",
+    default=None,
+    type=click.Path(path_type=Path, exists=True),
+    help="YAML price table overriding the built-in one.",
+)
+@click.option("--dry-run", is_flag=True, help="Estimate requests, tokens and cost; send nothing.")
+@click.option("--no-progress", is_flag=True)
+def build(**o) -> None:
+    """Answer prompts with k pool models (and the policy), rate every response with the
+    judge on each aspect, and write chosen/rejected pairs plus a side table of all
+    responses and ratings. Paid responses are cached: rerun the same command to resume."""
+    from prefs.build import BuildConfig, BuildPending, dry_run, run_build
+    from prefs.judge import ASPECTS
+    from prefs.pool import load_pool, on_policy_model
+
+    judge_params = _params(o["judge_params"], "--judge-params") or None
+    policy = None
+    if o["on_policy"]:
+        options = {"device": o["on_policy_device"]} if o["on_policy_device"] else {}
+        policy = on_policy_model(
+            o["on_policy"], o["on_policy_provider"], o["on_policy_base_url"], options=options
+        )
+    cfg = BuildConfig(
+        prompts=list(o["prompts"]),
+        output=o["output"],
+        pool=load_pool(o["pool_path"]),
+        k=o["k"],
+        on_policy=policy,
+        judge_model=o["judge_model"],
+        judge_provider=o["judge_provider"],
+        judge_base_url=o["judge_base_url"],
+        aspects=tuple(a.strip() for a in o["aspects"].split(",") if a.strip()) or ASPECTS,
+        judge_retries=o["judge_retries"],
+        seed=o["seed"],
+        strategy=o["strategy"],
+        margin=o["margin"],
+        max_tokens=o["max_tokens"],
+        batch=o["batch"],
+        batch_poll_s=o["batch_poll_s"],
+        batch_max_wait_s=o["batch_max_wait_s"],
+        cache=o["cache"],
+        concurrency=o["concurrency"],
+        max_retries=o["max_retries"],
+        timeout_s=o["timeout_s"],
+        prices=o["prices"],
+        progress=not o["no_progress"],
+        prompt_field=o["prompt_field"],
+        source=o["source"],
+        ground_truth_field=o["ground_truth_field"],
+        limit=o["limit"],
+        merge_if=list(o["merge_if"]),
+        verify_if=o["verify_if"],
+        side_table=o["side_table"],
+    )
+    if judge_params is not None:
+        cfg.judge_params = {**cfg.judge_params, **judge_params}
+    if o["dry_run"]:
+        for line in dry_run(cfg).lines():
+            click.echo(line)
+        return
+    try:
+        report = run_build(cfg)
+    except BuildPending as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(3)
+    for line in report.lines():
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("pairs", type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--side-table",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Responses table [default: PAIRS.responses.parquet beside PAIRS].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def stats(pairs: Path, side_table: Path | None, as_json: bool) -> None:
+    """Counts, score and margin distributions, model win rates and the judge's position
+    bias (mean rating by shown position) for a `prefs build` output."""
+    from prefs.stats import compute_stats, render
+
+    figures = compute_stats(pairs, side_table)
+    if as_json:
+        click.echo(json.dumps(figures, indent=2, sort_keys=True))
+    else:
+        render(figures)
