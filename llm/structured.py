@@ -6,6 +6,7 @@ replaced by a default value.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -34,12 +35,25 @@ def schema_of(spec: Any) -> dict[str, Any]:
     )
 
 
-def check_schema(schema: dict[str, Any]) -> None:
-    """Fail early on a schema that is itself invalid."""
+@functools.lru_cache(maxsize=512)
+def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
+    # Checking a schema costs tens of ms; equal schemas built per request must not pay it
+    # again, so validators are cached by the schema's canonical JSON text.
+    schema = json.loads(schema_json)
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise CaravanError(f"invalid JSON schema: {exc.message}") from exc
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validator_for(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    return _validator(json.dumps(schema, sort_keys=True, separators=(",", ":")))
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    """Fail early on a schema that is itself invalid."""
+    validator_for(schema)
 
 
 def _strip_fence(text: str) -> str:
@@ -59,9 +73,7 @@ def parse_reply(text: str | None, schema: dict[str, Any]) -> Any:
         value = json.loads(_strip_fence(text))
     except ValueError as exc:
         raise ParseFailure(f"reply is not JSON: {exc}", text) from exc
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(value)
-    )
+    error = jsonschema.exceptions.best_match(validator_for(schema).iter_errors(value))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "<root>"
         raise ParseFailure(f"reply does not match the schema at {where}: {error.message}", text)

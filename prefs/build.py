@@ -20,12 +20,12 @@ from typing import Any
 from caravan.errors import CaravanError
 from llm.api import acomplete, default_cache_path
 from llm.backends import make_backend
+from llm.backends.anthropic_api import unsupported_params
 from llm.cache import ResponseCache
 from llm.estimate import Estimate, estimate_cost
 from llm.pricing import PriceTable
 from llm.types import Request, Response
 from prefs.binarize import JUDGE_FAILED, NO_RESPONSES, Pair, binarize, mean_score
-from prefs.compat import provider_params
 from prefs.judge import ASPECTS, AspectResult, JudgeTask, check_aspects, judge_request
 from prefs.judge import read_judgement as _read
 from prefs.pool import PoolModel, sample_models
@@ -157,7 +157,6 @@ def generation_request(cfg: BuildConfig, item: PromptItem, model: PoolModel) -> 
     if model.provider in IN_PROCESS and params.get("temperature", 0) > 0:
         # Seeded sampling makes local/vLLM responses reproducible (and cache keys stable).
         params.setdefault("seed", _gen_seed(cfg.seed, item.id, model.name))
-    params, _ = provider_params(model.provider, params)
     return Request(
         messages=item.prompt, model=model.model, params=params, id=f"{item.id}:{model.name}"
     )
@@ -187,13 +186,13 @@ def _models_by_name(cfg: BuildConfig) -> dict[str, PoolModel]:
 
 
 def compat_warnings(cfg: BuildConfig) -> list[str]:
-    """Sampling settings that cannot be sent (see prefs.compat), one line per model."""
+    """Sampling settings the Anthropic SDK cannot send (llm leaves them out), one line per model."""
     lines = []
     models = [*_models_by_name(cfg).values()]
     for name, provider, params in [(m.name, m.provider, m.params) for m in models] + [
         (f"judge {cfg.judge_model}", cfg.judge_provider, cfg.judge_params)
     ]:
-        _, dropped = provider_params(provider, params)
+        dropped = unsupported_params(params) if provider == "anthropic" else []
         if dropped:
             lines.append(
                 f"warning: {name}: the installed anthropic SDK takes no {', '.join(dropped)}; "
@@ -204,7 +203,7 @@ def compat_warnings(cfg: BuildConfig) -> list[str]:
 
 def judge_tasks(cfg: BuildConfig, result: PromptResult) -> list[JudgeTask]:
     texts = [result.candidates[i].response.text or "" for i in result.judged]
-    params, _ = provider_params(cfg.judge_provider, cfg.judge_params)
+    params = cfg.judge_params
     return [
         judge_request(
             result.item.id,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import logging
 import time
 from typing import Any
 
@@ -15,6 +18,33 @@ from llm.types import PermanentError, Request, Response, Usage
 DEFAULT_MAX_TOKENS = 1024
 TOOL_NAME = "reply"
 _PASSTHROUGH = {"temperature", "top_p", "top_k", "max_tokens", "stop_sequences", "metadata"}
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _sdk_accepts() -> frozenset[str]:
+    """Which of our pass-through params the installed SDK's messages.create takes.
+
+    anthropic 2.x dropped temperature/top_p/top_k from the Messages API; sending them is a
+    TypeError. Reading the signature keeps older and newer SDKs working.
+    """
+    from anthropic.resources.messages import AsyncMessages
+
+    return frozenset(_PASSTHROUGH & set(inspect.signature(AsyncMessages.create).parameters))
+
+
+def unsupported_params(params: dict[str, Any]) -> list[str]:
+    """Sampling params in `params` that this SDK cannot send (they are left out)."""
+    return sorted(k for k in params if k in _PASSTHROUGH and k not in _sdk_accepts())
+
+
+@functools.cache
+def _warn_dropped(names: tuple[str, ...]) -> None:
+    log.warning(
+        "anthropic SDK %s takes no %s; sending without (provider defaults apply)",
+        anthropic.__version__,
+        ", ".join(names),
+    )
 
 
 def messages_body(request: Request) -> dict[str, Any]:
@@ -27,8 +57,11 @@ def messages_body(request: Request) -> dict[str, Any]:
         stop = params.pop("stop")
         params["stop_sequences"] = [stop] if isinstance(stop, str) else stop
     params.pop("seed", None)  # not supported by Anthropic; kept in the cache key only
+    dropped = unsupported_params(params)
+    if dropped:
+        _warn_dropped(tuple(dropped))
     for key, value in params.items():
-        if key in _PASSTHROUGH:
+        if key in _PASSTHROUGH and key not in dropped:
             body[key] = value
     body.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
     schema = request.schema

@@ -52,3 +52,15 @@ def test_pydantic_model_becomes_schema():
 def test_invalid_schema_is_rejected_early():
     with pytest.raises(CaravanError, match="invalid JSON schema"):
         check_schema({"type": "objekt"})
+
+
+def test_equal_schemas_are_checked_once():
+    from llm.structured import _validator, check_schema, parse_reply
+
+    _validator.cache_clear()
+    for _ in range(50):
+        schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+        check_schema(schema)
+        assert parse_reply('{"a": 1}', schema) == {"a": 1}
+    info = _validator.cache_info()
+    assert info.misses == 1 and info.hits == 99

@@ -66,3 +66,20 @@ def test_faults_become_transient_errors(double, fault, kind):
     assert info.value.kind == kind
     if fault == "429":
         assert info.value.retry_after == 2
+
+
+def test_sampling_params_the_sdk_cannot_take_are_left_out_not_fatal(double, caplog):
+    from llm.backends.anthropic_api import unsupported_params
+
+    req = Request(
+        [{"role": "user", "content": "Hi"}],
+        "claude-haiku-4-5",
+        {"temperature": 0.1, "top_p": 0.9, "max_tokens": 20},
+        id="t1",
+    )
+    resp = _call(double, req)
+    assert resp.ok, resp.error
+    sent = double.generation_requests()[-1].body
+    assert sent["max_tokens"] == 20
+    for name in unsupported_params(req.params):
+        assert name not in sent
