@@ -21,6 +21,7 @@ pytest_plugins = ["tests.fixtures.tiny_model"]
 
 
 def _req(text: str, id: str | None = None, **params) -> Request:
+    params.setdefault("max_tokens", 8)  # keep the suite fast: the backend's default is 512
     return Request(messages=[{"role": "user", "content": text}], model="tiny", params=params, id=id)
 
 
@@ -98,6 +99,22 @@ def test_tiny_top_p_and_top_k_one_equal_greedy(backend):
     )
     assert top_p.text == greedy
     assert top_k.text == greedy
+
+
+def test_top_k_samples_only_among_the_k_best_first_tokens(backend):
+    messages = [{"role": "user", "content": "Pick a word"}]
+    with torch.no_grad():
+        ids = torch.tensor([backend.prompt_ids(messages)])
+        logits = backend.hf_model(input_ids=ids).logits[0, -1]
+    best3 = {backend.tokenizer.decode([t]) for t in torch.topk(logits, 3).indices.tolist()}
+    firsts = {
+        r.text
+        for r in backend.complete_batch(
+            [_req("Pick a word", max_tokens=1, temperature=5.0, top_k=3, seed=s) for s in range(12)]
+        )
+    }
+    assert firsts <= best3
+    assert len(firsts) >= 2, "a hot temperature should reach more than one of the top 3"
 
 
 def test_max_tokens_gives_length_and_exact_count(backend):
@@ -248,6 +265,33 @@ def test_context_limit(backend):
     assert near.finish_reason == "length"
     assert near.usage.prompt_tokens >= 480
     assert near.usage.total_tokens == 512  # max_tokens clamped to the 512-token context
+
+
+def test_out_of_memory_splits_the_batch(backend, monkeypatch):
+    requests = [_req(f"Question {i} about rivers", id=f"o{i}", max_tokens=4) for i in range(3)]
+    expected = backend.complete_batch(requests)
+    real_generate = backend._generate
+    sizes = []
+
+    def small_device(rows):
+        sizes.append(len(rows))
+        if len(rows) > 1:
+            raise torch.OutOfMemoryError("fake: batch does not fit")
+        return real_generate(rows)
+
+    monkeypatch.setattr(backend, "_generate", small_device)
+    got = backend.complete_batch(requests)
+    assert sizes == [3, 1, 2, 1, 1]
+    assert [r.text for r in got] == [r.text for r in expected]
+    assert [r.request_id for r in got] == ["o0", "o1", "o2"]
+
+    def no_device(rows):
+        raise torch.OutOfMemoryError("fake: nothing fits")
+
+    monkeypatch.setattr(backend, "_generate", no_device)
+    with pytest.raises(PermanentError, match="'o0'.*out of memory") as info:
+        backend.complete_batch(requests[:1])
+    assert info.value.kind == "oom"
 
 
 def test_async_complete(backend):
