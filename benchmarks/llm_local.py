@@ -25,7 +25,12 @@ sys.path.insert(0, str(ROOT))  # for tests.fixtures.tiny_model
 
 import torch  # noqa: E402
 
-from llm.backends.local import LocalBackend  # noqa: E402
+from llm.backends.local import (  # noqa: E402
+    LocalBackend,
+    SamplingSpec,
+    _RowSampler,
+    _RowStopper,
+)
 from llm.types import Request  # noqa: E402
 from tests.fixtures.tiny_model import build_tiny_model  # noqa: E402
 
@@ -42,6 +47,18 @@ def prompts(n: int) -> list[str]:
         return [t[:600] for t in texts[:n]]
     base = "Explain why the river reaches the city before the mountain snow melts"
     return [f"{base} {' '.join(['and then'] * (i % 9))} ({i})" for i in range(n)]
+
+
+def native_sampling_us(vocab: int, batch: int, steps: int = 20) -> float:
+    """The same step for generate's own do_sample: softmax then one multinomial draw."""
+    scores = torch.randn(batch, vocab)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(steps):
+            torch.multinomial(torch.softmax(scores.clone() / 0.8, dim=-1), 1)
+        best = min(best, (time.perf_counter() - started) / steps)
+    return best * 1e6
 
 
 def bare_loop(backend: LocalBackend, texts, batch_size, max_tokens, sample) -> tuple[int, float]:
@@ -92,6 +109,26 @@ def ours(backend: LocalBackend, texts, max_tokens, sample) -> tuple[int, float]:
     return sum(r.usage.completion_tokens for r in responses), elapsed
 
 
+def hook_cost_us(vocab: int, batch: int, sampled: bool, steps: int = 20) -> float:
+    """Microseconds per decode step spent in the backend's own sampler and stop tracker."""
+    specs = [
+        SamplingSpec(max_tokens=10**9, temperature=0.8 if sampled else 0.0, seed=i)
+        for i in range(batch)
+    ]
+    sampler = _RowSampler(specs, "cpu")
+    stopper = _RowStopper(specs, width=16, eos_ids={0}, tokenizer=None)
+    ids = torch.randint(1, vocab, (batch, 17))
+    scores = torch.randn(batch, vocab)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(steps):
+            sampler(ids, scores.clone())
+            stopper(ids, scores)
+        best = min(best, (time.perf_counter() - started) / steps)
+    return best * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=32)
@@ -106,6 +143,15 @@ def main() -> None:
         f"prompts from {'T0 corpus' if CORPUS.exists() else 'built-in text'}, "
         f"torch threads {torch.get_num_threads()}"
     )
+    for vocab in (515, 128_256):
+        greedy = hook_cost_us(vocab, args.batch_size, False)
+        sampled = hook_cost_us(vocab, args.batch_size, True)
+        native = native_sampling_us(vocab, args.batch_size)
+        print(
+            f"backend hooks per decode step (batch {args.batch_size}, vocab {vocab}): "
+            f"greedy {greedy:.0f} us, sampled {sampled:.0f} us "
+            f"(generate's own sampling step: {native:.0f} us)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         for label, (hidden, layers) in SIZES.items():
             path = build_tiny_model(Path(tmp) / str(hidden), hidden_size=hidden, num_layers=layers)

@@ -330,7 +330,7 @@ class LocalBackend:
         model, tokenizer = self._hf_model, self._tokenizer
         device = model.device
         width = max(len(row.prompt_ids) for row in rows)
-        pad_id = tokenizer.pad_token_id
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(rows), width), dtype=torch.long)
         for i, row in enumerate(rows):  # left padding: every row ends where generation starts
@@ -347,7 +347,7 @@ class LocalBackend:
             temperature=1.0,
             top_p=1.0,
             top_k=50,
-            eos_token_id=sorted(eos_ids),
+            eos_token_id=sorted(eos_ids) or None,
             pad_token_id=pad_id,
         )
         started = time.perf_counter()
@@ -405,8 +405,8 @@ class _RowSampler:
     Gumbel-max trick (argmax of temperature-scaled logits plus Gumbel noise, over the
     top-k / top-p survivors), which samples exactly from the softmax; only the noise is
     drawn row by row, from the row's own torch.Generator, which keeps a seeded row
-    independent of its batch neighbours. Every logit but the chosen token's becomes -inf,
-    so generate's greedy step takes it.
+    independent of its batch neighbours. The chosen token's logit becomes +inf, so
+    generate's greedy step takes it.
     """
 
     def __init__(self, specs: list[SamplingSpec], device) -> None:
@@ -456,9 +456,9 @@ class _RowSampler:
             tokens = order.gather(-1, choice[:, None]).squeeze(-1)
         else:
             tokens = (logits + gumbel).argmax(dim=-1)
-        scores = scores.clone()
-        scores[self.rows] = -math.inf
-        scores[self.rows, tokens] = 0.0
+        # generate hands us its own float32 copy, so mark the choice in place: an
+        # infinite logit is the one greedy argmax takes.
+        scores[self.rows, tokens] = math.inf
         return scores
 
 
