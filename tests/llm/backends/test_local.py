@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -298,6 +299,26 @@ def test_async_complete(backend):
     sync = backend.complete_batch([_req("Hello there", max_tokens=6)])[0]
     response = asyncio.run(backend.complete(_req("Hello there", max_tokens=6)))
     assert response.text == sync.text
+
+
+def test_schema_is_not_enforced_here(backend):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    plain = backend.complete_batch([_req("Give JSON", max_tokens=5)])[0]
+    request = Request(
+        messages=[{"role": "user", "content": "Give JSON"}],
+        model="tiny",
+        params={"max_tokens": 5},
+        schema=schema,
+    )
+    response = backend.complete_batch([request])[0]
+    assert response.ok and response.parsed is None
+    assert response.text == plain.text  # the engine validates and retries, not the backend
+
+
+def test_missing_transformers_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(CaravanError, match=r"pip install 'caravan\[train\]'"):
+        LocalBackend("some/model").load()
 
 
 def test_bad_batch_size():
