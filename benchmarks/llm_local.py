@@ -49,18 +49,6 @@ def prompts(n: int) -> list[str]:
     return [f"{base} {' '.join(['and then'] * (i % 9))} ({i})" for i in range(n)]
 
 
-def native_sampling_us(vocab: int, batch: int, steps: int = 20) -> float:
-    """The same step for generate's own do_sample: softmax then one multinomial draw."""
-    scores = torch.randn(batch, vocab)
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        for _ in range(steps):
-            torch.multinomial(torch.softmax(scores / 0.8, dim=-1), 1)
-        best = min(best, (time.perf_counter() - started) / steps)
-    return best * 1e6
-
-
 def bare_loop(backend: LocalBackend, texts, batch_size, max_tokens, sample) -> tuple[int, float]:
     """Plain generate over the same batches; returns (tokens generated, seconds)."""
     model, tok = backend.hf_model, backend.tokenizer
@@ -109,25 +97,31 @@ def ours(backend: LocalBackend, texts, max_tokens, sample) -> tuple[int, float]:
     return sum(r.usage.completion_tokens for r in responses), elapsed
 
 
-def hook_cost_us(vocab: int, batch: int, sampled: bool, steps: int = 20) -> float:
-    """Microseconds per decode step spent in the backend's own sampler and stop tracker."""
-    specs = [
-        SamplingSpec(max_tokens=10**9, temperature=0.8 if sampled else 0.0, seed=i)
-        for i in range(batch)
-    ]
-    sampler = _RowSampler(specs, "cpu")
-    stopper = _RowStopper(specs, width=16, eos_ids={0}, tokenizer=None)
+def hook_costs_us(vocab: int, batch: int, steps: int = 30) -> tuple[float, float, float]:
+    """Median microseconds per decode step: the backend's hooks for greedy rows and for
+    sampled rows, and generate's own sampling step (softmax + multinomial), interleaved
+    step by step so load spikes on a shared machine hit all three alike."""
+    greedy_specs = [SamplingSpec(max_tokens=10**9) for _ in range(batch)]
+    sampled_specs = [SamplingSpec(max_tokens=10**9, temperature=0.8, seed=i) for i in range(batch)]
+    hooks = {
+        "greedy": (_RowSampler(greedy_specs, "cpu"), _RowStopper(greedy_specs, 16, {0}, None)),
+        "sampled": (_RowSampler(sampled_specs, "cpu"), _RowStopper(sampled_specs, 16, {0}, None)),
+    }
     ids = torch.randint(1, vocab, (batch, 17))
     scores = torch.randn(batch, vocab)
-    best = float("inf")
-    for _ in range(3):
-        fresh = [scores.clone() for _ in range(steps)]  # the sampler marks its pick in place
+    times: dict[str, list[float]] = {"greedy": [], "sampled": [], "native": []}
+    for _ in range(steps):
+        for name, (sampler, stopper) in hooks.items():
+            fresh = scores.clone()  # the sampler marks its pick in place
+            started = time.perf_counter()
+            sampler(ids, fresh)
+            stopper(ids, fresh)
+            times[name].append(time.perf_counter() - started)
         started = time.perf_counter()
-        for step in range(steps):
-            sampler(ids, fresh[step])
-            stopper(ids, scores)
-        best = min(best, (time.perf_counter() - started) / steps)
-    return best * 1e6
+        torch.multinomial(torch.softmax(scores / 0.8, dim=-1), 1)
+        times["native"].append(time.perf_counter() - started)
+    greedy, sampled, native = (sorted(t)[len(t) // 2] * 1e6 for t in times.values())
+    return greedy, sampled, native
 
 
 def main() -> None:
@@ -145,9 +139,7 @@ def main() -> None:
         f"torch threads {torch.get_num_threads()}"
     )
     for vocab in (515, 128_256):
-        greedy = hook_cost_us(vocab, args.batch_size, False)
-        sampled = hook_cost_us(vocab, args.batch_size, True)
-        native = native_sampling_us(vocab, args.batch_size)
+        greedy, sampled, native = hook_costs_us(vocab, args.batch_size)
         print(
             f"backend hooks per decode step (batch {args.batch_size}, vocab {vocab}): "
             f"greedy {greedy:.0f} us, sampled {sampled:.0f} us "
