@@ -25,7 +25,12 @@ sys.path.insert(0, str(ROOT))  # for tests.fixtures.tiny_model
 
 import torch  # noqa: E402
 
-from llm.backends.local import LocalBackend  # noqa: E402
+from llm.backends.local import (  # noqa: E402
+    LocalBackend,
+    SamplingSpec,
+    _RowSampler,
+    _RowStopper,
+)
 from llm.types import Request  # noqa: E402
 from tests.fixtures.tiny_model import build_tiny_model  # noqa: E402
 
@@ -92,6 +97,33 @@ def ours(backend: LocalBackend, texts, max_tokens, sample) -> tuple[int, float]:
     return sum(r.usage.completion_tokens for r in responses), elapsed
 
 
+def hook_costs_us(vocab: int, batch: int, steps: int = 30) -> tuple[float, float, float]:
+    """Median microseconds per decode step: the backend's hooks for greedy rows and for
+    sampled rows, and generate's own sampling step (softmax + multinomial), interleaved
+    step by step so load spikes on a shared machine hit all three alike."""
+    greedy_specs = [SamplingSpec(max_tokens=10**9) for _ in range(batch)]
+    sampled_specs = [SamplingSpec(max_tokens=10**9, temperature=0.8, seed=i) for i in range(batch)]
+    hooks = {
+        "greedy": (_RowSampler(greedy_specs, "cpu"), _RowStopper(greedy_specs, 16, {0}, None)),
+        "sampled": (_RowSampler(sampled_specs, "cpu"), _RowStopper(sampled_specs, 16, {0}, None)),
+    }
+    ids = torch.randint(1, vocab, (batch, 17))
+    scores = torch.randn(batch, vocab)
+    times: dict[str, list[float]] = {"greedy": [], "sampled": [], "native": []}
+    for _ in range(steps):
+        for name, (sampler, stopper) in hooks.items():
+            fresh = scores.clone()  # the sampler marks its pick in place
+            started = time.perf_counter()
+            sampler(ids, fresh)
+            stopper(ids, fresh)
+            times[name].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        torch.multinomial(torch.softmax(scores / 0.8, dim=-1), 1)
+        times["native"].append(time.perf_counter() - started)
+    greedy, sampled, native = (sorted(t)[len(t) // 2] * 1e6 for t in times.values())
+    return greedy, sampled, native
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=32)
@@ -106,6 +138,13 @@ def main() -> None:
         f"prompts from {'T0 corpus' if CORPUS.exists() else 'built-in text'}, "
         f"torch threads {torch.get_num_threads()}"
     )
+    for vocab in (515, 128_256):
+        greedy, sampled, native = hook_costs_us(vocab, args.batch_size)
+        print(
+            f"backend hooks per decode step (batch {args.batch_size}, vocab {vocab}): "
+            f"greedy {greedy:.0f} us, sampled {sampled:.0f} us "
+            f"(generate's own sampling step: {native:.0f} us)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         for label, (hidden, layers) in SIZES.items():
             path = build_tiny_model(Path(tmp) / str(hidden), hidden_size=hidden, num_layers=layers)

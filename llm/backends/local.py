@@ -5,15 +5,20 @@ What it guarantees, so callers can rely on it:
 - One Response per Request, in order, whatever mix of params the batch holds. Requests are
   sorted by prompt length and cut into batches of `max_batch_size` (less padding); each
   row keeps its own temperature, top_p, top_k, max_tokens, seed and stop strings, so mixed
-  params never force extra passes.
-- `temperature` 0 or missing is greedy. Sampled rows draw from their own `torch.Generator`
-  seeded with the request's `seed`, so a seeded request gives the same text whichever
-  other requests share its batch (up to float rounding from different padding, which can
-  flip an exact near-tie of logits). Without a seed, sampling is fresh each call.
+  params never force extra passes. A batch that runs out of device memory is retried in
+  halves instead of failing.
+- `temperature` 0 or missing is greedy. Sampled rows take their random numbers from their
+  own `torch.Generator` seeded with the request's `seed`, so a seeded request gives the
+  same text whichever other requests share its batch (up to float rounding from different
+  padding, which can flip an exact near-tie of logits). Without a seed, sampling is fresh
+  each call.
 - `finish_reason` is "stop" on EOS or a stop string (the text is cut before the stop
   string, as OpenAI does) and "length" when `max_tokens` (default 512, clamped to the
   model's context) runs out. `usage` counts real tokens: the prompt as rendered by the
   chat template, and every token the model generated for the row (EOS included).
+- The checkpoint's own sampling defaults (generation_config.json temperature/top_p/top_k)
+  are not used: the request's params decide. Its other defaults (repetition_penalty, ...)
+  still apply, as in vLLM.
 - `latency_s` is the wall time of the batch the request ran in.
 - A JSON `schema` is not enforced while decoding here: the text is returned as generated
   and the engine validates it (and retries or records a parse failure).
@@ -290,9 +295,28 @@ class LocalBackend:
         with self._generate_lock:
             for start in range(0, len(order), self.max_batch_size):
                 chunk = order[start : start + self.max_batch_size]
-                for row, response in zip(chunk, self._generate(chunk), strict=True):
+                for row, response in self._generate_fitting(chunk):
                     responses[row.index] = response
         return responses  # type: ignore[return-value]
+
+    def _generate_fitting(self, rows: list[_Row]) -> list[tuple[_Row, Response]]:
+        """Generate; when the device runs out of memory, retry the batch in halves."""
+        import torch
+
+        try:
+            return list(zip(rows, self._generate(rows), strict=True))
+        except torch.OutOfMemoryError as exc:
+            if len(rows) == 1:
+                raise PermanentError(
+                    f"{request_label(rows[0].index, rows[0].request)}: out of memory on "
+                    f"{self.device} even in a batch of one ({len(rows[0].prompt_ids)} prompt "
+                    f"tokens, max_tokens={rows[0].spec.max_tokens}): {exc}",
+                    kind="oom",
+                ) from exc
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        half = len(rows) // 2
+        return self._generate_fitting(rows[:half]) + self._generate_fitting(rows[half:])
 
     async def complete(self, request: Request) -> Response:
         """One request, off the event loop (lets the engine treat this as a plain Backend)."""
@@ -306,7 +330,7 @@ class LocalBackend:
         model, tokenizer = self._hf_model, self._tokenizer
         device = model.device
         width = max(len(row.prompt_ids) for row in rows)
-        pad_id = tokenizer.pad_token_id
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(rows), width), dtype=torch.long)
         for i, row in enumerate(rows):  # left padding: every row ends where generation starts
@@ -319,7 +343,11 @@ class LocalBackend:
             max_new_tokens=max(row.spec.max_tokens for row in rows),
             do_sample=False,  # _RowSampler already picked each sampled row's token
             num_beams=1,
-            eos_token_id=sorted(eos_ids),
+            # Neutral values, so the checkpoint's own sampling defaults neither apply nor warn.
+            temperature=1.0,
+            top_p=1.0,
+            top_k=50,
+            eos_token_id=sorted(eos_ids) or None,
             pad_token_id=pad_id,
         )
         started = time.perf_counter()
@@ -373,49 +401,64 @@ def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
 class _RowSampler:
     """Logits processor that picks each sampled row's next token with that row's settings.
 
-    Greedy rows are left untouched; for a sampled row every logit but the drawn token's is
-    set to -inf, so generate's greedy step takes the drawn token. Each row owns its
-    torch.Generator, which makes a seeded row independent of its batch neighbours.
+    Greedy rows are left untouched. Sampled rows are drawn in one batched pass with the
+    Gumbel-max trick (argmax of temperature-scaled logits plus Gumbel noise, over the
+    top-k / top-p survivors), which samples exactly from the softmax; only the noise is
+    drawn row by row, from the row's own torch.Generator, which keeps a seeded row
+    independent of its batch neighbours. The chosen token's logit becomes +inf, so
+    generate's greedy step takes it.
     """
 
     def __init__(self, specs: list[SamplingSpec], device) -> None:
         import torch
 
-        self.specs = specs
+        sampled = [i for i, spec in enumerate(specs) if not spec.greedy]
+        self.rows = torch.tensor(sampled, dtype=torch.long, device=device)
         self.generators = []
-        for spec in specs:
-            if spec.greedy:
-                self.generators.append(None)
-                continue
+        for i in sampled:
             generator = torch.Generator(device=device)
-            if spec.seed is not None:
-                generator.manual_seed(spec.seed)
+            if specs[i].seed is not None:
+                generator.manual_seed(specs[i].seed)
             else:
                 generator.seed()
             self.generators.append(generator)
+        picked = [specs[i] for i in sampled]
+        self.temperature = torch.tensor(
+            [[spec.temperature] for spec in picked], dtype=torch.float32, device=device
+        )
+        self.top_p = torch.tensor([[spec.top_p] for spec in picked], device=device)
+        self.top_k = torch.tensor(
+            [[spec.top_k or 2**62] for spec in picked], dtype=torch.long, device=device
+        )
+        self.filtered = any(spec.top_p < 1 or spec.top_k is not None for spec in picked)
 
     def __call__(self, input_ids, scores):
         import torch
 
-        if all(g is None for g in self.generators):
+        if not self.generators:
             return scores
-        scores = scores.clone()
-        for i, (spec, generator) in enumerate(zip(self.specs, self.generators, strict=True)):
-            if generator is None:
-                continue
-            logits = scores[i].float() / spec.temperature
-            if spec.top_k is not None and spec.top_k < logits.numel():
-                kth = torch.topk(logits, spec.top_k).values[-1]
-                logits = logits.masked_fill(logits < kth, -math.inf)
-            probs = torch.softmax(logits, dim=-1)
-            if spec.top_p < 1:
-                sorted_probs, sorted_idx = torch.sort(probs, descending=True)
-                before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
-                sorted_probs = sorted_probs.masked_fill(before >= spec.top_p, 0.0)
-                probs = torch.zeros_like(probs).scatter(0, sorted_idx, sorted_probs)
-            token = torch.multinomial(probs, 1, generator=generator)
-            scores[i] = -math.inf
-            scores[i, token] = 0.0
+        logits = scores[self.rows].float() / self.temperature
+        vocab = logits.shape[-1]
+        noise = torch.stack(
+            [
+                torch.rand(vocab, generator=g, device=logits.device, dtype=torch.float32)
+                for g in self.generators
+            ]
+        )
+        gumbel = -torch.log(-torch.log(noise))
+        if self.filtered:
+            ordered, order = torch.sort(logits, dim=-1, descending=True)
+            rank = torch.arange(vocab, device=logits.device)[None, :]
+            keep = rank < self.top_k
+            probs = torch.softmax(ordered.masked_fill(~keep, -math.inf), dim=-1)
+            keep &= (torch.cumsum(probs, dim=-1) - probs) < self.top_p
+            choice = (ordered.masked_fill(~keep, -math.inf) + gumbel).argmax(dim=-1)
+            tokens = order.gather(-1, choice[:, None]).squeeze(-1)
+        else:
+            tokens = (logits + gumbel).argmax(dim=-1)
+        # generate hands us its own float32 copy, so mark the choice in place: an
+        # infinite logit is the one greedy argmax takes.
+        scores[self.rows, tokens] = math.inf
         return scores
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -20,6 +21,7 @@ from llm.types import BatchingBackend, PermanentError, Request  # noqa: E402
 
 
 def _req(text: str, id: str | None = None, **params) -> Request:
+    params.setdefault("max_tokens", 8)  # keep the suite fast: the backend's default is 512
     return Request(messages=[{"role": "user", "content": text}], model="tiny", params=params, id=id)
 
 
@@ -97,6 +99,22 @@ def test_tiny_top_p_and_top_k_one_equal_greedy(backend):
     )
     assert top_p.text == greedy
     assert top_k.text == greedy
+
+
+def test_top_k_samples_only_among_the_k_best_first_tokens(backend):
+    messages = [{"role": "user", "content": "Pick a word"}]
+    with torch.no_grad():
+        ids = torch.tensor([backend.prompt_ids(messages)])
+        logits = backend.hf_model(input_ids=ids).logits[0, -1]
+    best3 = {backend.tokenizer.decode([t]) for t in torch.topk(logits, 3).indices.tolist()}
+    firsts = {
+        r.text
+        for r in backend.complete_batch(
+            [_req("Pick a word", max_tokens=1, temperature=5.0, top_k=3, seed=s) for s in range(12)]
+        )
+    }
+    assert firsts <= best3
+    assert len(firsts) >= 2, "a hot temperature should reach more than one of the top 3"
 
 
 def test_max_tokens_gives_length_and_exact_count(backend):
@@ -249,10 +267,57 @@ def test_context_limit(backend):
     assert near.usage.total_tokens == 512  # max_tokens clamped to the 512-token context
 
 
+def test_out_of_memory_splits_the_batch(backend, monkeypatch):
+    requests = [_req(f"Question {i} about rivers", id=f"o{i}", max_tokens=4) for i in range(3)]
+    expected = backend.complete_batch(requests)
+    real_generate = backend._generate
+    sizes = []
+
+    def small_device(rows):
+        sizes.append(len(rows))
+        if len(rows) > 1:
+            raise torch.OutOfMemoryError("fake: batch does not fit")
+        return real_generate(rows)
+
+    monkeypatch.setattr(backend, "_generate", small_device)
+    got = backend.complete_batch(requests)
+    assert sizes == [3, 1, 2, 1, 1]
+    assert [r.text for r in got] == [r.text for r in expected]
+    assert [r.request_id for r in got] == ["o0", "o1", "o2"]
+
+    def no_device(rows):
+        raise torch.OutOfMemoryError("fake: nothing fits")
+
+    monkeypatch.setattr(backend, "_generate", no_device)
+    with pytest.raises(PermanentError, match="'o0'.*out of memory") as info:
+        backend.complete_batch(requests[:1])
+    assert info.value.kind == "oom"
+
+
 def test_async_complete(backend):
     sync = backend.complete_batch([_req("Hello there", max_tokens=6)])[0]
     response = asyncio.run(backend.complete(_req("Hello there", max_tokens=6)))
     assert response.text == sync.text
+
+
+def test_schema_is_not_enforced_here(backend):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    plain = backend.complete_batch([_req("Give JSON", max_tokens=5)])[0]
+    request = Request(
+        messages=[{"role": "user", "content": "Give JSON"}],
+        model="tiny",
+        params={"max_tokens": 5},
+        schema=schema,
+    )
+    response = backend.complete_batch([request])[0]
+    assert response.ok and response.parsed is None
+    assert response.text == plain.text  # the engine validates and retries, not the backend
+
+
+def test_missing_transformers_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(CaravanError, match=r"pip install 'caravan\[train\]'"):
+        LocalBackend("some/model").load()
 
 
 def test_bad_batch_size():
