@@ -265,8 +265,11 @@ class Engine:
         size = max(1, int(getattr(self.backend, "max_batch_size", 8)))
         queue = list(work)
         tries: dict[str, int] = {}
+        solo: set[str] = set()  # requests of a failed batch, retried one by one
         while queue:
-            chunk, queue = queue[:size], queue[size:]
+            take = 1 if queue[0][0] in solo else min(size, len(queue))
+            take = next((i for i in range(1, take) if queue[i][0] in solo), take)
+            chunk, queue = queue[:take], queue[take:]
             requests = [r for _, r in chunk]
             started = time.perf_counter()
             try:
@@ -288,6 +291,11 @@ class Engine:
                     continue
                 responses = [self._failure(r, str(exc), exc.kind, attempt) for r in requests]
             except Exception as exc:  # noqa: BLE001 - record, never crash the run
+                if len(chunk) > 1:
+                    # One bad request must not fail its batch-mates: retry them singly.
+                    solo.update(k for k, _ in chunk)
+                    queue = chunk + queue
+                    continue
                 kind = getattr(exc, "kind", "backend")
                 message = f"{exc.__class__.__name__}: {exc}"
                 responses = [

@@ -208,3 +208,20 @@ def test_batching_backend_crash_is_recorded():
 
     out = Engine(Broken(), config=EngineConfig(progress=False)).run(reqs(2, model="tiny"))
     assert all(r.error_kind == "backend" and "out of memory" in r.error for r in out)
+
+
+def test_one_bad_request_does_not_fail_its_batch_mates():
+    class Picky(FakeBatcher):
+        def complete_batch(self, requests):
+            bad = [r.id for r in requests if r.messages[-1]["content"] == "q2"]
+            if bad:
+                raise PermanentError(f"request {bad[0]}: prompt too long", "context_length")
+            return super().complete_batch(requests)
+
+    backend = Picky(max_batch_size=4)
+    out = Engine(backend, config=EngineConfig(progress=False)).run(reqs(6, model="tiny"))
+    assert [r.ok for r in out] == [True, True, False, True, True, True]
+    assert out[2].error_kind == "context_length" and "prompt too long" in out[2].error
+    assert [r.text for i, r in enumerate(out) if i != 2] == [f"gen q{i}" for i in (0, 1, 3, 4, 5)]
+    # The failed batch of 4 is retried one by one; the rest are batched again.
+    assert [len(b) for b in backend.batches] == [1, 1, 1, 2]
