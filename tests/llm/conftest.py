@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-_spec = importlib.util.spec_from_file_location(
-    "llm_api_double", Path(__file__).with_name("api_double.py")
-)
-api_double = importlib.util.module_from_spec(_spec)
-sys.modules["llm_api_double"] = api_double
-_spec.loader.exec_module(api_double)
+from tests.fixtures.llm_env import use_fake_llm_env
+from tests.llm import api_double
 
 
 @pytest.fixture
@@ -25,7 +17,4 @@ def double():
 
 @pytest.fixture(autouse=True)
 def fake_keys(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-key-000000000000")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-0000000000")
-    monkeypatch.setenv("CARAVAN_LLM_CACHE", str(tmp_path / "default-cache.sqlite"))
-    monkeypatch.chdir(tmp_path)  # no stray .env from the repo
+    use_fake_llm_env(monkeypatch, tmp_path)

@@ -6,22 +6,14 @@ judge can rate by model: tests know in advance which response should win.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-_path = Path(__file__).resolve().parents[1] / "llm" / "api_double.py"
-if "llm_api_double" in sys.modules:
-    api_double = sys.modules["llm_api_double"]
-else:
-    _spec = importlib.util.spec_from_file_location("llm_api_double", _path)
-    api_double = importlib.util.module_from_spec(_spec)
-    sys.modules["llm_api_double"] = api_double
-    _spec.loader.exec_module(api_double)
+from tests.fixtures.llm_env import use_fake_llm_env
+from tests.llm import api_double
 
 # Rating each pool model earns on every aspect (the judge script below).
 MODEL_RATINGS = {"alpha": "5", "beta": "4", "gamma": "2", "delta": "2", "eps": "1"}
@@ -94,10 +86,7 @@ def double():
 
 @pytest.fixture(autouse=True)
 def fake_keys(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-key-000000000000")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-0000000000")
-    monkeypatch.setenv("CARAVAN_LLM_CACHE", str(tmp_path / "default-cache.sqlite"))
-    monkeypatch.chdir(tmp_path)
+    use_fake_llm_env(monkeypatch, tmp_path)
 
 
 def write_pool(path: Path, base_url: str, names=("alpha", "beta", "gamma", "delta")) -> Path:
