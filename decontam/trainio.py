@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from caravan.errors import CaravanError
 from records.fingerprint import fingerprint_path
-from records.readers import detect_format
+from records.readers import detect_format, open_arrow
 
 ALL_ROLES = "all"
 
@@ -214,7 +214,7 @@ def _columns_of(path: Path) -> list[str]:
         if fmt == "parquet":
             return list(pq.read_schema(path).names)
         if fmt == "arrow":
-            return list(_arrow_batches(path)[0].names)
+            return list(open_arrow(path)[0].names)
         if fmt == "json":
             return list(_json_table(path).column_names)
         names: dict[str, None] = {}
@@ -243,17 +243,6 @@ def open_train(path: str | Path) -> TrainSource:
         raise CaravanError(f"training data not found: {path}")
     files = _list_files(p)
     return TrainSource(p, files, _columns_of(files[0]))
-
-
-def _arrow_batches(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    with open(path, "rb") as fh:
-        magic = fh.read(6)
-    source = pa.memory_map(str(path), "r")
-    if magic == b"ARROW1":
-        reader = ipc.open_file(source)
-        return reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
-    reader = ipc.open_stream(source)
-    return reader.schema, iter(reader)
 
 
 def _json_table(path: Path) -> pa.Table:
@@ -300,7 +289,7 @@ def file_batches(
         if fmt == "parquet":
             yield from _parquet_batches(path, columns, rows)
         elif fmt == "arrow":
-            schema, batches = _arrow_batches(path)
+            schema, batches = open_arrow(path)
             for b in _rebatch(batches, rows):
                 yield b.select(columns) if columns else b
         elif fmt == "json":

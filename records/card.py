@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from records.provenance import METADATA_KEY, Provenance
+from records.readers import open_arrow
 from records.schemas import KINDS
 
 MARKER = "<!-- written by caravan; regenerated on every write -->"
@@ -24,10 +24,7 @@ def _schema_of(path: Path) -> pa.Schema | None:
     try:
         if path.suffix == ".parquet":
             return pq.read_schema(path)
-        with open(path, "rb") as fh:
-            magic = fh.read(6)
-        source = pa.memory_map(str(path), "r")
-        return (ipc.open_file(source) if magic == b"ARROW1" else ipc.open_stream(source)).schema
+        return open_arrow(path)[0]
     except (pa.ArrowInvalid, OSError):
         return None
 

@@ -133,7 +133,8 @@ def _iter_table_batches(label: str, batches: Iterator[pa.RecordBatch]) -> Iterat
             index += 1
 
 
-def _arrow_reader(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def open_arrow(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Schema and record batches of an Arrow IPC file, in file or stream format."""
     with open(path, "rb") as fh:
         magic = fh.read(6)
     source = pa.memory_map(str(path), "r")
@@ -154,7 +155,7 @@ def _file_rows(path: Path) -> tuple[pa.Schema | None, Iterator[_Raw]]:
         if fmt == "parquet":
             pf = pq.ParquetFile(path)
             return pf.schema_arrow, _iter_table_batches(str(path), pf.iter_batches(_BATCH))
-        schema, batches = _arrow_reader(path)
+        schema, batches = open_arrow(path)
         return schema, _iter_table_batches(str(path), batches)
     except (pa.ArrowInvalid, OSError) as exc:
         raise CaravanError(f"{path}: cannot read as {fmt}: {exc}") from exc
