@@ -46,6 +46,8 @@ bench: dev
 	$(PY) benchmarks/llm_faults.py
 	$(PY) benchmarks/llm_resume.py
 	$(PY) benchmarks/synth_checks.py
+	$(PY) benchmarks/prefs_pipeline.py
+	$(PY) benchmarks/llm_local.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

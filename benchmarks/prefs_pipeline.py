@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import re
@@ -24,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.llm_common import REPO, load_double_module, peak_rss_mb
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from llm_common import REPO, load_double_module, peak_rss_mb  # noqa: E402
 
 _RESPONSE = re.compile(r'<response id="(\d+)">\n(.*?)\n</response>', re.S)
 
@@ -52,16 +52,8 @@ def serve(latency: float, fault_rate: float, stats_file: str) -> None:
             return json.dumps(reply)
 
     double = JudgeDouble(latency=latency, fault_rate=fault_rate, keep_log=False)
-
-    def dump(*_):
-        Path(stats_file).write_text(
-            json.dumps({"served": dict(double.served), "faults": dict(double.faults_served)})
-        )
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, dump)
-    with contextlib.suppress(SystemExit):
-        asyncio.run(double.serve_forever())
+    asyncio.run(double.serve_until_terminated())  # returns on SIGTERM
+    Path(stats_file).write_text(json.dumps(double.stats()))
 
 
 class ScriptedDouble:
