@@ -1,44 +1,50 @@
-"""Run untrusted Python in a separate, limited process.
+"""Run one test of untrusted Python in an OS sandbox and collect what it did.
 
-What is enforced, and where:
+Every run gets its own bubblewrap sandbox (see verifiers.code.isolation for exactly what is
+enforced where): namespaces, a read-only minimal file system, size-capped tmpfs, no network,
+a seccomp filter, rlimits and a process cap. Inside, the harness (bootstrap.py) forks the
+candidate and writes verdicts to a channel the candidate cannot reach. The run is over only
+when every process of it is gone: the PID namespace dies with the harness, and a wall-clock
+timeout SIGKILLs the sandbox (and, as root, everything left in its pids cgroup).
 
-* parent (this module): a fresh interpreter (`python -I`: no PYTHONPATH, no user site) in a new
-  session, started in an empty temp dir that is deleted afterwards; an environment with only
-  PATH, LANG, HOME=<temp dir> and single-thread BLAS settings (no API keys or tokens); a
-  wall-clock timeout after which the whole process group is SIGKILLed (also after every
-  normal exit, for stray children); output goes to files, so a flood of prints is capped by
-  the file-size limit, not by our memory.
-* child, before the program (bootstrap.py): its own network namespace when the OS allows
-  (root: unshare(CLONE_NEWNET); otherwise an unprivileged user+network namespace), so even
-  raw syscalls see no network; rlimits on CPU seconds, address space, file size, open files,
-  core dumps and (non-root) process count.
-* child, Python audit hook: socket creation, fork/exec/spawn/subprocess/system, ctypes,
-  writes and other mutations outside the temp dir, and reads of other processes' /proc
-  entries raise PermissionError. An audit hook is a second layer, not a security boundary on
-  its own: native code can get around it, which is what the namespace and rlimits are for.
-
-Not enforced: a read-only view of the rest of the file system (files readable by the user
-stay readable), and as root the process-count rlimit (the kernel exempts root).
+Where isolation is unavailable, `run_python` raises SandboxUnavailable unless unsafe local
+execution was asked for (argument, `set_unsafe_local_exec(True)`, the `--unsafe-local-exec`
+CLI flag or CARAVAN_UNSAFE_LOCAL_EXEC=1); then the same harness runs as a plain child process
+with rlimits only, and a warning says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
-import secrets
-import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-_BOOTSTRAP = (Path(__file__).with_name("bootstrap.py")).read_text(encoding="utf-8")
-_MARKER = "#sandbox network="
+from caravan.errors import CaravanError
+from verifiers.code import isolation, seccomp
+
+_HERE = Path(__file__).parent
+_PROGRAM = (
+    (_HERE / "values.py").read_text(encoding="utf-8")
+    + "\n"
+    + (_HERE / "bootstrap.py").read_text(encoding="utf-8")
+)
+_VERDICT_CAP = 16 * 1024 * 1024
+_UNSAFE_ENV = "CARAVAN_UNSAFE_LOCAL_EXEC"
+_unsafe = {"allowed": False, "warned": False}
+_counter = itertools.count()
+
+
+class SandboxUnavailable(CaravanError):
+    """No OS isolation here, and unsafe local execution was not asked for."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,9 @@ class Limits:
     memory_mb: int = 512
     file_size_mb: int = 8
     max_procs: int = 8
+    disk_mb: int = 16  # each of the sandbox's tmpfs (/tmp, /dev/shm)
     isolate_network: bool = True
+    libraries: bool = True  # expose the environment's site-packages read-only
 
 
 @dataclass(frozen=True)
@@ -62,11 +70,23 @@ class RunResult:
     stderr: str
     timed_out: bool
     wall_s: float
-    network: str  # "netns", "userns+netns" or "none" (sockets still blocked by the hook)
-    token_seen: bool = False
+    network: str  # "netns" (isolated) or "host" (unsafe local execution / shared network)
+    verdicts: list[dict] = field(default_factory=list)  # written by the harness only
+    isolated: bool = True
+
+    @property
+    def exit(self) -> dict:
+        """The candidate process's exit, as the harness saw it ({} when unknown)."""
+        for v in self.verdicts:
+            if "exit" in v:
+                return v["exit"]
+        return {}
 
     @property
     def killed_by(self) -> str | None:
+        sig = self.exit.get("signal")
+        if sig:
+            return sig
         if self.returncode is not None and self.returncode < 0:
             try:
                 return signal.Signals(-self.returncode).name
@@ -75,10 +95,66 @@ class RunResult:
         return None
 
 
-def _clean_env(home: str) -> dict[str, str]:
-    # One BLAS/OpenMP thread: thread pools reserve address space the memory limit counts.
-    single = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, **single}
+def set_unsafe_local_exec(allowed: bool) -> None:
+    """Allow running untrusted code without OS isolation where none is available."""
+    _unsafe["allowed"] = allowed
+
+
+def _unsafe_allowed(explicit: bool | None) -> bool:
+    if explicit is not None:
+        return explicit
+    return _unsafe["allowed"] or os.environ.get(_UNSAFE_ENV, "") in ("1", "true", "yes")
+
+
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name, 0) if hasattr(os, "memfd_create") else _tmpfile_fd()
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _tmpfile_fd() -> int:
+    fd, path = tempfile.mkstemp(prefix="caravan-sbx-")
+    os.unlink(path)
+    return fd
+
+
+def _read_fd(fd: int, limit: int) -> bytes:
+    chunks, offset = [], 0
+    while offset < limit:
+        chunk = os.pread(fd, min(1 << 20, limit - offset), offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+@contextlib.contextmanager
+def _pids_cgroup(root: Path | None, max_tasks: int):
+    """A fresh pids cgroup for one run (root only); everything in it is killed on exit."""
+    if root is None:
+        yield None
+        return
+    path = root / f"caravan-sbx-{os.getpid()}-{next(_counter)}"
+    path.mkdir()
+    try:
+        (path / "pids.max").write_text(str(max_tasks))
+        yield path
+    finally:
+        for _ in range(200):
+            try:
+                pids = (path / "cgroup.procs").read_text().split()
+            except OSError:
+                pids = []
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+            try:
+                path.rmdir()
+                break
+            except OSError:
+                time.sleep(0.005)
 
 
 def _kill_group(pid: int) -> None:
@@ -86,9 +162,19 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _read(path: Path, limit: int) -> str:
-    with open(path, "rb") as fh:
-        return fh.read(limit).decode("utf-8", errors="replace")
+def _parse_verdicts(raw: bytes) -> list[dict]:
+    out = []
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            item = json.loads(line)
+            if isinstance(item, dict):
+                out.append(item)
+    return out
+
+
+@cache
+def _seccomp_filter() -> bytes:
+    return seccomp.build_filter()
 
 
 def run_python(
@@ -96,43 +182,107 @@ def run_python(
     *,
     stdin: str = "",
     limits: Limits | None = None,
-    expect_token: bool = False,
+    test: dict | None = None,
+    unsafe_local_exec: bool | None = None,
 ) -> RunResult:
-    """Run `source` as a program in the sandbox and collect what it did.
+    """Run `source` in a fresh sandbox.
 
-    With `expect_token=True` the bootstrap prints a random token after the program ran to
-    completion; `token_seen` then tells a real finish from an early `os._exit(0)`.
+    `test` None runs the program on `stdin` (mode "stdio"); {"mode": "eval", "expr": ...} or
+    {"mode": "script", "code": ...} runs one test through the harness (see bootstrap.py).
     """
     lim = limits or Limits()
-    token = secrets.token_hex(16) if expect_token else ""
-    work = Path(tempfile.mkdtemp(prefix="caravan-sbx-"))
-    io_dir = Path(tempfile.mkdtemp(prefix="caravan-sbx-io-"))
+    iso = isolation.probe()
+    if not iso.available:
+        if not _unsafe_allowed(unsafe_local_exec):
+            raise SandboxUnavailable(
+                f"refusing to run untrusted code: {iso.reason}. Pass --unsafe-local-exec "
+                f"(or unsafe_local_exec=True, or set {_UNSAFE_ENV}=1) to run it without OS "
+                "isolation on a machine you can afford to lose"
+            )
+        if not _unsafe["warned"]:
+            _unsafe["warned"] = True
+            warnings.warn(
+                f"running untrusted code WITHOUT OS isolation ({iso.reason}): only rlimits "
+                "and the harness's verdict channel apply",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    mode = (test or {}).get("mode", "stdio")
+    job = {
+        "mode": mode,
+        "source": source,
+        "cpu_s": lim.cpu_s,
+        "memory_mb": lim.memory_mb,
+        "file_size_mb": lim.file_size_mb,
+        # tasks in the sandbox's user namespace: bwrap's init + harness + candidate + children
+        "nproc": lim.max_procs + 2,
+        "sys_path": isolation.library_dirs() if lim.libraries else [],
+    }
+    fds = [
+        _memfd("job", json.dumps(job).encode()),
+        _memfd("test", json.dumps(test or {}).encode()),
+        _memfd("verdict", b""),
+    ]
+    work = tempfile.mkdtemp(prefix="caravan-sbx-io-")
     try:
-        (work / "solution.py").write_text(source, encoding="utf-8")
-        config = {
-            "cpu_s": lim.cpu_s,
-            "memory_mb": lim.memory_mb,
-            "file_size_mb": lim.file_size_mb,
-            "max_procs": lim.max_procs,
-            "isolate_network": lim.isolate_network,
-            "token": token,
-        }
-        (io_dir / "stdin").write_text(stdin, encoding="utf-8")
-        start = time.monotonic()
+        return _run(iso, lim, fds, stdin, work, mode)
+    finally:
+        for fd in fds:
+            os.close(fd)
+        for name in ("stdin", "stdout", "stderr"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(work, name))
+        with contextlib.suppress(OSError):
+            os.rmdir(work)
+
+
+def _run(
+    iso: isolation.Isolation, lim: Limits, fds: list[int], stdin: str, work: str, mode: str
+) -> RunResult:
+    job_fd, test_fd, verdict_fd = fds
+    program = [isolation.interpreter(), "-I", "-c", _PROGRAM, *(str(fd) for fd in fds)]
+    pass_fds = list(fds)
+    seccomp_fd = None
+    if iso.available:
+        seccomp_fd = _memfd("seccomp", _seccomp_filter())
+        pass_fds.append(seccomp_fd)
+        argv = isolation.bwrap_args(
+            iso.bwrap or "bwrap",
+            disk_mb=lim.disk_mb,
+            seccomp_fd=seccomp_fd,
+            share_net=not lim.isolate_network,
+        )
+        command = argv + program
+        env = {"PATH": "/usr/bin:/bin"}
+        cwd = "/"
+    else:
+        command = program
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": work}
+        cwd = work
+    paths = {n: os.path.join(work, n) for n in ("stdin", "stdout", "stderr")}
+    Path(paths["stdin"]).write_text(stdin, encoding="utf-8")
+    # bwrap + init + harness + candidate + the candidate's own processes and threads
+    max_tasks = lim.max_procs + 3
+    start = time.monotonic()
+    try:
         with (
-            open(io_dir / "stdin", "rb") as fin,
-            open(io_dir / "stdout", "wb") as fout,
-            open(io_dir / "stderr", "wb") as ferr,
+            _pids_cgroup(iso.cgroup_root if iso.available else None, max_tasks) as cgroup,
+            open(paths["stdin"], "rb") as fin,
+            open(paths["stdout"], "wb") as fout,
+            open(paths["stderr"], "wb") as ferr,
         ):
+            if cgroup is not None:  # join the cgroup before bwrap starts: nothing escapes it
+                command = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"',
+                           str(cgroup), *command]  # fmt: skip
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOTSTRAP, json.dumps(config)],
-                cwd=work,
-                env=_clean_env(str(work)),
+                command,
+                cwd=cwd,
+                env=env,
                 stdin=fin,
                 stdout=fout,
                 stderr=ferr,
                 start_new_session=True,
-                close_fds=True,
+                pass_fds=pass_fds,
             )
             timed_out = False
             try:
@@ -142,28 +292,21 @@ def run_python(
                 _kill_group(proc.pid)
                 proc.wait()
                 returncode = None
-            _kill_group(proc.pid)  # stray children of a finished program
-        wall = time.monotonic() - start
-        cap = lim.file_size_mb * 1024 * 1024
-        stdout = _read(io_dir / "stdout", cap)
-        stderr = _read(io_dir / "stderr", cap)
+            _kill_group(proc.pid)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(io_dir, ignore_errors=True)
-    network = "none"
-    if stderr.startswith(_MARKER):
-        first, _, stderr = stderr.partition("\n")
-        network = first[len(_MARKER) :]
-    token_seen = False
-    if token:
-        tail = stdout.rstrip("\n").rsplit("\n", 1)
-        if tail and tail[-1] == token:
-            token_seen = True
-            stdout = tail[0] if len(tail) == 2 else ""
-    return RunResult(returncode, stdout, stderr, timed_out, wall, network, token_seen)
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
+    wall = time.monotonic() - start
+    cap = lim.file_size_mb * 1024 * 1024
+    with open(paths["stdout"], "rb") as fh:
+        stdout = fh.read(cap).decode("utf-8", errors="replace")
+    with open(paths["stderr"], "rb") as fh:
+        stderr = fh.read(cap).decode("utf-8", errors="replace")
+    verdicts = _parse_verdicts(_read_fd(verdict_fd, _VERDICT_CAP))
+    network = "netns" if iso.available and lim.isolate_network else "host"
+    return RunResult(returncode, stdout, stderr, timed_out, wall, network, verdicts, iso.available)
 
 
-@cache
 def network_isolation() -> str:
-    """What network isolation this machine gives sandboxed code ("netns", ... or "none")."""
-    return run_python("pass", limits=Limits(wall_s=20)).network
+    """What network isolation sandboxed code gets here: "netns" or "none"."""
+    return "netns" if isolation.probe().available else "none"
