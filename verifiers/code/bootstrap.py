@@ -103,11 +103,14 @@ def _serve(namespace, requests, reply_fd):
             else:
                 _send(reply_fd, {"describe": {n: _describe(namespace, n) for n in req["names"]}})
                 continue
-            _send(reply_fd, {"value": encode_value(value)})  # noqa: F821
+            reply = {"value": encode_value(value)}  # noqa: F821
         except BaseException as exc:  # noqa: BLE001 - report, keep serving
             if isinstance(exc, SystemExit | KeyboardInterrupt):
                 os._exit(1)
-            _send(reply_fd, {"raise": type(exc).__name__, "message": _error_text(exc)})
+            reply = {"raise": type(exc).__name__, "message": _error_text(exc)}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _send(reply_fd, reply)
 
 
 def _candidate(cfg, req_fd, reply_fd):

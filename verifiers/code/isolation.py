@@ -127,6 +127,7 @@ def bwrap_args(bwrap: str, *, disk_mb: int, seccomp_fd: int, share_net: bool = F
         *ns,
         "--disable-userns",
         "--die-with-parent",
+        "--as-pid-1",  # the harness is init: nothing else in the sandbox to read or subvert
         "--new-session",
         "--cap-drop", "ALL",
         "--uid", "1000",

@@ -214,8 +214,8 @@ def run_python(
         "cpu_s": lim.cpu_s,
         "memory_mb": lim.memory_mb,
         "file_size_mb": lim.file_size_mb,
-        # tasks in the sandbox's user namespace: bwrap's init + harness + candidate + children
-        "nproc": lim.max_procs + 2,
+        # tasks in the sandbox's user namespace: the harness + the candidate's max_procs
+        "nproc": lim.max_procs + 1,
         "sys_path": isolation.library_dirs() if lim.libraries else [],
     }
     fds = [
@@ -261,8 +261,8 @@ def _run(
         cwd = work
     paths = {n: os.path.join(work, n) for n in ("stdin", "stdout", "stderr")}
     Path(paths["stdin"]).write_text(stdin, encoding="utf-8")
-    # bwrap + init + harness + candidate + the candidate's own processes and threads
-    max_tasks = lim.max_procs + 3
+    # bwrap + the harness + the candidate's processes and threads
+    max_tasks = lim.max_procs + 2
     start = time.monotonic()
     try:
         with (
