@@ -62,6 +62,9 @@ def _weights(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--format-weight", type=float, default=0.0, show_default=True,
               help="Add this x 1 for a well-formed <think>...</think> answer.")  # fmt: skip
 @click.option("--split", default=None, help="Hub split, when --input is a hub id.")
+@click.option("--unsafe-local-exec", is_flag=True,
+              help="Run code rows even where no OS sandbox is available (bubblewrap + user "
+                   "namespaces): the code runs with your user's rights.")  # fmt: skip
 def score(
     input_: str,
     output: Path,
@@ -73,9 +76,19 @@ def score(
     truncated_penalty: float | None,
     format_weight: float,
     split: str | None,
+    unsafe_local_exec: bool,
 ) -> None:
     """Score every response; add `score`, `checks` and `errors` columns; print a summary."""
     from verifiers.scoring import Checkpoint, score_rows
+
+    if unsafe_local_exec:
+        from verifiers.code.sandbox import set_unsafe_local_exec
+
+        set_unsafe_local_exec(True)
+        _err.print(
+            "[bold red]warning:[/] --unsafe-local-exec: where no OS sandbox is available, "
+            "model-written code runs unisolated with your rights"
+        )
 
     loaded = load_records(input_, split=split)
     handle_bad_rows(loaded.bad_rows, None, loaded.source, "fail", None)

@@ -9,7 +9,7 @@ afterwards the host checks what the candidate cannot see: the canary dir, the vi
 the listeners, leftover processes.
 
 Imported by test_attacks.py (as root) and run as a script under a throwaway unprivileged user:
-`python attacks.py OUT.json` (stdlib + the repository on PYTHONPATH only).
+`python attacks.py` (the report as JSON on stdout) (stdlib + the repository on PYTHONPATH only).
 """
 
 from __future__ import annotations
@@ -85,12 +85,12 @@ while True:
         pass
 """, limits=BOMB),
     Attack("fork bomb (shell via _posixsubprocess.fork_exec)", _FORK_EXEC + """
+import time
 def breach():
-    return True
+    return os.path.exists("HOST_DIR/pwned")
 spawn("echo pwned > HOST_DIR/pwned; echo pwned > /tmp/caravan-atk-pwned; "
       "f() { f | f & }; f")
-import time
-time.sleep(5)
+time.sleep(2)
 """, limits=BOMB),
     Attack("threads bomb", """
 import threading, time
@@ -99,6 +99,20 @@ def breach():
 while True:
     threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
 """, limits=BOMB),
+    Attack("more live processes than the cap", """
+import os, time
+def breach():
+    alive = 1
+    for _ in range(64):
+        try:
+            if os.fork() == 0:
+                time.sleep(30)
+                os._exit(0)
+            alive += 1
+        except OSError:
+            break
+    return alive > 8
+"""),
     Attack("memory bomb", """
 x = bytearray(8 * 1024 ** 3)
 def breach():
@@ -525,59 +539,53 @@ def _dir_state(path: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
 
 
-def run_suite() -> dict:
-    """Run every attack and honest control; the scores and what the host saw afterwards."""
+@dataclass
+class Host:
+    """What the attacks aim at on the host, and what the host saw afterwards."""
+
+    subs: dict[str, str]
+    hidden: int
+    report: dict = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def host_targets():
+    """A canary dir with a .env, a victim process, listeners and a secret in the environment."""
     host_dir = Path(tempfile.mkdtemp(prefix="caravan-attack-host-"))
     host_dir.chmod(0o777)
     (host_dir / "canary").write_text("untouched")
     (host_dir / ".env").write_text(f"OPENAI_API_KEY={SECRET}\n")
+    with contextlib.suppress(OSError):
+        os.unlink("/tmp/caravan-atk-pwned")
     unix_path = str(host_dir / "sock")
-    abstract = f"caravan-attack-{os.getpid()}"
-    listener = _Listener(unix_path, abstract)
+    listener = _Listener(unix_path, f"caravan-attack-{os.getpid()}")
     victim = subprocess.Popen(["sleep", "300"])
     old_env = os.environ.get("OPENAI_API_KEY")
     os.environ["OPENAI_API_KEY"] = SECRET
     before = _dir_state(host_dir)
-    hidden = random.randint(10**6, 10**7)
-    subs = {
-        "HOST_DIR": str(host_dir), "VICTIM_PID": str(victim.pid),
-        "TCP_PORT": str(listener.tcp.getsockname()[1]),
-        "UDP_PORT": str(listener.udp.getsockname()[1]),
-        "UNIX_PATH": unix_path, "ABSTRACT": abstract, "MARK": MARK,
-    }  # fmt: skip
-    results: dict[str, dict] = {}
+    host = Host(
+        {
+            "HOST_DIR": str(host_dir), "VICTIM_PID": str(victim.pid),
+            "TCP_PORT": str(listener.tcp.getsockname()[1]),
+            "UDP_PORT": str(listener.udp.getsockname()[1]),
+            "UNIX_PATH": unix_path, "ABSTRACT": f"caravan-attack-{os.getpid()}", "MARK": MARK,
+        },
+        random.randint(10**6, 10**7),
+    )  # fmt: skip
     cwd = os.getcwd()
-    os.chdir(host_dir)  # a .env in the working dir of the caller
+    os.chdir(host_dir)  # a .env in the caller's working dir
     try:
-        for attack in ATTACKS:
-            source = attack.source
-            for key, value in subs.items():
-                source = source.replace(key, value)
-            truths = (
-                [hack_tests(hidden), humaneval_hack_truth(hidden)]
-                if attack.hack
-                else [breach_tests()]
-            )
-            start = time.monotonic()
-            scores, statuses = [], []
-            for truth in truths:
-                res = run_tests(source, truth, limits=attack.limits)
-                scores.append(res.pass_fraction)
-                statuses += [o.status for o in res.outcomes]
-            time.sleep(0.05)
-            results[attack.name] = {
-                "score": max(scores),
-                "statuses": statuses,
-                "wall_s": round(time.monotonic() - start, 2),
-                "survivors": _survivors(),
-            }
-        honest = {}
-        for name, source, tests, want in HONEST:
-            honest[name] = {"score": run_tests(source, tests, limits=QUICK).pass_fraction,
-                            "want": want}  # fmt: skip
+        yield host
     finally:
         os.chdir(cwd)
-        victim_alive = victim.poll() is None
+        time.sleep(0.3)  # give a surviving detached child the time to act
+        host.report.update(
+            victim_alive=victim.poll() is None,
+            host_dir_unchanged=_dir_state(host_dir) == before,
+            listener_hits=listener.hits,
+            pwned_tmp=os.path.exists("/tmp/caravan-atk-pwned"),
+            survivors=_survivors(),
+        )
         victim.kill()
         victim.wait()
         listener.close()
@@ -585,22 +593,78 @@ def run_suite() -> dict:
             os.environ.pop("OPENAI_API_KEY", None)
         else:
             os.environ["OPENAI_API_KEY"] = old_env
-    after = _dir_state(host_dir)
-    with contextlib.suppress(OSError):
         for p in host_dir.iterdir():
-            p.unlink()
-        host_dir.rmdir()
-    return {
-        "uid": os.getuid(),
-        "attacks": results,
-        "honest": honest,
-        "victim_alive": victim_alive,
-        "host_dir_unchanged": before == after,
-        "listener_hits": listener.hits,
-        "pwned_tmp": os.path.exists("/tmp/caravan-atk-pwned"),
-        "survivors": _survivors(),
-    }
+            with contextlib.suppress(OSError):
+                p.unlink()
+        with contextlib.suppress(OSError):
+            host_dir.rmdir()
+
+
+def attack_cases(host: Host) -> list[tuple[Attack, str, list]]:
+    """(attack, source, ground truths) with the host's targets filled in."""
+    out = []
+    for attack in ATTACKS:
+        source = attack.source
+        for key, value in host.subs.items():
+            source = source.replace(key, value)
+        truths = (
+            [hack_tests(host.hidden), humaneval_hack_truth(host.hidden)]
+            if attack.hack
+            else [breach_tests()]
+        )
+        out.append((attack, source, truths))
+    return out
+
+
+def run_suite() -> dict:
+    """Run every attack and honest control; the scores and what the host saw afterwards."""
+    results: dict[str, dict] = {}
+    honest: dict[str, dict] = {}
+    with host_targets() as host:
+        for attack, source, truths in attack_cases(host):
+            start = time.monotonic()
+            scores, statuses = [], []
+            for truth in truths:
+                res = run_tests(source, truth, limits=attack.limits)
+                scores.append(res.pass_fraction)
+                statuses += [o.status for o in res.outcomes]
+            results[attack.name] = {
+                "score": max(scores),
+                "statuses": statuses,
+                "wall_s": round(time.monotonic() - start, 2),
+                "wall_limit_s": attack.limits.wall_s * len(truths),
+                "survivors": _survivors(),
+            }
+        for name, source, tests, want in HONEST:
+            score = run_tests(source, tests, limits=QUICK).pass_fraction
+            honest[name] = {"score": score, "want": want}
+    return {"uid": os.getuid(), "attacks": results, "honest": honest, **host.report}
+
+
+def problems(report: dict) -> list[str]:
+    """Everything in a suite report that shows an attack was not contained."""
+    out = []
+    for name, res in report["attacks"].items():
+        if res["score"] != 0.0:
+            out.append(f"{name}: scored {res['score']} ({res['statuses']})")
+        if res["survivors"]:
+            out.append(f"{name}: processes outlived the run: {res['survivors']}")
+        if res["wall_s"] > 2 * res["wall_limit_s"] + 5:
+            out.append(f"{name}: took {res['wall_s']}s")
+    for name, res in report["honest"].items():
+        if res["score"] != res["want"]:
+            out.append(f"honest {name}: scored {res['score']}, want {res['want']}")
+    for key, ok in (
+        ("victim_alive", True),
+        ("host_dir_unchanged", True),
+        ("listener_hits", 0),
+        ("pwned_tmp", False),
+        ("survivors", []),
+    ):
+        if report[key] != ok:
+            out.append(f"host: {key} = {report[key]}")
+    return out
 
 
 if __name__ == "__main__":
-    Path(sys.argv[1]).write_text(json.dumps(run_suite(), indent=1))
+    print(json.dumps(run_suite()))
