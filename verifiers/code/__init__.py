@@ -26,6 +26,7 @@ Ground-truth formats accepted (a JSON string or the decoded value):
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import operator
 import os
@@ -168,6 +169,21 @@ def _literal(node: ast.expr) -> tuple[bool, Any]:
         return False, None
 
 
+def _candidate_call(node: ast.expr) -> bool:
+    """A direct call of the program's own function: its result leaves the sandbox as is.
+
+    Anything else (`abs(f(x) - 2)`, `len(f(x))`, `f(x)[0]`) would run operators of the
+    candidate's objects inside the sandbox, with test literals as operands, so it is left
+    to the harness, which computes on builtin values only.
+    """
+    if not isinstance(node, ast.Call):
+        return False
+    root = node.func
+    while isinstance(root, ast.Attribute | ast.Call | ast.Subscript):
+        root = root.func if isinstance(root, ast.Call) else root.value
+    return isinstance(root, ast.Name) and not hasattr(builtins, root.id)
+
+
 def decompose_assert(code: str) -> _Check | None:
     """Split a one-line `assert` into a sandboxed expression and a comparison done here."""
     try:
@@ -188,7 +204,7 @@ def decompose_assert(code: str) -> _Check | None:
             if ok_left:
                 left, op = right, _SWAPPED.get(op, op)
                 ok_right = True
-        if ok_right and op in _COMPARE:
+        if ok_right and op in _COMPARE and _candidate_call(left):
             if op in (ast.Is, ast.IsNot) and expected not in (None, True, False):
                 return None
             fn = _COMPARE[op]
@@ -196,7 +212,7 @@ def decompose_assert(code: str) -> _Check | None:
                 ast.unparse(left), lambda v, e=expected, f=fn, n=negate: bool(f(v, e)) != n
             )
         return None
-    if isinstance(test, ast.Call | ast.Name | ast.Attribute | ast.Subscript):
+    if _candidate_call(test):
         return _Check(ast.unparse(test), lambda v, n=negate: bool(v) != n)
     return None
 

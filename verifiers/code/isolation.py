@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,15 +45,45 @@ def interpreter() -> str:
 
 
 def library_dirs() -> list[str]:
-    """site-packages of the running environment, exposed read-only (not the project)."""
-    paths = sysconfig.get_paths()
+    """site-packages dirs on this interpreter's path outside its prefix and /usr (venvs)."""
     base = os.path.realpath(sys.base_prefix)
     out = []
-    for key in ("purelib", "platlib"):
-        path = os.path.realpath(paths[key])
-        if os.path.isdir(path) and not path.startswith(base + os.sep) and path not in out:
+    for entry in sys.path:
+        path = os.path.realpath(entry or ".")
+        if (
+            os.path.basename(path) in ("site-packages", "dist-packages")
+            and os.path.isdir(path)
+            and not path.startswith((base + os.sep, "/usr/"))
+            and path not in out
+        ):
             out.append(path)
     return out
+
+
+@dataclass(frozen=True)
+class View:
+    """Where the interpreter and libraries appear inside the sandbox (neutral paths, so
+    neither the home dir nor the project shows up, not even as an empty path)."""
+
+    binds: tuple[tuple[str, str], ...]  # (host path, sandbox path), read-only
+    python: str
+    sys_path: tuple[str, ...]
+
+
+def sandbox_view(libraries: bool = True) -> View:
+    binds: list[tuple[str, str]] = []
+    exe = interpreter()
+    prefix = os.path.realpath(sys.base_prefix)
+    python = exe
+    if not prefix.startswith("/usr/") and prefix != "/usr":
+        binds.append((prefix, "/opt/python"))
+        if exe.startswith(prefix + os.sep):
+            python = "/opt/python" + exe[len(prefix) :]
+    if python == exe and not exe.startswith("/usr/"):
+        binds.append((os.path.dirname(exe), "/opt/python-bin"))
+        python = "/opt/python-bin/" + os.path.basename(exe)
+    libs = [(lib, f"/opt/lib/{i}") for i, lib in enumerate(library_dirs())] if libraries else []
+    return View(tuple(binds + libs), python, tuple(inside for _, inside in libs))
 
 
 def _pids_cgroup_root() -> Path | None:
@@ -87,7 +116,7 @@ def _pids_cgroup_root() -> Path | None:
     return None
 
 
-def _ro_binds() -> list[str]:
+def _ro_binds(libraries: bool) -> list[str]:
     args: list[str] = []
     for top in ("/usr",):
         args += ["--ro-bind", top, top]
@@ -99,18 +128,19 @@ def _ro_binds() -> list[str]:
             args += ["--ro-bind", str(path), str(path)]
     args += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
     args += ["--ro-bind-try", "/etc/localtime", "/etc/localtime"]
-    prefix = os.path.realpath(sys.base_prefix)
-    if not prefix.startswith("/usr"):
-        args += ["--ro-bind", prefix, prefix]
-    exe_dir = os.path.dirname(interpreter())
-    if not exe_dir.startswith(("/usr", prefix + os.sep)):
-        args += ["--ro-bind", exe_dir, exe_dir]
-    for lib in library_dirs():
-        args += ["--ro-bind", lib, lib]
+    for host, inside in sandbox_view(libraries).binds:
+        args += ["--ro-bind", host, inside]
     return args
 
 
-def bwrap_args(bwrap: str, *, disk_mb: int, seccomp_fd: int, share_net: bool = False) -> list[str]:
+def bwrap_args(
+    bwrap: str,
+    *,
+    disk_mb: int,
+    seccomp_fd: int,
+    share_net: bool = False,
+    libraries: bool = True,
+) -> list[str]:
     """The bubblewrap command line up to (not including) the program to run."""
     size = str(disk_mb * 1024 * 1024)
     ns = [
@@ -133,7 +163,7 @@ def bwrap_args(bwrap: str, *, disk_mb: int, seccomp_fd: int, share_net: bool = F
         "--uid", "1000",
         "--gid", "1000",
         "--hostname", "sandbox",
-        *_ro_binds(),
+        *_ro_binds(libraries),
         "--proc", "/proc",
         "--dev", "/dev",
         "--size", size, "--tmpfs", "/dev/shm",
@@ -180,7 +210,7 @@ def probe() -> Isolation:
     try:
         args = bwrap_args(bwrap, disk_mb=1, seccomp_fd=rfd)
         proc = subprocess.run(
-            [*args, interpreter(), "-I", "-c", "print('ok')"],
+            [*args, sandbox_view().python, "-I", "-c", "print('ok')"],
             capture_output=True,
             text=True,
             timeout=30,

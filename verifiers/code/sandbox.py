@@ -208,6 +208,7 @@ def run_python(
                 stacklevel=2,
             )
     mode = (test or {}).get("mode", "stdio")
+    view = isolation.sandbox_view(lim.libraries)
     job = {
         "mode": mode,
         "source": source,
@@ -216,7 +217,7 @@ def run_python(
         "file_size_mb": lim.file_size_mb,
         # tasks in the sandbox's user namespace: the harness + the candidate's max_procs
         "nproc": lim.max_procs + 1,
-        "sys_path": isolation.library_dirs() if lim.libraries else [],
+        "sys_path": list(view.sys_path) if iso.available else isolation.library_dirs(),
     }
     fds = [
         _memfd("job", json.dumps(job).encode()),
@@ -225,7 +226,7 @@ def run_python(
     ]
     work = tempfile.mkdtemp(prefix="caravan-sbx-io-")
     try:
-        return _run(iso, lim, fds, stdin, work, mode)
+        return _run(iso, lim, fds, stdin, work, view.python)
     finally:
         for fd in fds:
             os.close(fd)
@@ -237,10 +238,12 @@ def run_python(
 
 
 def _run(
-    iso: isolation.Isolation, lim: Limits, fds: list[int], stdin: str, work: str, mode: str
+    iso: isolation.Isolation, lim: Limits, fds: list[int], stdin: str, work: str, python: str
 ) -> RunResult:
-    job_fd, test_fd, verdict_fd = fds
-    program = [isolation.interpreter(), "-I", "-c", _PROGRAM, *(str(fd) for fd in fds)]
+    verdict_fd = fds[2]
+    if not iso.available:
+        python = isolation.interpreter()
+    program = [python, "-I", "-c", _PROGRAM, *(str(fd) for fd in fds)]
     pass_fds = list(fds)
     seccomp_fd = None
     if iso.available:
@@ -251,6 +254,7 @@ def _run(
             disk_mb=lim.disk_mb,
             seccomp_fd=seccomp_fd,
             share_net=not lim.isolate_network,
+            libraries=lim.libraries,
         )
         command = argv + program
         env = {"PATH": "/usr/bin:/bin"}
