@@ -31,20 +31,22 @@ import sys
 _MB = 1024 * 1024
 
 
-def _limit(which, value):
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(which, (value, value))
+def _limit(name, value):
+    which = getattr(resource, name, None)  # some limits are Linux-only
+    if which is not None:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(which, (value, value))
 
 
 def _candidate_limits(cfg):
-    _limit(resource.RLIMIT_CPU, cfg["cpu_s"])
-    _limit(resource.RLIMIT_AS, cfg["memory_mb"] * _MB)
-    _limit(resource.RLIMIT_FSIZE, cfg["file_size_mb"] * _MB)
-    _limit(resource.RLIMIT_NOFILE, 64)
-    _limit(resource.RLIMIT_CORE, 0)
-    _limit(resource.RLIMIT_NPROC, cfg["nproc"])
-    _limit(resource.RLIMIT_MSGQUEUE, 0)
-    _limit(resource.RLIMIT_MEMLOCK, 0)
+    _limit("RLIMIT_CPU", cfg["cpu_s"])
+    _limit("RLIMIT_AS", cfg["memory_mb"] * _MB)
+    _limit("RLIMIT_FSIZE", cfg["file_size_mb"] * _MB)
+    _limit("RLIMIT_NOFILE", 64)
+    _limit("RLIMIT_CORE", 0)
+    _limit("RLIMIT_NPROC", cfg["nproc"])
+    _limit("RLIMIT_MSGQUEUE", 0)
+    _limit("RLIMIT_MEMLOCK", 0)
 
 
 def _send(fd, obj):
@@ -284,8 +286,10 @@ def main():
             sys.stderr.flush()
             os._exit(1)
         os._exit(0)
+    # the harness itself: bounded too, in case the candidate's values are large
+    _limit("RLIMIT_AS", (cfg["memory_mb"] * 2 + 256) * _MB)
+    _limit("RLIMIT_CORE", 0)
     del cfg
-    _limit(resource.RLIMIT_CORE, 0)
     with os.fdopen(test_fd, "rb") as fh:
         job = __import__("json").loads(fh.read())
     if not stdio:

@@ -187,8 +187,8 @@ def _parse_verdicts(raw: bytes) -> list[dict]:
 
 
 @cache
-def _seccomp_filter() -> bytes:
-    return seccomp.build_filter()
+def _seccomp_filter(unix_sockets_only: bool) -> bytes:
+    return seccomp.build_filter(unix_sockets_only=unix_sockets_only)
 
 
 def run_python(
@@ -261,7 +261,7 @@ def _run(
     pass_fds = list(fds)
     seccomp_fd = None
     if iso.available:
-        seccomp_fd = _memfd("seccomp", _seccomp_filter())
+        seccomp_fd = _memfd("seccomp", _seccomp_filter(lim.isolate_network))
         pass_fds.append(seccomp_fd)
         argv = isolation.bwrap_args(
             iso.bwrap or "bwrap",

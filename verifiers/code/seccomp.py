@@ -82,8 +82,10 @@ def denied_syscalls() -> list[str]:
     return denied_syscalls_for(table)
 
 
-def build_filter(machine: str | None = None) -> bytes:
-    """The filter as an array of `struct sock_filter`, ready for bwrap's `--seccomp FD`."""
+def build_filter(machine: str | None = None, *, unix_sockets_only: bool = True) -> bytes:
+    """The filter as an array of `struct sock_filter`, ready for bwrap's `--seccomp FD`.
+
+    `unix_sockets_only=False` (for runs that share the host network) lets `socket` through."""
     machine = machine or platform.machine()
     if machine not in _ARCH:
         raise UnsupportedArchitecture(f"no seccomp syscall table for {machine}")
@@ -102,7 +104,8 @@ def build_filter(machine: str | None = None) -> bytes:
     for name in denied_syscalls_for(table):
         op(_JEQ, table[name], "deny", 0)
     op(_JEQ, table["clone3"], "nosys", 0)
-    op(_JEQ, table["socket"], "socket", 0)
+    if unix_sockets_only:
+        op(_JEQ, table["socket"], "socket", 0)
     op(_JEQ, table["clone"], "clone", "allow")
     prog.append(("label", "socket", 0, 0))  # type: ignore[arg-type]
     op(_LD_ABS, _ARG0)

@@ -522,7 +522,8 @@ class _Listener:
     def close(self) -> None:
         for sock in (self.tcp, self.udp, self.unix, self.abstract):
             with contextlib.suppress(OSError):
-                sock.close()
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept/recv
+            sock.close()
 
 
 def _survivors() -> list[int]:
@@ -558,7 +559,8 @@ def host_targets():
     with contextlib.suppress(OSError):
         os.unlink("/tmp/caravan-atk-pwned")
     unix_path = str(host_dir / "sock")
-    listener = _Listener(unix_path, f"caravan-attack-{os.getpid()}")
+    abstract = f"caravan-attack-{os.getpid()}-{random.getrandbits(32):x}"
+    listener = _Listener(unix_path, abstract)
     victim = subprocess.Popen(["sleep", "300"])
     old_env = os.environ.get("OPENAI_API_KEY")
     os.environ["OPENAI_API_KEY"] = SECRET
@@ -568,7 +570,7 @@ def host_targets():
             "HOST_DIR": str(host_dir), "VICTIM_PID": str(victim.pid),
             "TCP_PORT": str(listener.tcp.getsockname()[1]),
             "UDP_PORT": str(listener.udp.getsockname()[1]),
-            "UNIX_PATH": unix_path, "ABSTRACT": f"caravan-attack-{os.getpid()}", "MARK": MARK,
+            "UNIX_PATH": unix_path, "ABSTRACT": abstract, "MARK": MARK,
         },
         random.randint(10**6, 10**7),
     )  # fmt: skip
