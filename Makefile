@@ -39,6 +39,7 @@ bench: dev
 	$(PY) benchmarks/records_io.py
 	$(PY) benchmarks/verifiers_grpo_batch.py
 	$(PY) benchmarks/verifiers_math.py
+	$(PY) benchmarks/code_sandbox.py --problems 40 --grpo-prompts 2
 	$(PY) benchmarks/ifeval_speed.py
 	$(PY) benchmarks/decontam_throughput.py
 	$(PY) benchmarks/decontam_quality.py
