@@ -1,6 +1,4 @@
 import json
-import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -245,7 +243,35 @@ def test_without_isolation_untrusted_code_is_refused_unless_asked_for(monkeypatc
     assert run.stdout.strip() == "True" and not run.isolated
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 def test_network_isolation_reports_the_namespace():
     assert code.network_isolation() == "netns"
-    assert os.environ.get("CARAVAN_UNSAFE_LOCAL_EXEC") is None or True
+    shared = run_python("import socket\nsocket.socket()\n", limits=Limits(isolate_network=False))
+    assert shared.exit == {"code": 0} and shared.network == "host"
+
+
+def test_verify_score_refuses_code_rows_without_a_sandbox_unless_unsafe(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from records import read_records
+    from verifiers.cli import cli
+
+    monkeypatch.setattr(
+        isolation, "probe", lambda: isolation.Isolation(False, "no bwrap on this test machine")
+    )
+    monkeypatch.delenv("CARAVAN_UNSAFE_LOCAL_EXEC", raising=False)
+    monkeypatch.setitem(sandbox._unsafe, "allowed", False)
+    src = tmp_path / "rows.jsonl"
+    row = {"response": "def f():\n    return 1\n", "ground_truth": '["assert f() == 1"]',
+           "dataset": "code"}  # fmt: skip
+    src.write_text(json.dumps(row) + "\n")
+    refused = CliRunner().invoke(cli, ["score", "--input", str(src), "--output",
+                                       str(tmp_path / "a.parquet")])  # fmt: skip
+    assert refused.exit_code == 0, refused.output
+    scored = read_records(tmp_path / "a.parquet").to_pylist()[0]
+    assert scored["score"] is None and "refusing to run untrusted code" in scored["errors"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        allowed = CliRunner().invoke(cli, ["score", "--input", str(src), "--output",
+                                           str(tmp_path / "b.parquet"), "--unsafe-local-exec"])  # fmt: skip
+    assert allowed.exit_code == 0, allowed.output
+    assert read_records(tmp_path / "b.parquet").to_pylist()[0]["score"] == 10.0
