@@ -12,12 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.verifiers.code import attacks
-from verifiers.code import isolation
+from tests.verifiers.code.sandbox_marks import needs_sandbox
 
 ROOT = Path(__file__).resolve().parents[3]
-pytestmark = pytest.mark.skipif(
-    not isolation.probe().available, reason=f"no OS sandbox here: {isolation.probe().reason}"
-)
+pytestmark = needs_sandbox
 
 
 def test_attacks_are_contained_as_the_current_user():

@@ -4,12 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.verifiers.code.sandbox_marks import needs_sandbox
 from verifiers import code
 from verifiers.code import Limits, SandboxUnavailable, isolation, run_python, run_tests, sandbox
 
-pytestmark = pytest.mark.skipif(
-    not isolation.probe().available, reason=f"no OS sandbox here: {isolation.probe().reason}"
-)
+pytestmark = needs_sandbox
 FAST = Limits(wall_s=4, cpu_s=2, memory_mb=256)
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -2,7 +2,8 @@ import struct
 
 import pytest
 
-from verifiers.code import isolation, run_python, seccomp
+from tests.verifiers.code.sandbox_marks import needs_sandbox
+from verifiers.code import run_python, seccomp
 
 
 @pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
@@ -21,9 +22,7 @@ def test_unknown_architecture_is_refused():
         seccomp.build_filter("sparc")
 
 
-@pytest.mark.skipif(
-    not isolation.probe().available or not seccomp.supported(), reason="no OS sandbox here"
-)
+@needs_sandbox
 def test_denied_syscalls_fail_with_eperm_inside_the_sandbox():
     assert {"ptrace", "mount", "keyctl", "pidfd_open", "unshare", "bpf"} <= set(
         seccomp.denied_syscalls()
