@@ -86,6 +86,15 @@ def sandbox_view(libraries: bool = True) -> View:
     return View(tuple(binds + libs), python, tuple(inside for _, inside in libs))
 
 
+def _remove_stale_cgroups(root: Path) -> None:
+    """Empty per-run cgroups left by a Caravan process that was killed mid-run."""
+    for path in root.glob("caravan-sbx-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
 def _pids_cgroup_root() -> Path | None:
     """A directory where this (root) process may create pids cgroups, or None."""
     candidates = [Path("/sys/fs/cgroup/pids")]
@@ -109,6 +118,7 @@ def _pids_cgroup_root() -> Path | None:
                 probe.mkdir(exist_ok=True)
                 (probe / "pids.max").write_text("8")
                 probe.rmdir()
+                _remove_stale_cgroups(root)
                 return root
             except OSError:
                 with contextlib.suppress(OSError):

@@ -274,3 +274,13 @@ def test_verify_score_refuses_code_rows_without_a_sandbox_unless_unsafe(monkeypa
                                            str(tmp_path / "b.parquet"), "--unsafe-local-exec"])  # fmt: skip
     assert allowed.exit_code == 0, allowed.output
     assert read_records(tmp_path / "b.parquet").to_pylist()[0]["score"] == 10.0
+
+
+def test_stale_per_run_cgroups_of_dead_processes_are_removed(tmp_path):
+    import os
+
+    dead, alive = tmp_path / "caravan-sbx-999999999-0", tmp_path / f"caravan-sbx-{os.getpid()}-3"
+    dead.mkdir()
+    alive.mkdir()
+    isolation._remove_stale_cgroups(tmp_path)
+    assert not dead.exists() and alive.exists()
