@@ -1,4 +1,5 @@
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -277,8 +278,6 @@ def test_verify_score_refuses_code_rows_without_a_sandbox_unless_unsafe(monkeypa
 
 
 def test_stale_per_run_cgroups_of_dead_processes_are_removed(tmp_path):
-    import os
-
     dead, alive = tmp_path / "caravan-sbx-999999999-0", tmp_path / f"caravan-sbx-{os.getpid()}-3"
     dead.mkdir()
     alive.mkdir()
