@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -552,54 +553,54 @@ class Host:
 @contextlib.contextmanager
 def host_targets():
     """A canary dir with a .env, a victim process, listeners and a secret in the environment."""
-    host_dir = Path(tempfile.mkdtemp(prefix="caravan-attack-host-"))
-    host_dir.chmod(0o777)
-    (host_dir / "canary").write_text("untouched")
-    (host_dir / ".env").write_text(f"OPENAI_API_KEY={SECRET}\n")
-    with contextlib.suppress(OSError):
-        os.unlink("/tmp/caravan-atk-pwned")
-    unix_path = str(host_dir / "sock")
-    abstract = f"caravan-attack-{os.getpid()}-{random.getrandbits(32):x}"
-    listener = _Listener(unix_path, abstract)
-    victim = subprocess.Popen(["sleep", "300"])
-    old_env = os.environ.get("OPENAI_API_KEY")
-    os.environ["OPENAI_API_KEY"] = SECRET
-    before = _dir_state(host_dir)
-    host = Host(
-        {
-            "HOST_DIR": str(host_dir), "VICTIM_PID": str(victim.pid),
-            "TCP_PORT": str(listener.tcp.getsockname()[1]),
-            "UDP_PORT": str(listener.udp.getsockname()[1]),
-            "UNIX_PATH": unix_path, "ABSTRACT": abstract, "MARK": MARK,
-        },
-        random.randint(10**6, 10**7),
-    )  # fmt: skip
-    cwd = os.getcwd()
-    os.chdir(host_dir)  # a .env in the caller's working dir
-    try:
-        yield host
-    finally:
-        os.chdir(cwd)
-        time.sleep(0.3)  # give a surviving detached child the time to act
-        host.report.update(
-            victim_alive=victim.poll() is None,
-            host_dir_unchanged=_dir_state(host_dir) == before,
-            listener_hits=listener.hits,
-            pwned_tmp=os.path.exists("/tmp/caravan-atk-pwned"),
-            survivors=_survivors(),
-        )
-        victim.kill()
-        victim.wait()
-        listener.close()
-        if old_env is None:
-            os.environ.pop("OPENAI_API_KEY", None)
-        else:
-            os.environ["OPENAI_API_KEY"] = old_env
-        for p in host_dir.iterdir():
-            with contextlib.suppress(OSError):
-                p.unlink()
+    with contextlib.ExitStack() as undo:
+        host_dir = Path(tempfile.mkdtemp(prefix="caravan-attack-host-"))
+        undo.callback(shutil.rmtree, host_dir, ignore_errors=True)
+        host_dir.chmod(0o777)
+        (host_dir / "canary").write_text("untouched")
+        (host_dir / ".env").write_text(f"OPENAI_API_KEY={SECRET}\n")
         with contextlib.suppress(OSError):
-            host_dir.rmdir()
+            os.unlink("/tmp/caravan-atk-pwned")
+        unix_path = str(host_dir / "sock")
+        abstract = f"caravan-attack-{os.getpid()}-{random.getrandbits(32):x}"
+        listener = _Listener(unix_path, abstract)
+        undo.callback(listener.close)
+        victim = subprocess.Popen(["sleep", "300"])
+        undo.callback(victim.wait)
+        undo.callback(victim.kill)
+        old_env = os.environ.get("OPENAI_API_KEY")
+        undo.callback(_restore_env, "OPENAI_API_KEY", old_env)
+        os.environ["OPENAI_API_KEY"] = SECRET
+        before = _dir_state(host_dir)
+        host = Host(
+            {
+                "HOST_DIR": str(host_dir), "VICTIM_PID": str(victim.pid),
+                "TCP_PORT": str(listener.tcp.getsockname()[1]),
+                "UDP_PORT": str(listener.udp.getsockname()[1]),
+                "UNIX_PATH": unix_path, "ABSTRACT": abstract, "MARK": MARK,
+            },
+            random.randint(10**6, 10**7),
+        )  # fmt: skip
+        undo.callback(os.chdir, os.getcwd())
+        os.chdir(host_dir)  # a .env in the caller's working dir
+        try:
+            yield host
+        finally:
+            time.sleep(0.3)  # give a surviving detached child the time to act
+            host.report.update(
+                victim_alive=victim.poll() is None,
+                host_dir_unchanged=_dir_state(host_dir) == before,
+                listener_hits=listener.hits,
+                pwned_tmp=os.path.exists("/tmp/caravan-atk-pwned"),
+                survivors=_survivors(),
+            )
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def attack_cases(host: Host) -> list[tuple[Attack, str, list]]:
