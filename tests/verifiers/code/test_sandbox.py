@@ -283,3 +283,17 @@ def test_stale_per_run_cgroups_of_dead_processes_are_removed(tmp_path):
     alive.mkdir()
     isolation._remove_stale_cgroups(tmp_path)
     assert not dead.exists() and alive.exists()
+
+
+def test_probe_says_why_isolation_is_unavailable(monkeypatch):
+    probe = isolation.probe.__wrapped__
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    monkeypatch.setattr(isolation.os, "access", lambda path, mode: False)
+    assert "bubblewrap (bwrap) is not installed" in probe().reason
+    monkeypatch.undo()
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(isolation, "_pids_cgroup_root", lambda: None)
+    iso = probe()
+    assert not iso.available and "exempts root from RLIMIT_NPROC" in iso.reason
+    monkeypatch.setattr(isolation.sys, "platform", "darwin")
+    assert "no OS sandbox on darwin" in probe().reason
