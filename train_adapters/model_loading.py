@@ -23,7 +23,20 @@ def adapt_to_machine(trl_kwargs: dict[str, Any]) -> list[str]:
     return ["no CUDA: training on CPU in fp32"]
 
 
-def load_model_and_tokenizer(model_id: str, template: str | None, bf16: bool) -> tuple[Any, Any]:
+def load_model_and_tokenizer(
+    model_id: str,
+    template: str | None,
+    bf16: bool,
+    *,
+    needs_generation_markers: bool = False,
+    add_role_tokens: bool = False,
+) -> tuple[Any, Any, list[str]]:
+    """Model, tokenizer and notes on what was decided about the chat template.
+
+    Call this after the process group exists (see run.py): with FSDP's
+    `cpu_ram_efficient_loading`, transformers then reads the weights on local rank 0 only and
+    puts every other rank's model on the meta device, so a node holds one host copy, not N.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -34,10 +47,16 @@ def load_model_and_tokenizer(model_id: str, template: str | None, bf16: bool) ->
         )
     except (OSError, ValueError) as exc:
         raise CaravanError(f"cannot load model {model_id!r}: {' '.join(str(exc).split())}") from exc
+    notes: list[str] = []
     if template is not None:
-        apply_template_choice(tokenizer, template)
+        notes = apply_template_choice(
+            tokenizer,
+            template,
+            needs_generation_markers=needs_generation_markers,
+            add_role_tokens=add_role_tokens,
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
-    return model, tokenizer
+    return model, tokenizer, notes
