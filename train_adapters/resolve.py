@@ -126,7 +126,7 @@ def resolve(recipe: Recipe, output_dir: str | None = None) -> Resolved:
         _sft_loss_kwargs(recipe, kw, notes)
     if recipe.stage == "dpo":
         _dpo_reference_kwargs(recipe, kw, notes)
-    if recipe.launch.num_processes > 1 or recipe.launch.num_machines > 1:
+    if uses_accelerate(recipe):
         _accelerate_kwargs(recipe, kw, notes)
     command = launch_command(recipe, out)
     return Resolved(recipe, kw, out, command, notes)
@@ -192,6 +192,15 @@ def _accelerate_kwargs(recipe: Recipe, kw: dict[str, Any], notes: list[str]) -> 
         )
 
 
+def uses_accelerate(recipe: Recipe) -> bool:
+    """Several processes, or one with a config written for one GPU (fsdp2-1gpu), launch
+    through accelerate; a single process with a multi-GPU config runs in place."""
+    launch = recipe.launch
+    if launch.num_processes > 1 or launch.num_machines > 1:
+        return True
+    return accelerate_settings(launch.accelerate_config).get("num_processes") == 1
+
+
 def launch_command(recipe: Recipe, output_dir: str, *, cuda: bool = True) -> list[str]:
     """One process runs in place; several go through `accelerate launch` with FSDP2.
 
@@ -199,7 +208,7 @@ def launch_command(recipe: Recipe, output_dir: str, *, cuda: bool = True) -> lis
     same recipe can be exercised on a laptop or in CI.
     """
     runner = ["-m", "train_adapters.run", str(Path(output_dir) / "caravan_recipe.yaml")]
-    if recipe.launch.num_processes == 1 and recipe.launch.num_machines == 1:
+    if not uses_accelerate(recipe) or (not cuda and recipe.launch.num_processes == 1):
         return [sys.executable, *runner]
     config = accelerate_config_path(recipe.launch.accelerate_config if cuda else CPU_LAUNCH_CONFIG)
     command = [

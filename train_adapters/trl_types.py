@@ -23,7 +23,7 @@ def _matches(value: Any, hint: Any) -> bool:
     if origin in (typing.Union, types.UnionType):
         return any(_matches(value, arg) for arg in typing.get_args(hint))
     if origin is typing.Literal:
-        return value in typing.get_args(hint)
+        return any(value == arg for arg in typing.get_args(hint))
     if hint is type(None):
         return value is None
     if origin in (list, tuple, set):
@@ -32,7 +32,9 @@ def _matches(value: Any, hint: Any) -> bool:
         return isinstance(value, dict)
     if isinstance(hint, type):
         if issubclass(hint, enum.Enum):
-            return isinstance(value, hint) or value in {m.value for m in hint}
+            if isinstance(value, hint):
+                return True
+            return isinstance(value, str | int) and value in {m.value for m in hint}
         if hint is bool:
             return isinstance(value, bool)
         if hint is float:
