@@ -14,6 +14,10 @@ from typing import Any
 def save_final(trainer: Any, tokenizer: Any, path: Path) -> Path:
     plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
     if plugin is not None and "FULL_STATE_DICT" not in str(plugin.state_dict_type):
+        # accelerate keeps an existing (sharded) config object; clear it so the full one
+        # (offloaded to CPU, on rank 0 only) is built
+        plugin.state_dict_config = None
+        plugin.optim_state_dict_config = None
         plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(str(path))
     if trainer.accelerator.is_main_process:
