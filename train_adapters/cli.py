@@ -22,8 +22,8 @@ from train_adapters.resume import RESUME_MODES, check_config
 def cli() -> None:
     """Train on Caravan datasets with TRL: SFT, DPO and GRPO with Tülu 3 recipes.
 
-    Shipped recipes: tulu3-8b-sft, tulu3-8b-dpo, tulu31-8b-grpo, reasoning-8b-sft,
-    deepscaler-1.5b-grpo (`train recipes` lists them). Any recipe key can be overridden
+    Shipped recipes: tulu3-8b-sft, tulu3-8b-dpo, tulu3-70b-sft, tulu3-70b-dpo, tulu31-8b-grpo,
+    reasoning-8b-sft, deepscaler-1.5b-grpo (`train recipes` lists them). Any recipe key can be overridden
     as key=value, e.g. trl.learning_rate=1e-6 launch.num_processes=1. Needs the train
     extra: pip install 'caravan[train]'.
     """

@@ -12,6 +12,8 @@ EXPECTED = {
     "tulu31-8b-grpo",
     "reasoning-8b-sft",
     "deepscaler-1.5b-grpo",
+    "tulu3-70b-sft",
+    "tulu3-70b-dpo",
 }
 
 
@@ -132,6 +134,10 @@ def test_tulu_numbers_reach_the_trl_config():
     # 48 prompts x 16 samples = 768 per generation, in 2 optimizer steps.
     assert grpo["per_device_train_batch_size"] * 8 * grpo["steps_per_generation"] == 768
     assert grpo["steps_per_generation"] == 2 * grpo["gradient_accumulation_steps"]
+    sft70 = resolve(load_recipe("tulu3-70b-sft")).trl_kwargs
+    dpo70 = resolve(load_recipe("tulu3-70b-dpo")).trl_kwargs
+    assert (sft70["learning_rate"], dpo70["learning_rate"]) == (2e-6, 2e-7)
+    assert sft70["per_device_train_batch_size"] * 32 * sft70["gradient_accumulation_steps"] == 128
     ds = resolve(load_recipe("deepscaler-1.5b-grpo")).trl_kwargs
     assert (ds["temperature"], ds["beta"], ds["num_generations"]) == (0.6, 0.001, 8)
 
