@@ -78,6 +78,7 @@ def cached_trainer_class(cache: Path | None) -> type:
     from accelerate.utils import broadcast_object_list
     from datasets import Dataset, concatenate_datasets
     from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
     from trl import DPOTrainer
 
     from records.writers import atomic_path
@@ -120,7 +121,12 @@ def cached_trainer_class(cache: Path | None) -> type:
             loader = self.accelerator.prepare(loader)
             model = self.ref_model or self.model
             chosen, rejected = [], []
-            for batch in loader:
+            progress = tqdm(
+                loader,
+                desc=f"reference log-probs ({name})",
+                disable=not self.accelerator.is_main_process,
+            )
+            for batch in progress:
                 c, r = self.compute_ref_log_probs(model, batch)
                 c, r = self.accelerator.gather_for_metrics((c, r))
                 chosen.append(c.float().cpu())
