@@ -298,3 +298,22 @@ def test_one_gpu_config_launches_through_accelerate():
     )
     command = resolve(recipe).launch_command
     assert command[2] == "accelerate.commands.launch" and command[4].endswith("fsdp2-1gpu.yaml")
+
+
+def test_launched_workers_see_the_same_config_as_the_launching_command(tmp_path, monkeypatch):
+    """Resume checks run in the workers, on the recipe read back from caravan_recipe.yaml."""
+    from train_adapters.recipe_file import SECRETS_ENV, child_environment, write_resolved_recipe
+    from train_adapters.resume import resolved_config
+    from train_adapters.run import load_resolved
+
+    recipe = load_recipe(
+        "tulu3-8b-dpo",
+        [f"trl.hub_token={SECRET}", "launch.num_processes=2", "effective_batch_size=2"],
+    )
+    resolved = resolve(recipe, str(tmp_path / "run"))
+    saved = write_resolved_recipe(resolved)
+    monkeypatch.setenv(SECRETS_ENV, child_environment(resolved)[SECRETS_ENV])
+    worker = load_resolved(str(saved))
+    assert worker.trl_kwargs == resolved.trl_kwargs
+    assert resolved_config(worker) == resolved_config(resolved)
+    assert worker.launch_command == resolved.launch_command
