@@ -22,6 +22,35 @@ def thinking_config(options: Any) -> Any:
     return ThinkingConfig(opened_in_prompt=bool(getattr(options, "think_in_prompt", False)))
 
 
+def template_opens_thinking(tokenizer: Any) -> bool:
+    """Does the chat template's generation prompt end inside an opened `<think>` block?"""
+    from verifiers.thinking import CLOSE, OPEN
+
+    try:
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "x"}], add_generation_prompt=True, tokenize=False
+        )
+    except Exception:  # noqa: BLE001 - no usable template: nothing to detect
+        return False
+    return prompt.rfind(OPEN) > prompt.rfind(CLOSE)
+
+
+def think_in_prompt_warning(tokenizer: Any, options: Any) -> str | None:
+    """A warning when `grpo.think_in_prompt` disagrees with what the template does."""
+    opens = template_opens_thinking(tokenizer)
+    if opens and not options.think_in_prompt:
+        return (
+            "the chat template opens <think> in the prompt but grpo.think_in_prompt is off: "
+            "with grpo.strict every completion will be judged malformed"
+        )
+    if options.think_in_prompt and not opens:
+        return (
+            "grpo.think_in_prompt is on but the chat template does not open <think>: "
+            "completions that open their own block will be judged malformed"
+        )
+    return None
+
+
 def eos_token_ids(tokenizer: Any, model: Any = None) -> set[int]:
     """Every id that ends a generation: the tokenizer's EOS and the model's generation config.
 

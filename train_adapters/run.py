@@ -135,7 +135,12 @@ def run(resolved: Resolved, resume: str = "auto") -> Path:
     for note in notes:
         say(f"note: {note}", main)
     if recipe.stage == "grpo":
+        from train_adapters.grpo import think_in_prompt_warning
+
         tokenizer.padding_side = "left"
+        warning = think_in_prompt_warning(tokenizer, recipe.grpo)
+        if warning:
+            say(f"warning: {warning}", main)
     dataset, dropped = stage_dataset(recipe, table, tokenizer)
     if dropped:
         say(

@@ -175,3 +175,16 @@ def test_max_prompt_length_drops_long_prompts_and_counts_them(tiny_model_dir):
     ds, dropped = stage_dataset(recipe, table, tok)
     assert (len(ds), dropped) == (2, 3)
     assert all(row == short for row in ds["prompt"])
+
+
+def test_a_template_that_opens_thinking_is_noticed():
+    from tests.fixtures.tiny_model import build_tokenizer
+    from train_adapters.grpo import template_opens_thinking, think_in_prompt_warning
+
+    tok = build_tokenizer()
+    assert not template_opens_thinking(tok)
+    assert "does not open <think>" in think_in_prompt_warning(tok, _opts(think_in_prompt=True))
+    tok.chat_template += "{%- if add_generation_prompt -%}{{- '<think>\\n' -}}{%- endif -%}"
+    assert template_opens_thinking(tok)
+    assert think_in_prompt_warning(tok, _opts(think_in_prompt=True)) is None
+    assert "opens <think> in the prompt" in think_in_prompt_warning(tok, _opts())
