@@ -116,7 +116,7 @@ def run_one(
     from train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
     from train_adapters.recipe import load_recipe
     from train_adapters.resolve import resolve
-    from train_adapters.run import build_trainer, stage_dataset
+    from train_adapters.run import build_trainer, stage_dataset, trl_args
 
     recipe_name = {"sft": "tulu3-8b-sft", "dpo": "tulu3-8b-dpo"}[stage]
     common = [
@@ -146,10 +146,12 @@ def run_one(
     resolved = resolve(recipe, str(out))
     adapt_to_machine(resolved.trl_kwargs)
     table, _ = build_mixture(recipe.data, stage)
-    model, tok = load_model_and_tokenizer(
+    args = trl_args(resolved, resolved.trl_kwargs)
+    model, tok, _ = load_model_and_tokenizer(
         recipe.model, "tulu", bool(resolved.trl_kwargs.get("bf16"))
     )
-    trainer = build_trainer(resolved, model, tok, stage_dataset(recipe, table, tok))
+    dataset, _ = stage_dataset(recipe, table, tok)
+    trainer = build_trainer(resolved, model, tok, dataset, args)
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()

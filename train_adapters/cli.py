@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 from pathlib import Path
 
@@ -12,17 +11,19 @@ import yaml
 
 from caravan.cli_support import group
 from caravan.errors import CaravanError
-from train_adapters.mixer import parse_data_args
+from caravan.secrets import redact, redact_text
+from train_adapters.mixer import build_mixture, parse_data_args
 from train_adapters.recipe import load_recipe, shipped_recipes
-from train_adapters.resolve import format_command, resolve
+from train_adapters.resolve import Resolved, format_command, launch_command, resolve
+from train_adapters.resume import RESUME_MODES, check_config
 
 
 @group(name="train")
 def cli() -> None:
     """Train on Caravan datasets with TRL: SFT, DPO and GRPO with Tülu 3 recipes.
 
-    Shipped recipes: tulu3-8b-sft, tulu3-8b-dpo, tulu31-8b-grpo, reasoning-8b-sft,
-    deepscaler-1.5b-grpo (`train recipes` lists them). Any recipe key can be overridden
+    Shipped recipes: tulu3-8b-sft, tulu3-8b-dpo, tulu3-70b-sft, tulu3-70b-dpo, tulu31-8b-grpo,
+    reasoning-8b-sft, deepscaler-1.5b-grpo (`train recipes` lists them). Any recipe key can be overridden
     as key=value, e.g. trl.learning_rate=1e-6 launch.num_processes=1. Needs the train
     extra: pip install 'caravan[train]'.
     """
@@ -51,10 +52,20 @@ def _stage_command(stage: str):
     )
     @click.option("--output-dir", default=None, type=click.Path(file_okay=False))
     @click.option(
-        "--dry-run", is_flag=True, help="Print the resolved TRL config and launch command."
+        "--dry-run",
+        is_flag=True,
+        help="Read and check every data source, print the resolved TRL config and launch command.",
+    )
+    @click.option(
+        "--resume",
+        type=click.Choice(RESUME_MODES),
+        default="auto",
+        show_default=True,
+        help="auto: resume from the last checkpoint only if config and data are unchanged; "
+        "force: resume even if they changed.",
     )
     @click.argument("overrides", nargs=-1)
-    def command(recipe_name, model, data, output_dir, dry_run, overrides) -> None:
+    def command(recipe_name, model, data, output_dir, dry_run, resume, overrides) -> None:
         extra = list(overrides)
         if model:
             extra.append(f"model={model}")
@@ -68,24 +79,9 @@ def _stage_command(stage: str):
             recipe.data_format = {k: v for k, v in recipe.data_format.items() if k in recipe.data}
         resolved = resolve(recipe, output_dir)
         if dry_run:
-            click.echo(f"# recipe {recipe.name} ({stage}) -> {resolved.output_dir}")
-            click.echo(f"# model: {recipe.model}")
-            for name, value in recipe.data.items():
-                click.echo(f"# data: {name}: {value} ({recipe.data_format.get(name, 'records')})")
-            for note in resolved.notes:
-                click.echo(f"# {note}")
-            click.echo(yaml.safe_dump({"trl": resolved.trl_kwargs}, sort_keys=True).rstrip())
-            click.echo(f"# launch: {format_command(resolved.launch_command)}")
+            _dry_run(resolved)
             return
-        from train_adapters.run import run, write_resolved_recipe
-
-        write_resolved_recipe(resolved)
-        if resolved.launch_command[0] == "accelerate":
-            click.echo(f"launching: {format_command(resolved.launch_command)}", err=True)
-            raise SystemExit(subprocess.call(resolved.launch_command, env=os.environ.copy()))
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        final = run(resolved)
-        click.echo(f"trained model saved to {Path(final)}")
+        _launch(resolved, resume)
 
     command.__doc__ = {
         "sft": "Supervised fine-tuning on `messages` records (loss on assistant tokens).",
@@ -93,6 +89,53 @@ def _stage_command(stage: str):
         "grpo": "GRPO with verifiable rewards from verifiers/ on RLVR records.",
     }[stage]
     return cli.command(stage)(command)
+
+
+def _dry_run(resolved: Resolved) -> None:
+    """Everything short of loading a model: data read and validated, config printed masked."""
+    recipe = resolved.recipe
+    table, report = build_mixture(
+        recipe.data, recipe.stage, recipe.data_format, seed=int(resolved.trl_kwargs.get("seed", 8))
+    )
+    click.echo(f"# recipe {recipe.name} ({recipe.stage}) -> {redact_text(resolved.output_dir)}")
+    click.echo(f"# model: {redact_text(recipe.model)}")
+    for name in recipe.data:
+        fmt = recipe.data_format.get(name, "records")
+        skipped = len(report.skipped.get(name, []))
+        click.echo(
+            f"# data: {redact_text(name)}: {report.taken[name]} of {report.available[name]} rows "
+            f"({fmt}{f', {skipped} skipped' if skipped else ''})"
+        )
+    click.echo(f"# data: {table.num_rows} rows in all")
+    for note in resolved.notes:
+        click.echo(f"# {note}")
+    click.echo(yaml.safe_dump(redact({"trl": resolved.trl_kwargs}), sort_keys=True).rstrip())
+    click.echo(f"# launch: {redact_text(format_command(resolved.launch_command))}")
+
+
+def _launch(resolved: Resolved, resume: str) -> None:
+    from train_adapters.recipe_file import child_environment, write_resolved_recipe
+
+    check_config(resolved, resume)  # refuse before the frozen recipe is overwritten
+    write_resolved_recipe(resolved)
+    if resolved.launch_command[1:3] == ["-m", "train_adapters.run"]:
+        from train_adapters.run import run
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        final = run(resolved, resume)
+        click.echo(f"trained model saved to {Path(final)}")
+        return
+    import torch
+
+    command = launch_command(resolved.recipe, resolved.output_dir, cuda=torch.cuda.is_available())
+    if command != resolved.launch_command:
+        click.echo("note: no CUDA: launching CPU processes (gloo) without FSDP", err=True)
+    command += ["--resume", resume]
+    click.echo(f"launching: {redact_text(format_command(command))}", err=True)
+    code = subprocess.call(command, env=child_environment(resolved))
+    if code:
+        raise CaravanError(f"training failed (exit status {code}); see the messages above")
+    click.echo(f"trained model saved to {Path(resolved.output_dir) / 'final'}")
 
 
 for _stage in ("sft", "dpo", "grpo"):

@@ -2,7 +2,9 @@
 
 A row's `ground_truth` + `dataset` pick the verifier (value 10 when verified, as Tülu 3.1).
 Thinking traces are stripped before checking; with `strict`, a malformed thinking part
-scores 0 (it stays in the group, so the policy is pushed away from it). Truncation (no EOS in the
+scores 0 (it stays in the group, so the policy is pushed away from it). With `think_in_prompt`
+the chat template opened `<think>` in the prompt, so a completion `... </think> answer` is well
+formed. Truncation (no EOS in the
 completion) can be overridden with a penalty. An optional reward model scores the answer
 with its thinking stripped.
 """
@@ -14,20 +16,77 @@ from typing import Any
 from caravan.errors import CaravanError
 
 
-def verifier_reward(options: Any, eos_token_id: int | None):
-    """TRL reward function over `ground_truth`/`dataset` columns, truncation from EOS."""
+def thinking_config(options: Any) -> Any:
+    from verifiers.thinking import ThinkingConfig
+
+    return ThinkingConfig(opened_in_prompt=bool(getattr(options, "think_in_prompt", False)))
+
+
+def template_opens_thinking(tokenizer: Any) -> bool:
+    """Does the chat template's generation prompt end inside an opened `<think>` block?"""
+    from verifiers.thinking import CLOSE, OPEN
+
+    try:
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "x"}], add_generation_prompt=True, tokenize=False
+        )
+    except Exception:  # noqa: BLE001 - no usable template: nothing to detect
+        return False
+    return prompt.rfind(OPEN) > prompt.rfind(CLOSE)
+
+
+def think_in_prompt_warning(tokenizer: Any, options: Any) -> str | None:
+    """A warning when `grpo.think_in_prompt` disagrees with what the template does."""
+    opens = template_opens_thinking(tokenizer)
+    if opens and not options.think_in_prompt:
+        return (
+            "the chat template opens <think> in the prompt but grpo.think_in_prompt is off: "
+            "with grpo.strict every completion will be judged malformed"
+        )
+    if options.think_in_prompt and not opens:
+        return (
+            "grpo.think_in_prompt is on but the chat template does not open <think>: "
+            "completions that open their own block will be judged malformed"
+        )
+    return None
+
+
+def eos_token_ids(tokenizer: Any, model: Any = None) -> set[int]:
+    """Every id that ends a generation: the tokenizer's EOS and the model's generation config.
+
+    Instruct checkpoints often stop on several ids (Llama 3: <|eot_id|> and <|end_of_text|>);
+    checking only `tokenizer.eos_token_id` would call every <|eot_id|> ending truncated.
+    """
+    ids: set[int] = set()
+    sources = [getattr(tokenizer, "eos_token_id", None)]
+    for holder in (model, getattr(model, "config", None)):
+        gen = getattr(holder, "generation_config", None)
+        sources.append(getattr(gen, "eos_token_id", None))
+    sources.append(getattr(getattr(model, "config", None), "eos_token_id", None))
+    for value in sources:
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, list | tuple | set):
+            ids.update(int(v) for v in value if v is not None)
+    return ids
+
+
+def verifier_reward(options: Any, eos_ids: int | set[int] | None):
+    """TRL reward function over `ground_truth`/`dataset` columns, truncation from EOS ids."""
     from verifiers.rewards import RewardConfig, trl_reward_fn
 
     config = RewardConfig(
         value=options.reward_value,
         strict_thinking=options.strict,
+        thinking=thinking_config(options),
         truncated_penalty=options.truncated_penalty,
     )
     inner = trl_reward_fn(config, truncated_column="_truncated")
+    stops = {eos_ids} if isinstance(eos_ids, int) else set(eos_ids or ())
 
     def verifiable_reward(prompts=None, completions=None, completion_ids=None, **columns):
-        if completion_ids is not None and eos_token_id is not None:
-            columns["_truncated"] = [not ids or ids[-1] != eos_token_id for ids in completion_ids]
+        if completion_ids is not None and stops:
+            columns["_truncated"] = [not ids or ids[-1] not in stops for ids in completion_ids]
         return inner(prompts=prompts, completions=completions, **columns)
 
     return verifiable_reward
@@ -48,7 +107,14 @@ class RewardModelScorer:
     `strict`, a malformed thinking part scores None.
     """
 
-    def __init__(self, model_id: str, *, strict: bool = False, batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        strict: bool = False,
+        think_in_prompt: bool = False,
+        batch_size: int = 8,
+    ) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         try:
@@ -60,15 +126,17 @@ class RewardModelScorer:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.strict = strict
+        self.think_in_prompt = think_in_prompt
         self.batch_size = batch_size
         self.__name__ = "reward_model"
 
     def texts(self, prompts: list[Any], completions: list[Any]) -> list[str | None]:
-        from verifiers.thinking import strip_thinking
+        from verifiers.thinking import ThinkingConfig, strip_thinking
 
+        config = ThinkingConfig(opened_in_prompt=self.think_in_prompt)
         out: list[str | None] = []
         for prompt, completion in zip(prompts, completions, strict=True):
-            answer = strip_thinking(completion_text(completion), strict=self.strict)
+            answer = strip_thinking(completion_text(completion), strict=self.strict, config=config)
             if answer is None:
                 out.append(None)
                 continue
@@ -99,24 +167,32 @@ class RewardModelScorer:
         return scores
 
 
-def reward_functions(options: Any, tokenizer: Any) -> list[Any]:
-    funcs = [verifier_reward(options, tokenizer.eos_token_id)]
+def reward_functions(options: Any, tokenizer: Any, model: Any = None) -> list[Any]:
+    funcs = [verifier_reward(options, eos_token_ids(tokenizer, model))]
     if options.reward_model:
-        funcs.append(RewardModelScorer(options.reward_model, strict=options.strict))
+        funcs.append(
+            RewardModelScorer(
+                options.reward_model, strict=options.strict, think_in_prompt=options.think_in_prompt
+            )
+        )
     return funcs
 
 
-def build_trainer(model: Any, tokenizer: Any, dataset: Any, trl_kwargs: dict, options: Any):
-    from trl import GRPOConfig, GRPOTrainer
+def build_trainer(model: Any, tokenizer: Any, dataset: Any, args: Any, options: Any):
+    from trl import GRPOTrainer
 
-    kwargs = dict(trl_kwargs)
-    if options.reward_model and "reward_weights" not in kwargs:
-        kwargs["reward_weights"] = [1.0, options.reward_model_weight]
-    args = GRPOConfig(**kwargs)
     return GRPOTrainer(
         model=model,
-        reward_funcs=reward_functions(options, tokenizer),
+        reward_funcs=reward_functions(options, tokenizer, model),
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
     )
+
+
+def grpo_kwargs(trl_kwargs: dict, options: Any) -> dict:
+    """TRL kwargs plus the reward weights an optional reward model implies."""
+    kwargs = dict(trl_kwargs)
+    if options.reward_model and "reward_weights" not in kwargs:
+        kwargs["reward_weights"] = [1.0, options.reward_model_weight]
+    return kwargs

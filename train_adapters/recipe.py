@@ -25,17 +25,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+TemplateChoice = Literal["auto", "tulu", "model"]
+
+
 class SFTOptions(_Strict):
-    # "sum": loss summed over tokens (Tülu 3's best setting with lr 5e-6). "mean": the
-    # transformers default (token mean); users reported regressions reproducing Tülu with it.
+    # "sum": loss summed over assistant tokens (Tülu 3's best setting with lr 5e-6); its
+    # gradient norm grows with the batch's token count, so a sum-loss recipe must set
+    # trl.max_grad_norm itself. "mean": the transformers default (token mean); users reported
+    # regressions reproducing Tülu with it.
     loss_reduction: Literal["sum", "mean"] = "sum"
-    chat_template: Literal["tulu", "model"] = "tulu"
+    # auto: the checkpoint's own chat template when it has one, else Tülu's; tulu: always ours;
+    # model: the checkpoint's (must exist).
+    chat_template: TemplateChoice = "auto"
+    # Add <|system|> <|user|> <|assistant|> as new special tokens (and resize the embeddings)
+    # when the tokenizer lacks them. Off: they stay plain text, the vocabulary is untouched.
+    add_role_tokens: bool = False
 
 
 class DPOOptions(_Strict):
-    chat_template: Literal["tulu", "model"] = "tulu"
+    chat_template: TemplateChoice = "auto"
+    add_role_tokens: bool = False
+    # Keep precomputed reference log-probs on disk, keyed by weights, data and loss settings.
     cache_reference_log_probs: bool = True
-    cache_dir: str | None = None  # default: <output_dir>/../.caravan-ref-cache
+    cache_dir: str | None = None  # default: caravan.cache_root.cache_dir("dpo")
 
 
 class GRPOOptions(_Strict):
@@ -44,6 +56,9 @@ class GRPOOptions(_Strict):
     reward_value: float = 10.0  # reward for a verified answer (Tülu 3.1: 10, DeepScaleR: 1)
     truncated_penalty: float | None = None  # reward for a completion without EOS; None: as scored
     strict: bool = False  # malformed thinking -> no reward (None), seed 002
+    # The chat template opens <think> in the generation prompt (R1-Distill templates): the
+    # completion starts inside the block and must close it exactly once.
+    think_in_prompt: bool = False
     reward_model: str | None = None  # optional RM, scored on the answer with thinking stripped
     reward_model_weight: float = 1.0
     max_prompt_length: int | None = Field(None, gt=0)

@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from caravan.errors import CaravanError
+from caravan.yaml_config import load_yaml
 from train_adapters.recipe import Recipe
+from train_adapters.trl_types import check_trl_types
+
+CPU_LAUNCH_CONFIG = "cpu-multiprocess"
 
 
 def trl_config_class(stage: str) -> type:
@@ -112,29 +116,105 @@ def resolve(recipe: Recipe, output_dir: str | None = None) -> Resolved:
             f"recipe {recipe.name}: set {sorted(ours)} through the recipe (effective_batch_size, "
             "grpo.*, --output-dir), not under trl:"
         )
+    check_trl_types(trl_config_class(recipe.stage), recipe.trl, f"recipe {recipe.name}")
     notes: list[str] = []
     kw = dict(recipe.trl)
     _batch_kwargs(recipe, kw, notes)
     out = output_dir or recipe.output_dir or str(Path("runs") / recipe.name)
     kw["output_dir"] = out
-    if recipe.stage == "sft" and recipe.sft.loss_reduction == "sum":
-        kw["average_tokens_across_devices"] = False
-        notes.append("loss: sum over assistant tokens (Tülu 3), not the per-token mean")
-    if recipe.stage == "dpo" and recipe.dpo.cache_reference_log_probs:
-        kw["precompute_ref_log_probs"] = True
+    if recipe.stage == "sft":
+        _sft_loss_kwargs(recipe, kw, notes)
+    if recipe.stage == "dpo":
+        _dpo_reference_kwargs(recipe, kw, notes)
+    if uses_accelerate(recipe):
+        _accelerate_kwargs(recipe, kw, notes)
     command = launch_command(recipe, out)
     return Resolved(recipe, kw, out, command, notes)
 
 
-def launch_command(recipe: Recipe, output_dir: str) -> list[str]:
-    """One process runs in place; several go through `accelerate launch` with FSDP2."""
+def _sft_loss_kwargs(recipe: Recipe, kw: dict[str, Any], notes: list[str]) -> None:
+    """With a summed loss the gradient norm grows with the token count: clipping must be chosen."""
+    if recipe.sft.loss_reduction == "sum":
+        if "max_grad_norm" not in recipe.trl:
+            raise CaravanError(
+                f"recipe {recipe.name}: sft.loss_reduction=sum needs an explicit trl.max_grad_norm "
+                "(a summed loss has gradient norms in the hundreds, so TRL's default clipping at "
+                "1.0 would fire on every step; 0 turns clipping off)"
+            )
+        kw["average_tokens_across_devices"] = False
+        notes.append("loss: sum over assistant tokens (Tülu 3), not the per-token mean")
+    clip = kw.get("max_grad_norm")
+    notes.append(f"gradient clipping: max_grad_norm={clip}" if clip else "gradient clipping: off")
+
+
+def _dpo_reference_kwargs(recipe: Recipe, kw: dict[str, Any], notes: list[str]) -> None:
+    """Precompute reference log-probs unless the recipe explicitly says not to."""
+    explicit = recipe.trl.get("precompute_ref_log_probs")
+    if explicit is None:
+        kw["precompute_ref_log_probs"] = True
+    if kw["precompute_ref_log_probs"]:
+        where = "Caravan's cache" if recipe.dpo.cache_reference_log_probs else "memory only"
+        notes.append(f"reference log-probs: computed once before training, kept in {where}")
+    else:
+        notes.append("reference log-probs: the reference model runs beside the policy every step")
+
+
+def accelerate_settings(name_or_path: str) -> dict[str, Any]:
+    """The accelerate config file as a mapping (its `fsdp_config` section included)."""
+    path = accelerate_config_path(name_or_path)
+    data = load_yaml(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise CaravanError(f"{path}: an accelerate config is a YAML mapping")
+    return data
+
+
+def _accelerate_kwargs(recipe: Recipe, kw: dict[str, Any], notes: list[str]) -> None:
+    """One owner of activation checkpointing, and the precision the launcher asks for."""
+    settings = accelerate_settings(recipe.launch.accelerate_config)
+    fsdp = settings.get("fsdp_config") or {}
+    if settings.get("distributed_type") == "FSDP" and fsdp.get("fsdp_activation_checkpointing"):
+        asked = [
+            k for k in ("gradient_checkpointing", "activation_checkpointing") if recipe.trl.get(k)
+        ]
+        if asked:
+            raise CaravanError(
+                f"recipe {recipe.name}: trl.{asked[0]}=true and the accelerate config "
+                f"{recipe.launch.accelerate_config!r} sets fsdp_activation_checkpointing; "
+                "transformers refuses both, keep one (FSDP's own is cheaper)"
+            )
+        kw["activation_checkpointing"] = False
+        kw.pop("gradient_checkpointing", None)
+        notes.append("activation checkpointing: FSDP's (trl gradient_checkpointing off)")
+    precision = str(settings.get("mixed_precision", "no"))
+    if precision == "bf16" and kw.get("bf16") is False:
+        raise CaravanError(
+            f"recipe {recipe.name}: the accelerate config asks for bf16 but trl.bf16 is false"
+        )
+
+
+def uses_accelerate(recipe: Recipe) -> bool:
+    """Several processes, or one with a config written for one GPU (fsdp2-1gpu), launch
+    through accelerate; a single process with a multi-GPU config runs in place."""
+    launch = recipe.launch
+    if launch.num_processes > 1 or launch.num_machines > 1:
+        return True
+    return accelerate_settings(launch.accelerate_config).get("num_processes") == 1
+
+
+def launch_command(recipe: Recipe, output_dir: str, *, cuda: bool = True) -> list[str]:
+    """One process runs in place; several go through `accelerate launch` with FSDP2.
+
+    Without CUDA (`cuda=False`) the processes run on the CPU with gloo and no FSDP, so the
+    same recipe can be exercised on a laptop or in CI.
+    """
     runner = ["-m", "train_adapters.run", str(Path(output_dir) / "caravan_recipe.yaml")]
-    if recipe.launch.num_processes == 1 and recipe.launch.num_machines == 1:
+    if not uses_accelerate(recipe) or (not cuda and recipe.launch.num_processes == 1):
         return [sys.executable, *runner]
-    config = accelerate_config_path(recipe.launch.accelerate_config)
+    config = accelerate_config_path(recipe.launch.accelerate_config if cuda else CPU_LAUNCH_CONFIG)
     command = [
-        "accelerate",
-        "launch",
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
         "--config_file",
         str(config),
         "--num_processes",

@@ -35,9 +35,8 @@ def sum_loss_trainer_class() -> type:
     return SumLossSFTTrainer
 
 
-def build_trainer(model: Any, tokenizer: Any, dataset: Any, trl_kwargs: dict, reduction: str):
-    from trl import SFTConfig, SFTTrainer
+def build_trainer(model: Any, tokenizer: Any, dataset: Any, args: Any, reduction: str):
+    from trl import SFTTrainer
 
-    args = SFTConfig(**trl_kwargs)
     cls = sum_loss_trainer_class() if reduction == "sum" else SFTTrainer
     return cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)

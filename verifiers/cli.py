@@ -57,6 +57,11 @@ def _weights(values: tuple[str, ...]) -> dict[str, float]:
     "--strict-thinking", is_flag=True, help="Malformed <think> part scores 0 (null response)."
 )
 @click.option(
+    "--think-in-prompt",
+    is_flag=True,
+    help="The chat template opened <think> in the prompt: responses start inside the block.",
+)
+@click.option(
     "--truncated-penalty", type=float, default=None, help="Reward for truncated responses."
 )
 @click.option("--format-weight", type=float, default=0.0, show_default=True,
@@ -73,6 +78,7 @@ def score(
     value: float,
     weights: tuple[str, ...],
     strict_thinking: bool,
+    think_in_prompt: bool,
     truncated_penalty: float | None,
     format_weight: float,
     split: str | None,
@@ -97,7 +103,7 @@ def score(
         value=value,
         weights=_weights(weights),
         strict_thinking=strict_thinking,
-        thinking=ThinkingConfig(),
+        thinking=ThinkingConfig(opened_in_prompt=think_in_prompt),
         truncated_penalty=truncated_penalty,
         format_weight=format_weight,
     )
@@ -123,7 +129,8 @@ def score(
         )
     prov = Provenance.capture(
         config={"value": value, "weights": cfg.weights, "strict_thinking": strict_thinking,
-                "truncated_penalty": truncated_penalty, "format_weight": format_weight},
+                "think_in_prompt": think_in_prompt, "truncated_penalty": truncated_penalty,
+                "format_weight": format_weight},
         inputs={loaded.source: loaded.fingerprint},
     )  # fmt: skip
     if not scored:

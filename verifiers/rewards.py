@@ -4,7 +4,7 @@ reward = sum over the row's (ground_truth, dataset) pairs of weight[verifier] x 
 (value 10 by default, as in Tülu 3), plus an optional format reward; a truncated response can
 be given a fixed penalty instead. The thinking trace is stripped first; in strict mode a
 malformed one scores 0 for every pair (the response counts as null). When a verifier itself
-fails (timeout, unreadable label, missing module) the reward is None with the error kept:
+fails (even on a truncated response that would get the penalty) (timeout, unreadable label, missing module) the reward is None with the error kept:
 never a made-up number. TRL excludes None rewards from the group baseline.
 """
 
@@ -93,10 +93,10 @@ def _assemble(
     if cfg.format_weight:
         fmt = format_score(response, config=cfg.thinking, answer_tags=cfg.answer_tags)
     result = RewardResult(None, pairs, fmt, answer is None, truncated)
+    if any(p.error for p in pairs):  # checked first: a penalty must not hide a broken verifier
+        return result
     if truncated and cfg.truncated_penalty is not None:
         result.reward = float(cfg.truncated_penalty)
-        return result
-    if any(p.error for p in pairs):
         return result
     total = sum(cfg.weight(p.verifier or p.dataset) * (p.score or 0.0) * cfg.value for p in pairs)
     if fmt is not None:
@@ -145,7 +145,7 @@ def compute_rewards(
             if answers[i] is None:
                 row_pairs[-1].score = 0.0
                 row_pairs[-1].details = {"null_response": "malformed thinking"}
-            elif not (flags[i] and cfg.truncated_penalty is not None):
+            else:  # truncated ones too, so a failing verifier shows even under a penalty
                 groups[verifier.name].append((i, j, answers[i], truth))
         rows.append(row_pairs)
     for name, items in groups.items():

@@ -3,9 +3,11 @@ import math
 import pytest
 from click.testing import CliRunner
 
+from records import write_records
 from train_adapters.cli import cli
 
 from .conftest import SFT_OVERRIDES as CPU_OVERRIDES
+from .conftest import _m
 
 
 def _run(args):
@@ -51,7 +53,7 @@ def _trainer(tmp_path, tiny_model_dir, sft_file, reduction):
     from train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
     from train_adapters.recipe import load_recipe
     from train_adapters.resolve import resolve
-    from train_adapters.run import build_trainer, stage_dataset
+    from train_adapters.run import build_trainer, stage_dataset, trl_args
 
     recipe = load_recipe(
         "tulu3-8b-sft",
@@ -61,8 +63,11 @@ def _trainer(tmp_path, tiny_model_dir, sft_file, reduction):
     resolved = resolve(recipe, str(tmp_path / reduction))
     adapt_to_machine(resolved.trl_kwargs)
     table, _ = build_mixture(recipe.data, "sft")
-    model, tok = load_model_and_tokenizer(recipe.model, "tulu", False)
-    return build_trainer(resolved, model, tok, stage_dataset(recipe, table, tok)), tok
+    model, tok, _ = load_model_and_tokenizer(recipe.model, "tulu", False)
+    dataset, _ = stage_dataset(recipe, table, tok)
+    return build_trainer(
+        resolved, model, tok, dataset, trl_args(resolved, resolved.trl_kwargs)
+    ), tok
 
 
 def test_loss_falls_on_assistant_tokens_only(tmp_path, tiny_model_dir, sft_file):
@@ -128,7 +133,11 @@ def test_missing_columns_fail_before_any_model_loads(tmp_path, monkeypatch, caps
     assert "Traceback" not in err
 
 
-def test_a_rerun_resumes_from_the_last_checkpoint(tmp_path, monkeypatch, tiny_model_dir, sft_file):
+def test_a_rerun_resumes_only_into_the_same_run(
+    tmp_path, monkeypatch, capsys, tiny_model_dir, sft_file
+):
+    import json
+
     from transformers import Trainer
 
     out = tmp_path / "run"
@@ -155,11 +164,54 @@ def test_a_rerun_resumes_from_the_last_checkpoint(tmp_path, monkeypatch, tiny_mo
         return real_train(self, resume_from_checkpoint=resume_from_checkpoint, **kw)
 
     monkeypatch.setattr(Trainer, "train", spy)
-    with pytest.raises(SystemExit) as done:
-        cli.main([*args, "trl.max_steps=3"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:  # same config, same data: resume
+        cli.main(args)
     assert done.value.code == 0
     assert seen == [str(out / "checkpoint-2")]
-    import json
+    assert "resuming from checkpoint-2" in capsys.readouterr().err
 
+    with pytest.raises(SystemExit) as done:  # a changed hyperparameter: refuse
+        cli.main([*args, "trl.max_steps=3"])
+    err = capsys.readouterr().err
+    assert done.value.code == 1 and "different config (changed: recipe.trl.max_steps" in err
+    assert "--resume force" in err and len(seen) == 1
+
+    other = write_records(
+        [
+            {"id": f"o{i}", "source": "u", "messages": [_m("user", "hi"), _m("assistant", "yo")]}
+            for i in range(8)
+        ],
+        tmp_path / "other" / "sft.parquet",
+        "sft",
+    )
+    changed_data = [a if a != str(sft_file) else str(other) for a in args]
+    with pytest.raises(SystemExit) as done:  # other data under the same config: refuse
+        cli.main(changed_data)
+    err = capsys.readouterr().err
+    assert done.value.code == 1
+    assert "of a run on different data" in err or "different config" in err
+
+    with pytest.raises(SystemExit) as done:  # unless forced
+        cli.main([*args, "trl.max_steps=3", "--resume", "force"])
+    assert done.value.code == 0 and seen[-1] == str(out / "checkpoint-2")
     state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3
+
+
+def test_resume_refuses_changed_data_with_the_same_config(tmp_path, tiny_model_dir, sft_file):
+    """The data path stays, its contents change: only the data digest can tell."""
+    from caravan.errors import CaravanError
+    from train_adapters.recipe import load_recipe
+    from train_adapters.resolve import resolve
+    from train_adapters.resume import check_data, write_run_record
+
+    recipe = load_recipe("tulu3-8b-sft", [*CPU_OVERRIDES, f"model={tiny_model_dir}"])
+    recipe.data = {str(sft_file): 1.0}
+    resolved = resolve(recipe, str(tmp_path / "r"))
+    write_run_record(resolved, "a" * 64, 8)
+    (tmp_path / "r" / "checkpoint-4").mkdir()
+    assert check_data(resolved, "a" * 64, 8, "auto").endswith("checkpoint-4")
+    with pytest.raises(CaravanError, match="different data \\(8 rows then, 7 now"):
+        check_data(resolved, "b" * 64, 7, "auto")
+    assert check_data(resolved, "b" * 64, 7, "force").endswith("checkpoint-4")

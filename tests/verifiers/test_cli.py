@@ -197,3 +197,24 @@ def test_list_names_every_verifier():
     assert proc.returncode == 0, proc.stderr
     for name in ("gsm8k", "math", "ifeval", "code"):
         assert name in proc.stdout
+
+
+def test_score_think_in_prompt_accepts_a_block_opened_by_the_template(tmp_path):
+    rows = [
+        {"id": "a", "response": "2 and 2 make 4 </think> \\boxed{4}", "ground_truth": "4"},
+        {"id": "b", "response": "<think>again</think> \\boxed{4}", "ground_truth": "4"},
+    ]
+    for row in rows:
+        row["dataset"] = "math"
+    src = tmp_path / "responses.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), src)
+    scores = {}
+    for flag in ([], ["--think-in-prompt"]):
+        out = tmp_path / f"scored{len(flag)}.parquet"
+        proc = verify(
+            "score", "--input", str(src), "--output", str(out), "--strict-thinking", *flag
+        )
+        assert proc.returncode == 0, proc.stderr
+        scores[bool(flag)] = [r["score"] for r in pq.read_table(out).to_pylist()]
+    assert scores[False] == [0.0, 10.0]  # without the flag the opened block looks malformed
+    assert scores[True] == [10.0, 0.0]  # with it, a second <think> is the malformed one

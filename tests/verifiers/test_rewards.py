@@ -144,3 +144,16 @@ def test_user_registered_verifier():
     assert compute_reward(" yes ", "yes", "EXACT_MATCH").reward == 10.0
     register_function("detail", lambda r, t: Check(0.5, {"seen": r}))
     assert compute_reward("z", "", "detail").pairs[0].details == {"seen": "z"}
+
+
+def test_truncation_penalty_never_hides_a_verifier_error(monkeypatch):
+    cfg = RewardConfig(truncated_penalty=-10.0)
+    unknown = compute_reward("72", "72", "astrology", truncated=True, config=cfg)
+    assert unknown.reward is None and "astrology" in unknown.errors[0]
+
+    def broken(self, responses, truths):
+        raise CaravanError("verifier module missing")
+
+    monkeypatch.setattr(type(get_verifier("gsm8k")), "check_batch", broken)
+    failed = compute_reward("72", "72", "gsm8k", truncated=True, config=cfg)
+    assert failed.reward is None and "verifier module missing" in failed.errors[0]
