@@ -290,7 +290,7 @@ def test_judge_verdicts_are_reported_cached_and_costed(tmp_path, monkeypatch):
         j = report["semantic"]["judge"]
         assert j["requests"] == len(matches) and j["errors"] == 1 and j["cost_usd"] > 0
         assert report["semantic"]["results"][0]["overlapped"] == 3
-        sent = len(double.generation_requests)
+        sent = len(double.generation_requests())
         table = pq.read_table(report["matches_file"]).to_pylist()
         assert {r["train_row"]: r["judge"] for r in table if r["method"] == "semantic"}[
             3
@@ -299,7 +299,7 @@ def test_judge_verdicts_are_reported_cached_and_costed(tmp_path, monkeypatch):
         again = run_check([train], evals, cfg, tmp_path / "r2.json", semantic=sem)
         j2 = again["semantic"]["judge"]
         assert j2["cached"] == j["requests"] - 1  # only the failed pair is asked again
-        assert len(double.generation_requests) - sent == 1 + 2  # its attempts, nothing else
+        assert len(double.generation_requests()) - sent == 1 + 2  # its attempts, nothing else
         res = run_remove(train, tmp_path / "r2.json", tmp_path / "clean.jsonl", semantic=True)
         gone = {r["decontam_row"] for r in pq.read_table(res.removed_path).to_pylist()}
         assert gone == {1, 2, 4}  # the decoy stays: the judge said different
