@@ -83,7 +83,9 @@ def top_k_pairs(
     """
     k = min(k, evals.shape[0])
     rows, items, sims = [], [], []
-    for lo in range(0, train.shape[0], _SIM_ROWS):
+    if k == 0 or train.shape[0] == 0:
+        rows = []
+    for lo in range(0, train.shape[0] if k else 0, _SIM_ROWS):
         s = train[lo : lo + _SIM_ROWS] @ evals.T
         top = (
             np.argpartition(-s, k - 1, axis=1)[:, :k]
@@ -99,6 +101,21 @@ def top_k_pairs(
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=np.float32)
     return np.concatenate(rows), np.concatenate(items), np.concatenate(sims)
+
+
+def find_semantic(
+    train_texts: list[str],
+    eval_texts: list[str],
+    model: str = DEFAULT_EMBED_MODEL,
+    threshold: float = DEFAULT_THRESHOLD,
+    top_k: int = 3,
+) -> list[tuple[int, int, float]]:
+    """In memory: (train index, eval index, similarity) of every flagged pair."""
+    embedder = Embedder.load(model)
+    train = embedder.embed(train_texts)
+    evals = embedder.embed(eval_texts)
+    rows, items, sims = top_k_pairs(train, evals, top_k, threshold)
+    return sorted(zip(rows.tolist(), items.tolist(), sims.tolist(), strict=True))
 
 
 @dataclass

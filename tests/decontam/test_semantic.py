@@ -59,6 +59,29 @@ def test_top_k_pairs_keeps_the_k_nearest_above_the_threshold():
     assert (r == 1500).any() and set(i[r == 1500].tolist()) == {7}
 
 
+def test_top_k_pairs_of_nothing_is_empty():
+    v = np.eye(4, dtype=np.float32)
+    for train, evals in ((v[:0], v), (v, v[:0])):
+        rows, items, sims = top_k_pairs(train, evals, k=3, threshold=0.0)
+        assert rows.size == items.size == sims.size == 0
+
+
+def test_progress_prints_plain_lines_off_a_terminal(capsys):
+    from decontam.embed import RowProgress
+
+    p = RowProgress("lines", 10, "embed t.jsonl", every_s=0.0)
+    p(4)
+    p(6)
+    p.close()
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("embed t.jsonl: 4/10 rows (")
+    assert err[-1].startswith("embed t.jsonl: 10/10 rows") and err[-1].endswith("done")
+    quiet = RowProgress("off", 10, "x", every_s=0.0)
+    quiet(10)
+    quiet.close()
+    assert capsys.readouterr().err == ""
+
+
 def test_missing_extra_is_a_one_line_error(tmp_path, monkeypatch):
     from decontam.embed import require_backend
 
@@ -235,6 +258,16 @@ def test_remove_semantic_drops_the_flagged_rows_with_an_audit_trail(planted):
     assert (r["decontam_eval"], r["decontam_eval_row"]) == truth[caught[0]]
     assert r["decontam_eval_text"]  # from the matches file
     assert r["decontam_matches"][0]["method"] == "semantic"
+
+
+@needs_model
+def test_find_semantic_in_memory():
+    from decontam.semantic import find_semantic
+
+    evals = ["How many positive whole-number divisors does 196 have?", "Name a prime."]
+    train = ["Tell me a joke.", "Count the positive integer factors of 196."]
+    found = find_semantic(train, evals, model=str(MODEL))
+    assert [(t, e) for t, e, _ in found] == [(1, 0)] and found[0][2] >= 0.7
 
 
 # ---- the judge, through the loopback API double -------------------------------------------
