@@ -86,6 +86,8 @@ class Embedder:
         torch, transformers = require_backend()
         path = Path(name).expanduser()
         local = path.is_dir()
+        if not local and (name.startswith((".", "/", "~")) or path.exists()):
+            raise CaravanError(f"embedding model {name!r}: not a folder with a model in it")
         src = str(path) if local else name
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(src)

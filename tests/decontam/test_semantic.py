@@ -110,6 +110,18 @@ def test_semantic_options_without_the_flag_are_refused(tmp_path):
     assert res.exit_code == 2 and "only apply with --semantic" in res.output
 
 
+def test_a_missing_model_folder_fails_before_writing_and_keeps_the_exact_progress(tmp_path):
+    rows = [{"prompt": f"row {i} about something"} for i in range(3)]
+    train = write_jsonl(tmp_path / "t.jsonl", rows)
+    ev = load_eval_sets([f"toy={write_jsonl(tmp_path / 'e.jsonl', [{'question': 'x y z'}])}"])
+    cfg = CheckConfig(workers=1, progress=False, cache_dir=None)
+    sem = SemanticConfig(model=str(tmp_path / "no-such-model"))
+    with pytest.raises(CaravanError, match="no-such-model.*not a folder with a model"):
+        run_check([train], ev, cfg, tmp_path / "r.json", semantic=sem)
+    assert not (tmp_path / "r.json").exists()
+    assert (tmp_path / "r.json.progress.jsonl").exists()  # a rerun replays the exact scan
+
+
 def test_remove_semantic_needs_a_semantic_report(tmp_path):
     rows = [{"prompt": f"row {i} about something"} for i in range(3)]
     train = write_jsonl(tmp_path / "t.jsonl", rows)
