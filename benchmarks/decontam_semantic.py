@@ -19,6 +19,7 @@ side), then:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -132,8 +133,9 @@ def main() -> None:
         rep = run_check([train], evals, cfg, root / "sem.json", semantic=sem)
         t_sem = time.perf_counter() - t0
 
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"\nspeed ({args.threads} cores): exact check {len(texts) / t_exact:,.0f} rows/s "
+        f"\nspeed ({args.threads} cores, load average {load}): exact check {len(texts) / t_exact:,.0f} rows/s "
         f"({t_exact:.1f} s); exact + semantic check {len(texts) / t_sem:,.1f} rows/s "
         f"({t_sem:.1f} s, eval embeddings from cache); eval-side embedding of {n_eval} items: "
         f"cold {t_cold:.1f} s ({n_eval / t_cold:.1f} items/s), warm (cache) {t_warm:.3f} s"
