@@ -6,8 +6,9 @@ real T0 prompt corpus; the eval side is the full three shared eval files. One ru
 `decontam check` without and one with `--semantic` (the anchor and the new mode, side by
 side), then:
 
-- recall of each mode on the planted pairs (overall, per eval set, hand vs rule-based),
-  precision, and false positives on the unplanted T0 rows (which may genuinely hold a
+- recall of each mode on the planted (training row, eval item) pairs (overall, per eval set,
+  hand vs rule-based), precision (flagged pairs that are planted pairs: a planted row also
+  matched to a second, similar eval item counts against it), and false positives on the unplanted T0 rows (which may genuinely hold a
   close item: the top ones are printed to judge by eye);
 - a threshold sweep (recall / false positives) from the same similarities: the calibration
   of the default threshold;

@@ -265,10 +265,16 @@ def check(
     click.echo(
         f"report: {report_path}  matches: {report['matches_file']} ({report['match_count']} rows)"
     )
-    if fail_on_contamination and report["contaminated"]:
+    semantic_hits = [
+        r for r in (report.get("semantic") or {}).get("results", []) if r["contaminated"]
+    ]
+    if fail_on_contamination and (report["contaminated"] or semantic_hits):
         click.echo(
             "contaminated: "
-            + ", ".join(f"{Path(c['train']).name} x {c['eval']}" for c in report["contaminated"]),
+            + ", ".join(
+                [f"{Path(c['train']).name} x {c['eval']}" for c in report["contaminated"]]
+                + [f"{Path(c['train']).name} x {c['eval']} (semantic)" for c in semantic_hits]
+            ),
             err=True,
         )
         sys.exit(2)

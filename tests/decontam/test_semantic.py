@@ -361,34 +361,26 @@ def test_cli_check_and_remove_semantic(tmp_path):
     items = load_items(SHARED_DATA / "eval", "math")
     ev = write_jsonl(tmp_path / "m.jsonl", [{"problem": items[r]} for r in range(10)])
     reph = next(t for s, r, t in HAND_WRITTEN if s == "math" and r == 3)
-    rows = [{"prompt": "Tell me a joke about cats."}, {"prompt": reph}, {"prompt": items[5]}]
+    rows = [{"prompt": "Tell me a joke about cats."}, {"prompt": reph}]
     train = write_jsonl(tmp_path / "t.jsonl", rows)
     report = tmp_path / "r.json"
     run = CliRunner().invoke
     res = run(
         cli,
         ["check", "--train", str(train), "--eval", f"math={ev}", "--report", str(report),
-         "--semantic", "--embed-model", str(MODEL), "--quiet", "--workers", "1"],
+         "--semantic", "--embed-model", str(MODEL), "--quiet", "--workers", "1",
+         "--fail-on-contamination"],
     )  # fmt: skip
-    assert res.exit_code == 0, res.output
-    assert "semantic matches" in res.output
+    assert res.exit_code == 2, res.output  # contaminated by the rephrasing alone
+    assert "semantic matches" in res.output and "t.jsonl x math (semantic)" in res.output
     data = json.loads(report.read_text())
-    assert data["results"][0]["overlapped"] == 1  # the verbatim item, found by 8-grams
+    assert data["results"][0]["overlapped"] == 0 and not data["contaminated"]  # 8-grams: none
     flagged = {m["train_row"] for m in data["semantic"]["results"][0]["matches"] if m["flagged"]}
-    assert flagged == {1, 2}  # the rephrasing too
+    assert flagged == {1}
     out = tmp_path / "clean.jsonl"
-    res = run(
-        cli,
-        [
-            "remove",
-            "--train",
-            str(train),
-            "--report",
-            str(report),
-            "--output",
-            str(out),
-            "--semantic",
-        ],
-    )
+    args = ["remove", "--train", str(train), "--report", str(report), "--output", str(out)]
+    assert run(cli, args).exit_code == 0
+    assert len(out.read_text().splitlines()) == 2  # without --semantic nothing goes
+    res = run(cli, [*args, "--semantic"])
     assert res.exit_code == 0, res.output
     assert [json.loads(x)["prompt"] for x in out.read_text().splitlines()] == [rows[0]["prompt"]]
