@@ -82,13 +82,24 @@ class Embedder:
     dim: int
 
     @classmethod
-    def load(cls, name: str, device: str | None = None, max_length: int | None = None) -> Embedder:
+    def load(
+        cls,
+        name: str,
+        device: str | None = None,
+        max_length: int | None = None,
+        quiet: bool = False,
+    ) -> Embedder:
+        """Load `name` (a local folder or a hub id); `quiet` hides transformers' load bar."""
         torch, transformers = require_backend()
         path = Path(name).expanduser()
         local = path.is_dir()
         if not local and (name.startswith((".", "/", "~")) or path.exists()):
             raise CaravanError(f"embedding model {name!r}: not a folder with a model in it")
         src = str(path) if local else name
+        hf_logging = transformers.utils.logging
+        bar_was_on = hf_logging.is_progress_bar_enabled()
+        if quiet:
+            hf_logging.disable_progress_bar()
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(src)
             model = transformers.AutoModel.from_pretrained(src)
@@ -97,6 +108,9 @@ class Embedder:
                 f"cannot load embedding model {name!r}: {' '.join(str(exc).split())[:300]}. "
                 "Offline? Pass a local folder with --embed-model PATH"
             ) from exc
+        finally:
+            if quiet and bar_was_on:
+                hf_logging.enable_progress_bar()
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model.eval().to(device)
         max_len = max_length or _default_max_length(path if local else None, tokenizer)

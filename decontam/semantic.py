@@ -187,7 +187,7 @@ def run_semantic(
 ) -> SemanticRun:
     """Embed, search, judge (optionally) and summarise per (training set, eval set)."""
     sem.validate()
-    embedder = Embedder.load(sem.model, sem.device, sem.max_length)
+    embedder = Embedder.load(sem.model, sem.device, sem.max_length, quiet=sem.progress == "off")
     evals, hits = eval_vectors(catalog, embedder, config.cache_dir, sem.batch_size)
     candidates: list[Candidate] = []
     totals: dict[str, int] = {}

@@ -373,6 +373,7 @@ def test_cli_check_and_remove_semantic(tmp_path):
     )  # fmt: skip
     assert res.exit_code == 2, res.output  # contaminated by the rephrasing alone
     assert "semantic matches" in res.output and "t.jsonl x math (semantic)" in res.output
+    assert "Loading weights" not in res.output  # --quiet silences the model loading bar too
     data = json.loads(report.read_text())
     assert data["results"][0]["overlapped"] == 0 and not data["contaminated"]  # 8-grams: none
     flagged = {m["train_row"] for m in data["semantic"]["results"][0]["matches"] if m["flagged"]}
