@@ -85,15 +85,12 @@ def top_k_pairs(
     """
     k = min(k, evals.shape[0])
     rows, items, sims = [], [], []
-    if k == 0 or train.shape[0] == 0:
-        rows = []
     for lo in range(0, train.shape[0] if k else 0, _SIM_ROWS):
         s = train[lo : lo + _SIM_ROWS] @ evals.T
-        top = (
-            np.argpartition(-s, k - 1, axis=1)[:, :k]
-            if k < s.shape[1]
-            else np.tile(np.arange(s.shape[1]), (s.shape[0], 1))
-        )
+        if k < s.shape[1]:
+            top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        else:  # every eval item is in the top k
+            top = np.broadcast_to(np.arange(s.shape[1]), s.shape)
         ts = np.take_along_axis(s, top, axis=1)
         r, c = np.nonzero(ts >= threshold)
         rows.append(r + lo)
