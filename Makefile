@@ -43,6 +43,7 @@ bench: dev
 	$(PY) benchmarks/ifeval_speed.py
 	$(PY) benchmarks/decontam_throughput.py
 	$(PY) benchmarks/decontam_quality.py
+	$(PY) benchmarks/decontam_semantic.py
 	$(PY) benchmarks/llm_overhead.py
 	$(PY) benchmarks/llm_faults.py
 	$(PY) benchmarks/llm_resume.py

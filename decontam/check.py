@@ -39,6 +39,9 @@ MATCH_SCHEMA = pa.schema(
         ("coverage", pa.float64()),
         ("train_text", pa.string()),
         ("eval_text", pa.string()),
+        ("method", pa.string()),  # "exact" (8-gram) or "semantic" (embeddings)
+        ("similarity", pa.float64()),  # semantic: cosine similarity; exact: null
+        ("judge", pa.string()),  # semantic with --semantic-judge: same / different / error
     ]
 )
 
@@ -278,11 +281,37 @@ class MatchWriter:
                 "coverage": [m[2] for m in matches],
                 "train_text": [m[3] for m in matches],
                 "eval_text": [self.catalog.index.texts[i] for i in items],
+                "method": ["exact"] * len(matches),
+                "similarity": [None] * len(matches),
+                "judge": [None] * len(matches),
             },
             schema=self.writer.schema,
         )
         self.writer.write_table(table)
         self.count += len(matches)
+
+    def write_semantic(self, candidates: list) -> None:
+        """Rows for `decontam.semantic` candidate pairs (method "semantic", no coverage)."""
+        if not candidates:
+            return
+        items = np.array([c.item for c in candidates], dtype=np.int64)
+        sets, rows = self.catalog.locate(items)
+        table = pa.table(
+            {
+                "train": [c.train for c in candidates],
+                "train_row": [c.train_row for c in candidates],
+                "eval": [self.catalog.sets[s].name for s in sets],
+                "eval_row": rows,
+                "coverage": [None] * len(candidates),
+                "train_text": [c.train_text for c in candidates],
+                "eval_text": [self.catalog.index.texts[i] for i in items],
+                "method": ["semantic"] * len(candidates),
+                "similarity": [float(c.similarity) for c in candidates],
+                "judge": [c.verdict for c in candidates],
+            },
+            schema=self.writer.schema,
+        )
+        self.writer.write_table(table)
 
 
 def pair_results(scan: TrainScan, catalog: EvalCatalog, config: CheckConfig) -> list[dict]:
@@ -332,10 +361,13 @@ def run_check(
     report_path: str | Path,
     matches_path: str | Path | None = None,
     fuzzy: Any = None,
+    semantic: Any = None,
 ) -> dict[str, Any]:
     """Check every training dataset against every eval set; write report + matches file.
 
     `fuzzy` is an optional `decontam.fuzzy.FuzzyConfig`; its result goes under "fuzzy".
+    `semantic` is an optional `decontam.semantic.SemanticConfig`; its result goes under
+    "semantic" and its pairs into the matches file with method "semantic".
     """
     import json
     from datetime import UTC, datetime
@@ -346,6 +378,8 @@ def run_check(
     from records.writers import atomic_path
 
     config.validate()
+    if semantic is not None:
+        semantic.validate()
     if not train_paths:
         raise CaravanError("no training data given (--train)")
     if not eval_sets:
@@ -387,6 +421,15 @@ def run_check(
             writer = MatchWriter(catalog, w)
             for p, fp in zip(train_paths, fingerprints, strict=True):
                 scans.append(scan_train(p, catalog, config, writer, executor, log, fp))
+            if executor is not None:  # the embedding model gets the cores
+                executor.shutdown(wait=True, cancel_futures=True)
+                executor = None
+            sem_run = None
+            if semantic is not None:
+                from decontam.semantic import run_semantic
+
+                sem_run = run_semantic(list(train_paths), catalog, config, semantic)
+                writer.write_semantic(sem_run.candidates)
         finished = True
     finally:
         if executor is not None:
@@ -424,6 +467,11 @@ def run_check(
         from decontam.fuzzy import run_fuzzy
 
         report["fuzzy"] = run_fuzzy(train_paths, catalog, config, fuzzy)
+    if sem_run is not None:
+        report["semantic"] = {
+            **sem_run.section,
+            "match_count": len(sem_run.candidates),
+        }
     with atomic_path(report_path, "w") as fh:
         json.dump(report, fh, indent=1)
         fh.write("\n")

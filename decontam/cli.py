@@ -137,6 +137,39 @@ def print_table(report: dict[str, Any]) -> None:
     help="MinHash permutations of the fuzzy mode.",
 )
 @click.option(
+    "--semantic",
+    is_flag=True,
+    help="Also find rephrased eval items by sentence-embedding similarity (extra: semantic).",
+)
+@click.option(
+    "--embed-model",
+    default=None,
+    help="Embedding model of --semantic: hub id or local folder "
+    "[default: sentence-transformers/all-MiniLM-L6-v2].",
+)
+@click.option(
+    "--semantic-threshold",
+    default=None,
+    type=float,
+    help="Cosine similarity at or above which a pair is flagged [default: 0.7, calibrated "
+    "for all-MiniLM-L6-v2; see benchmarks/decontam_semantic.py].",
+)
+@click.option(
+    "--semantic-top-k", default=3, show_default=True, help="Nearest eval items per training row."
+)
+@click.option(
+    "--semantic-batch-size", default=64, show_default=True, help="Texts per embedding batch."
+)
+@click.option(
+    "--semantic-judge",
+    "semantic_judge",
+    default=None,
+    metavar="MODEL",
+    help="Ask this LLM whether each flagged pair is the same problem (cached, costed).",
+)
+@click.option("--semantic-judge-provider", default=None, help="Provider of --semantic-judge.")
+@click.option("--semantic-judge-base-url", default=None, help="API base URL of --semantic-judge.")
+@click.option(
     "--fail-on-contamination",
     is_flag=True,
     help="Exit with status 2 if any dataset is contaminated.",
@@ -164,6 +197,14 @@ def check(
     fuzzy_threshold: float,
     fuzzy_shingle: int,
     fuzzy_num_perm: int,
+    semantic: bool,
+    embed_model: str | None,
+    semantic_threshold: float | None,
+    semantic_top_k: int,
+    semantic_batch_size: int,
+    semantic_judge: str | None,
+    semantic_judge_provider: str | None,
+    semantic_judge_base_url: str | None,
     fail_on_contamination: bool,
     quiet: bool,
     restart: bool,
@@ -201,19 +242,39 @@ def check(
     for path in train:  # fail on a bad --train before slow eval loading (hub retries)
         src = open_train(path)
         resolve_fields(src.columns, list(fields), src.label)
+    sem_cfg = semantic_config(
+        semantic,
+        embed_model,
+        semantic_threshold,
+        semantic_top_k,
+        semantic_batch_size,
+        semantic_judge,
+        semantic_judge_provider,
+        semantic_judge_base_url,
+        quiet,
+    )
     eval_sets = load_eval_sets(list(evals))
-    report = run_check(list(train), eval_sets, config, report_path, matches_path, fuzzy_cfg)
+    report = run_check(
+        list(train), eval_sets, config, report_path, matches_path, fuzzy_cfg, sem_cfg
+    )
     resumed = {k: v for k, v in report["resumed_rows"].items() if v}
     for label, rows in resumed.items():
         click.echo(f"resumed {label}: {rows} rows replayed from the progress log", err=True)
     print_table(report)
+    print_semantic(report)
     click.echo(
         f"report: {report_path}  matches: {report['matches_file']} ({report['match_count']} rows)"
     )
-    if fail_on_contamination and report["contaminated"]:
+    semantic_hits = [
+        r for r in (report.get("semantic") or {}).get("results", []) if r["contaminated"]
+    ]
+    if fail_on_contamination and (report["contaminated"] or semantic_hits):
         click.echo(
             "contaminated: "
-            + ", ".join(f"{Path(c['train']).name} x {c['eval']}" for c in report["contaminated"]),
+            + ", ".join(
+                [f"{Path(c['train']).name} x {c['eval']}" for c in report["contaminated"]]
+                + [f"{Path(c['train']).name} x {c['eval']} (semantic)" for c in semantic_hits]
+            ),
             err=True,
         )
         sys.exit(2)
@@ -245,17 +306,103 @@ def check(
     is_flag=True,
     help="Only drop rows that match eval sets the dataset is contaminated with.",
 )
+@click.option(
+    "--semantic",
+    is_flag=True,
+    help="Also drop the rows the check's --semantic mode flagged.",
+)
 def remove(
     train: str,
     report_path: Path,
     output: Path,
     removed_path: Path | None,
     only_contaminated: bool,
+    semantic: bool,
 ) -> None:
     """Write the training data without the rows that overlap eval instances."""
     from decontam.remove import run_remove
 
-    res = run_remove(train, report_path, output, removed_path, only_contaminated)
+    res = run_remove(train, report_path, output, removed_path, only_contaminated, semantic)
     click.echo(
         f"kept {res.kept} rows -> {res.output}; removed {res.removed} rows -> {res.removed_path}"
     )
+
+
+def semantic_config(
+    enabled: bool,
+    model: str | None,
+    threshold: float | None,
+    top_k: int,
+    batch_size: int,
+    judge: str | None,
+    judge_provider: str | None,
+    judge_base_url: str | None,
+    quiet: bool,
+) -> Any:
+    """The --semantic settings, or None; semantic options without --semantic are an error."""
+    if not enabled:
+        given = [
+            name
+            for name, v in (
+                ("--embed-model", model),
+                ("--semantic-threshold", threshold),
+                ("--semantic-judge", judge),
+            )
+            if v is not None
+        ]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply with --semantic")
+        return None
+    from decontam.embed import require_backend
+    from decontam.semantic import DEFAULT_THRESHOLD, SemanticConfig
+    from decontam.semantic_judge import JudgeSettings
+
+    require_backend()  # fail before any slow work when the extra is missing
+    cfg = SemanticConfig(
+        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+        top_k=top_k,
+        batch_size=batch_size,
+        progress="off" if quiet else ("bar" if sys.stderr.isatty() else "lines"),
+    )
+    if model:
+        cfg.model = model
+    if judge:
+        cfg.judge = JudgeSettings(
+            judge,
+            provider=judge_provider,
+            base_url=judge_base_url,
+            progress=not quiet and sys.stderr.isatty(),
+        )
+    cfg.validate()
+    return cfg
+
+
+def print_semantic(report: dict[str, Any]) -> None:
+    sem = report.get("semantic")
+    if not sem:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    p = sem["params"]
+    judged = " + LLM judge" if p.get("judge") else ""
+    table = Table(title=f"semantic matches (cosine >= {p['threshold']}{judged})")
+    for col in ("train", "eval", "candidates", "flagged / total", "%", "contaminated"):
+        table.add_column(col)
+    for r in sem["results"]:
+        table.add_row(
+            Path(r["train"]).name,
+            r["eval"],
+            str(r["candidates"]),
+            f"{r['overlapped']} / {r['eval_instances']}",
+            f"{100 * r['fraction']:.2f}",
+            "[bold red]YES[/]" if r["contaminated"] else "no",
+        )
+    Console().print(table)
+    if sem.get("judge"):
+        j = sem["judge"]
+        click.echo(
+            f"judge: {j['requests']} pairs, {j['cached']} cached, {j['errors']} failed, "
+            f"${j['cost_usd']:.4f}",
+            err=True,
+        )

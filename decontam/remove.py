@@ -71,19 +71,47 @@ def _train_entry(report: dict, report_path: Path, train: Path, fingerprint: str)
 
 
 def rows_to_remove(
-    report: dict, train_label: str, only_contaminated: bool
+    report: dict, train_label: str, only_contaminated: bool, semantic: bool = False
 ) -> dict[int, list[dict[str, Any]]]:
-    """train row -> its matches (eval, eval_row, coverage), best first."""
+    """train row -> its matches (eval, eval_row, method, coverage / similarity), best first.
+
+    Exact matches come first (by coverage), then, with `semantic`, the flagged pairs of the
+    report's semantic section (by similarity; a pair the judge called "different" is kept).
+    """
     out: dict[int, list[dict[str, Any]]] = {}
     for r in report["results"]:
         if r["train"] != train_label or (only_contaminated and not r["contaminated"]):
             continue
         for m in r["matches"]:
             out.setdefault(int(m["train_row"]), []).append(
-                {"eval": r["eval"], "eval_row": int(m["eval_row"]), "coverage": m["coverage"]}
+                {
+                    "eval": r["eval"],
+                    "eval_row": int(m["eval_row"]),
+                    "method": "exact",
+                    "coverage": m["coverage"],
+                    "similarity": None,
+                    "judge": None,
+                }
             )
+    if semantic:
+        for r in report["semantic"]["results"]:
+            if r["train"] != train_label or (only_contaminated and not r["contaminated"]):
+                continue
+            for m in r["matches"]:
+                if not m["flagged"]:
+                    continue
+                out.setdefault(int(m["train_row"]), []).append(
+                    {
+                        "eval": r["eval"],
+                        "eval_row": int(m["eval_row"]),
+                        "method": "semantic",
+                        "coverage": None,
+                        "similarity": float(m["similarity"]),
+                        "judge": m.get("judge"),
+                    }
+                )
     for ms in out.values():
-        ms.sort(key=lambda m: -m["coverage"])
+        ms.sort(key=lambda m: (m["method"] != "exact", -(m["coverage"] or m["similarity"])))
     return out
 
 
@@ -162,8 +190,12 @@ def run_remove(
     output: str | Path,
     removed_path: str | Path | None = None,
     only_contaminated: bool = False,
+    semantic: bool = False,
 ) -> RemoveResult:
-    """Write `train` without the rows `report_path` found overlapping eval instances."""
+    """Write `train` without the rows `report_path` found overlapping eval instances.
+
+    With `semantic`, the rows the report's semantic section flagged go too.
+    """
     from records.card import write_card
     from records.provenance import METADATA_KEY, Provenance
     from records.writers import write_records
@@ -173,13 +205,21 @@ def run_remove(
     fingerprint = src.fingerprint()
     report = _load_report(report_path)
     entry = _train_entry(report, report_path, src.path, fingerprint)
-    drop = rows_to_remove(report, entry["path"], only_contaminated)
+    if semantic and not report.get("semantic"):
+        raise CaravanError(
+            f"{report_path} has no semantic results; run `decontam check --semantic` first"
+        )
+    drop = rows_to_remove(report, entry["path"], only_contaminated, semantic)
     removed_path = Path(removed_path) if removed_path else removed_path_for(output)
     if output.resolve() in {f.resolve() for f in src.files}:
         raise CaravanError(f"{output}: refusing to overwrite the input; choose another --output")
     texts = _eval_texts(report, report_path, entry["path"])
     prov = Provenance.capture(
-        config={"only_contaminated": only_contaminated, "removed_rows": len(drop)},
+        config={
+            "only_contaminated": only_contaminated,
+            "semantic": semantic,
+            "removed_rows": len(drop),
+        },
         inputs={src.label: fingerprint, str(report_path): "decontam report"},
     )
     meta = {METADATA_KEY: prov.to_json().encode()}
@@ -257,10 +297,19 @@ def _removed(
         decontam_row=row,
         decontam_eval=best["eval"],
         decontam_eval_row=best["eval_row"],
-        decontam_coverage=float(best["coverage"]),
+        decontam_coverage=None if best["coverage"] is None else float(best["coverage"]),
         decontam_eval_text=texts.get((best["eval"], best["eval_row"])),
+        decontam_method=best["method"],
+        decontam_similarity=best["similarity"],
         decontam_matches=[
-            {"eval": m["eval"], "eval_row": m["eval_row"], "coverage": float(m["coverage"])}
+            {
+                "eval": m["eval"],
+                "eval_row": m["eval_row"],
+                "method": m["method"],
+                "coverage": None if m["coverage"] is None else float(m["coverage"]),
+                "similarity": m["similarity"],
+                "judge": m["judge"],
+            }
             for m in matches
         ],
     )
@@ -279,5 +328,7 @@ def _removed_table(rows: list[dict[str, Any]], schema: pa.Schema | None) -> pa.T
         pa.field("decontam_eval_row", pa.int64()),
         pa.field("decontam_coverage", pa.float64()),
         pa.field("decontam_eval_text", pa.string()),
+        pa.field("decontam_method", pa.string()),
+        pa.field("decontam_similarity", pa.float64()),
     ]
     return pa.schema(fields).empty_table()
