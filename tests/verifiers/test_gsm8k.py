@@ -70,3 +70,26 @@ def test_every_gsm8k_train_solution_verifies_against_its_own_gold(shared_data):
         if gsm8k.is_correct(f"{gsm8k.parse_gold(r['answer']) + 1}", r["answer"])
     ]
     assert not off
+
+
+@pytest.mark.parametrize(
+    ("gold", "value"),
+    [
+        ("+7", 7),
+        ("#### +7", 7),
+        ("-3", -3),
+        ("#### 18 dollars", 18),
+        ("5 cm", 5),
+        ("$1,200 per month", 1200),
+        ("x = -4", -4),
+        ("#### 2.5 hours", 2.5),
+    ],
+)
+def test_golds_with_a_sign_or_unit_parse(gold, value):
+    assert gsm8k.parse_gold(gold) == Fraction(str(value))
+    assert gsm8k.is_correct(f"So the answer is {value}.", gold)
+
+
+def test_gold_with_two_numbers_is_an_error():
+    with pytest.raises(CaravanError, match="not a number"):
+        gsm8k.parse_gold("#### 3 or 4")
