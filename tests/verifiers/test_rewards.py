@@ -144,3 +144,35 @@ def test_user_registered_verifier():
     assert compute_reward(" yes ", "yes", "EXACT_MATCH").reward == 10.0
     register_function("detail", lambda r, t: Check(0.5, {"seen": r}))
     assert compute_reward("z", "", "detail").pairs[0].details == {"seen": "z"}
+
+
+def test_each_if_constraint_is_parsed_and_checked_once_per_response(monkeypatch):
+    import dataclasses
+
+    from verifiers.ifeval import checking, labels
+
+    calls = {"check": 0, "parse": 0}
+    spec = checking.SPECS["punctuation:no_comma"]
+
+    def counted_check(text, kw):
+        calls["check"] += 1
+        return spec.check(text, kw)
+
+    real_parse = labels.parse_ground_truth
+
+    def counted_parse(truth):
+        calls["parse"] += 1
+        return real_parse(truth)
+
+    monkeypatch.setitem(
+        checking.SPECS, "punctuation:no_comma", dataclasses.replace(spec, check=counted_check)
+    )
+    monkeypatch.setattr(labels, "parse_ground_truth", counted_parse)
+    monkeypatch.setattr(verifiers.ifeval, "parse_ground_truth", counted_parse)
+    assert compute_reward("no commas here", IF_TRUTH, "ifeval").reward == 10.0
+    assert calls == {"check": 1, "parse": 1}
+    # A GRPO group of 16 rollouts shares its label: one parse, one check per rollout.
+    calls.update(check=0, parse=0)
+    results = compute_rewards(["a, b"] * 8 + ["a b"] * 8, [IF_TRUTH] * 16, ["ifeval"] * 16)
+    assert [r.reward for r in results] == [0.0] * 8 + [10.0] * 8
+    assert calls == {"check": 16, "parse": 1}
