@@ -122,7 +122,33 @@ class TimeoutPool:
         self._lock = threading.Lock()
         self._live: set[_Worker] = set()
         self._closed = False
+        self._prestarted = False
         self.restarts = 0
+
+    def prestart(self, count: int = 1) -> None:
+        """Start up to `count` workers in a background thread and return at once, so the first
+        item that needs a worker finds one ready instead of waiting for an interpreter start.
+        Only the first call does anything."""
+        with self._lock:
+            if self._prestarted or self._closed:
+                return
+            self._prestarted = True
+
+        def run() -> None:
+            for _ in range(min(count, self.size)):
+                try:
+                    slot = self._idle.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    if slot is None and not self._closed:
+                        slot = self._start()
+                except Exception:  # noqa: BLE001 - the next call retries and reports it
+                    slot = None
+                finally:
+                    self._idle.put(slot)
+
+        threading.Thread(target=run, name=f"prestart {self.target}", daemon=True).start()
 
     def _start(self) -> _Worker:
         to_child_r, to_child_w = os.pipe()

@@ -21,7 +21,7 @@ def test_extraction_order_and_brace_matching():
     text = "Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct."
     assert minerva_answer(text) == r"\frac{3}{4}"
     assert last_dollar("we get $x=1$ and then $y = 2$ done") == "y = 2"
-    assert extract_candidates("just 17") == ["just 17"]
+    assert extract_candidates("just 17") == ["17", "just 17"]
     assert extract_candidates(r"$3$ and \boxed{4}") == ["4", "3"]
     assert extract_candidates(r"so the answer is $\boxed{7}$.") == ["7"]
 
@@ -133,7 +133,7 @@ def test_an_empty_gold_is_an_error_not_a_verdict():
     ],
 )
 def test_hostile_or_malformed_input_never_crashes(hostile):
-    result = vmath.check(hostile, "1", timeout=1.5)
+    result = vmath.check(hostile, "7", timeout=1.5)
     assert result.correct is False
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 
 from verifiers.math.normalize import clean, normalize
-from verifiers.math.numeric import Undecided, numerically_equal
+from verifiers.math.numeric import Undecided, numerically_equal, proportional
 
 Scalar = Callable[[str, str], bool | None]
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
@@ -121,10 +121,67 @@ def _unordered(pred: list[str], gold: list[str], scalar: Scalar) -> bool | None:
     return None if unsure else True
 
 
+_REL_OP = re.compile(r"\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|\\ne(?![a-zA-Z])|<|>|=")
+# operator -> (canonical operator, sides swapped): a > b is b < a.
+_ORIENT = {"=": ("=", False), "\\ne": ("\\ne", False), "<": ("<", False), ">": ("<", True),
+           "\\le": ("\\le", False), "\\ge": ("\\le", True)}  # fmt: skip
+
+
+def relation(text: str) -> tuple[str, str, str] | None:
+    """(low side, canonical operator, high side) for a single top-level relation, else None."""
+    s = clean(text, drop_label=False)
+    sides, ops, depth, start, i = [], [], 0, 0, 0
+    while i < len(s):
+        ch = s[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and (m := _REL_OP.match(s, i)):
+            sides.append(s[start:i].strip())
+            ops.append(m.group(0))
+            i = start = m.end()
+            continue
+        i += 1
+    sides.append(s[start:].strip())
+    if len(ops) != 1 or not all(sides):
+        return None
+    op, swap = _ORIENT[ops[0]]
+    return (sides[1], op, sides[0]) if swap else (sides[0], op, sides[1])
+
+
+def _relation_compare(
+    rp: tuple[str, str, str], rg: tuple[str, str, str], scalar: Scalar
+) -> bool | None:
+    """Relations are equal when their operators agree and high - low of one is a constant
+    (positive, for inequalities) multiple of the other's: x < 1 is -x > -1, not x <= 1."""
+    (lp, op_p, hp), (lg, op_g, hg) = rp, rg
+    if op_p != op_g:
+        return False
+    symmetric = op_p in ("=", "\\ne")
+    if scalar(lp, lg) and scalar(hp, hg):
+        return True
+    if symmetric and scalar(lp, hg) and scalar(hp, lg):
+        return True
+    try:
+        return proportional(f"({hp})-({lp})", f"({hg})-({lg})", positive=not symmetric)
+    except Undecided:
+        pass
+    verdict = scalar(f"({hp})-({lp})", f"({hg})-({lg})")
+    if verdict or not symmetric:
+        return verdict
+    return scalar(f"({hp})-({lp})", f"({lg})-({hg})")
+
+
 def compare(pred: str, gold: str, scalar: Scalar = fast_scalar) -> bool | None:
     """True/False when decided, None when the scalar comparator could not tell."""
     if pred.strip() == gold.strip() or normalize(pred) == normalize(gold):
         return True
+    rp, rg = relation(pred), relation(gold)
+    if rp is not None and rg is not None:
+        return _relation_compare(rp, rg, scalar)
+    if (rp or rg) and (rp or rg)[1] != "=":
+        return False  # an inequality never equals a value
     kp, bp, ep = structure(pred)
     kg, bg, eg = structure(gold)
     if kp == "scalar" and kg == "scalar":

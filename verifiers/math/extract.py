@@ -1,9 +1,12 @@
 """Pull candidate final answers out of a model's MATH-style response.
 
-Order (the "flex" scheme used by open-instruct): the last \\boxed{...} or \\fbox{...}
-(braces matched, so nested fractions survive), the Minerva form "Final Answer: The final
-answer is X. I hope it is correct.", the text between the last two `$`; the whole output only
-when none of those exists.
+Order (the "flex" scheme used by open-instruct, widened the way Math-Verify reads answers):
+the last \\boxed{...} or \\fbox{...} (braces matched, so nested fractions survive), the
+Minerva form "Final Answer: The final answer is X. I hope it is correct.", the last math span in
+any display form (`\\[...\\]`, `$$...$$`, `\\(...\\)`, `$...$`) and the text between the last
+two `$`. Only when none of those exists: the value a "Final Answer:" line ends with, the last
+number of a plain-text answer, and the whole output. Several boxed answers are also available
+together (`all_boxed`) for golds that are sets.
 """
 
 from __future__ import annotations
@@ -16,6 +19,14 @@ _MINERVA = re.compile(
 )
 _MAX_CANDIDATE = 2_000
 _MINERVA_WINDOW = 6_000
+_MATH_WINDOW = 20_000
+_MAX_BOXES = 32
+_MAX_SPANS = 2_000
+_BOX_START = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_OPENER = re.compile(r"\$\$|\\\[|\\\(|(?<!\\)\$")
+_CLOSERS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)", "$": "$"}
+_PLAIN_NUMBER = re.compile(r"(?<![A-Za-z\d.,])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|"
+                           r"(?<![A-Za-z\d.,])-?\d+(?:\.\d+)?(?:/\d+)?(?![\d])")  # fmt: skip
 
 
 def _braced(text: str, start: int) -> tuple[str, int] | None:
@@ -56,6 +67,76 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+def all_boxed(text: str) -> list[str]:
+    """Every \\boxed{...} / \\fbox{...} content, in order (unclosed ones skipped)."""
+    out: list[str] = []
+    for m in _BOX_START.finditer(text):
+        found = _braced(text, m.end() - 1)
+        if found is not None and found[0].strip():
+            out.append(found[0].strip())
+        if len(out) >= _MAX_BOXES:
+            break
+    return out
+
+
+def math_spans(text: str) -> list[str]:
+    """Contents of `$$..$$`, `\\[..\\]`, `\\(..\\)` and `$..$` spans, read left to right."""
+    spans: list[str] = []
+    i, n = 0, len(text)
+    while i < n and len(spans) < _MAX_SPANS:
+        m = _OPENER.search(text, i)
+        if m is None:
+            break
+        opener = m.group(0)
+        closer = _CLOSERS[opener]
+        start = m.end()
+        end = _find_closer(text, closer, start)
+        if end < 0:
+            break
+        if opener == "$" and "\n\n" in text[start:end]:
+            i = start  # a lone dollar (currency): not a math span
+            continue
+        inner = text[start:end].strip()
+        if inner:
+            spans.append(inner)
+        i = end + len(closer)
+    return spans
+
+
+def _find_closer(text: str, closer: str, start: int) -> int:
+    at = text.find(closer, start)
+    while closer == "$" and at > 0 and text[at - 1] == "\\":
+        at = text.find(closer, at + 1)
+    return at
+
+
+def last_math(text: str) -> str | None:
+    """The last math span in any display form."""
+    spans = math_spans(text[-_MATH_WINDOW:])
+    return spans[-1] if spans else None
+
+
+def final_line_answer(text: str) -> str | None:
+    """The value a "Final Answer: ..." line ends with ("The largest $n$ is 34." -> 34)."""
+    low = text[-_MINERVA_WINDOW:]
+    at = low.lower().rfind("final answer")
+    if at < 0:
+        return None
+    tail = re.split(r"I hope it is correct|<\|", low[at + len("final answer") :])[0]
+    numbers = list(_PLAIN_NUMBER.finditer(tail))
+    last_num = numbers[-1] if numbers else None
+    span_end = tail.rfind("$")
+    if last_num is not None and last_num.start() > span_end:
+        return last_num.group(0)
+    return last_math(tail) or (last_num.group(0) if last_num else None)
+
+
+def last_number(text: str) -> str | None:
+    """The last number in plain text (`2/3`, `1,000.99`, `-5`), not one glued to letters before."""
+    numbers = list(_PLAIN_NUMBER.finditer(text[-_MINERVA_WINDOW:]))
+    return numbers[-1].group(0) if numbers else None
+
+
 def minerva_answer(text: str) -> str | None:
     """X from "The final answer is X. I hope it is correct.", if the response uses that form."""
     tail = text[-_MINERVA_WINDOW:]  # the form ends a response; bounds the regex work
@@ -78,16 +159,25 @@ def last_dollar(text: str) -> str | None:
 
 
 def extract_candidates(response: str) -> list[str]:
-    """Candidate answers in priority order, de-duplicated; the whole output as a last resort."""
+    """Candidate answers in priority order, de-duplicated; plain-text readings last."""
     found: list[str] = []
-    for getter in (last_boxed, minerva_answer, last_dollar):
-        value = getter(response)
-        if value is not None and getter is not last_boxed and "\\boxed" in value:
+    boxed = last_boxed(response)
+    minerva = minerva_answer(response)
+    for value in (boxed, minerva, last_math(response), last_dollar(response)):
+        if value is not None and value is not boxed and "\\boxed" in value:
             value = last_boxed(value)  # "$\\boxed{7}$": the box is the answer
         if value is not None and value not in found:
             found.append(value[:_MAX_CANDIDATE])
-    if not found and response.strip():
-        found.append(response.strip()[-_MAX_CANDIDATE:])
+    if boxed is not None or minerva is not None:
+        return found
+    # No box and no Minerva sentence: a "Final Answer:" line; with no math at all, the last
+    # plain number and (flex's last resort, e.g. a bare "\\frac{1}{2}") the whole output.
+    extra = [final_line_answer(response)]
+    if not found:
+        extra += [last_number(response), response.strip()[-_MAX_CANDIDATE:]]
+    for value in extra:
+        if value and value not in found:
+            found.append(value)
     return found
 
 
@@ -98,6 +188,10 @@ def extract_answer(response: str) -> str | None:
 
 
 def gold_answer(gold: str) -> str:
-    """A gold label may be a full solution; use its boxed answer when it has one."""
+    """A gold label may be a full solution; use its boxed answer when it has one, and all of
+    them, as a list, when it has several (`\\boxed{1} and \\boxed{-2}`)."""
+    boxes = all_boxed(gold)
+    if len(boxes) > 1:
+        return ", ".join(dict.fromkeys(boxes))
     boxed = last_boxed(gold)
     return boxed if boxed is not None else gold.strip()

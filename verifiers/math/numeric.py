@@ -317,3 +317,37 @@ def numerically_equal(pred: str, gold: str, rel: float = 1e-8) -> bool:
     if decided == 0:
         raise Undecided("no point where both sides are defined")
     return True
+
+
+def proportional(a_text: str, b_text: str, *, positive: bool) -> bool:
+    """True when `a` is a constant multiple of `b` as functions (the multiple > 0 when
+    `positive`): the test for equal equations (`2x+4y-3=0` vs `y=...`) and inequalities.
+    Raises Undecided when it cannot judge."""
+    a, b = parse(a_text), parse(b_text)
+    names = sorted(variables(a) | variables(b))
+    if len(names) > len(_POINTS[0]):
+        raise Undecided("too many variables")
+    ratio: complex | None = None
+    for point in _POINTS if names else _POINTS[:1]:
+        env = {n: complex(point[i]) for i, n in enumerate(names)}
+        try:
+            va, vb = evaluate(a, env), evaluate(b, env)
+        except (ZeroDivisionError, OverflowError, ValueError):
+            continue
+        if not (cmath.isfinite(va) and cmath.isfinite(vb)):
+            raise Undecided("not finite")
+        zero_a, zero_b = abs(va) <= 1e-12, abs(vb) <= 1e-12
+        if zero_a or zero_b:
+            if zero_a != zero_b:
+                return False
+            continue
+        r = va / vb
+        if ratio is None:
+            ratio = r
+        elif not _close(r, ratio, 1e-8):
+            return False
+    if ratio is None:
+        raise Undecided("no point where the sides differ")
+    if positive and not (abs(ratio.imag) <= 1e-12 and ratio.real > 0):
+        return False
+    return True

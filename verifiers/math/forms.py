@@ -1,0 +1,144 @@
+"""Read one extracted answer the way people write it: the forms worth comparing.
+
+An answer string can mean several comparable things: `x = 2+3 = 5` is the value 5; `(p,q) =
+(3,2)` is the tuple (3,2); `x \\approx 1.33` is 1.33; `2 \\text{ and } 5` and `$21,16$ or $11$`
+are lists; `-2 < x \\le 7` is the interval (-2, 7]. `forms` returns those readings, most literal
+first; the comparison accepts when a reading of the answer equals a reading of the gold. A
+reading never invents a value: each one is a side, an element or a rewriting of the text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from verifiers.math.compare import split_top
+from verifiers.math.normalize import relations, undouble
+
+_MAX_FORMS = 8
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_LIST_WORDS = re.compile(
+    r"\\text\{\s*(?:and|or)\s*\}|\\(?:quad|qquad)\s*(?:and|or)?\s*\\(?:quad|qquad)"
+    r"|(?<=[\s$)}\]])(?:and|or)(?=[\s$({\[\\])"
+)
+_SPACING = re.compile(r"(?<!\\)\\(?:q?quad(?![a-zA-Z])|[,;: !])")
+_RELATION = re.compile(r"\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|\\ne(?![a-zA-Z])|<|>|=")
+_APPROX = re.compile(r"\\approx|≈|\\simeq")
+_SUBSCRIPT = re.compile(r"_\{[^{}]*\}|_\w")
+_INEQ = {"<": ("<", False), ">": ("<", True), "\\le": ("\\le", False), "\\ge": ("\\le", True)}
+
+
+def _strip_delimiters(text: str) -> str:
+    s = text.strip().rstrip(".").strip()
+    for left, right in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
+        if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
+            s = s[len(left) : len(s) - len(right)].strip()
+    return s.replace("$", " ").strip()
+
+
+def is_label(text: str) -> bool:
+    """A name rather than a value: `x`, `(p,q)`, `f(x)`, `|AB|`, `V_{1}:V_{2}`, `\\frac{NO}{BO}`.
+
+    No digits outside subscripts and no arithmetic, so `2x+4y-3` (an equation side) is not one.
+    """
+    s = _SUBSCRIPT.sub("", text.strip())
+    if not s or len(s) > 30 or re.search(r"[\d+\-^*/=]|\\infty|\\pi", s):
+        return False
+    return bool(re.search(r"[A-Za-z]", s))
+
+
+def split_relation(text: str) -> tuple[list[str], list[str]]:
+    """(sides, operators) at the top level (outside brackets)."""
+    sides, ops, depth, start, i = [], [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0:
+            m = _RELATION.match(text, i)
+            if m and not (ch == "\\" and text[i - 1 : i] == "\\"):
+                sides.append(text[start:i].strip())
+                ops.append(m.group(0))
+                i = start = m.end()
+                continue
+        i += 1
+    sides.append(text[start:].strip())
+    return sides, ops
+
+
+def _value_forms(element: str) -> list[str]:
+    """Readings of one element: a chain's last side, a labelled value, an interval."""
+    parts = [p.strip() for p in _APPROX.split(element) if p.strip()]
+    out: list[str] = []
+    for part in parts or [element]:
+        sides, ops = split_relation(part)
+        if not ops:
+            out.append(part)
+            continue
+        if any(not s for s in sides):
+            out.append(part)
+            continue
+        if all(op == "=" for op in ops):
+            if len(ops) == 1 and not is_label(sides[0]):
+                out.append(part)  # an equation such as 2x+4y-3=0: compared as a relation
+            else:
+                out.append(sides[-1])  # x = 3, x = 2+3 = 5: the value is the last side
+            continue
+        if len(ops) == 2 and is_label(sides[1]) and ops[0] in _INEQ and ops[1] in _INEQ:
+            (a, flip_a), (b, flip_b) = _INEQ[ops[0]], _INEQ[ops[1]]
+            if flip_a == flip_b:
+                low, high = (sides[2], sides[0]) if flip_a else (sides[0], sides[2])
+                first, last = (b, a) if flip_a else (a, b)
+                out.append(
+                    f"{'(' if first == '<' else '['}{low}, {high}{')' if last == '<' else ']'}"
+                )
+        out.append(part)
+    return out
+
+
+def _elements(text: str) -> list[str]:
+    """Top-level list elements: commas, semicolons and the words "and"/"or"."""
+    if _THOUSANDS.match(text.replace(" ", "")):
+        return [text]
+    s = _LIST_WORDS.sub(",", text)
+    if ";" in s:
+        s = s.replace(";", ",")
+    return [e for e in split_top(s) if e]
+
+
+def forms(answer: str) -> list[str]:
+    """The readings of `answer` worth comparing, most literal first, de-duplicated."""
+    s = relations(undouble(_strip_delimiters(answer)))
+    s = re.sub(r"\\(?:left|right)(?![a-zA-Z])", "", s)
+    out = [s]
+    elements = _elements(_SPACING.sub(" ", s))
+    if len(elements) > 1:
+        per = [_value_forms(e) for e in elements]
+        out.append(", ".join(f[-1] if len(f) == 1 else _pick_value(f) for f in per))
+    else:
+        out.extend(_value_forms(s))
+    seen: list[str] = []
+    for f in out:
+        f = f.strip()
+        if f and f not in seen:
+            seen.append(f)
+    return seen[:_MAX_FORMS]
+
+
+def _pick_value(readings: list[str]) -> str:
+    """For a list element, the reading that is a value: the last side of `x = 3` is 3."""
+    for r in reversed(readings):
+        if not split_relation(r)[1]:
+            return r
+    return readings[-1]
+
+
+def is_list(answer: str) -> bool:
+    """True when `answer` holds several top-level elements (a set or list of values)."""
+    return len(_elements(answer)) > 1
+
+
+def join_answers(answers: list[str]) -> str:
+    """Several boxed answers read as one list: `\\boxed{1}, \\boxed{2}` is `1, 2`."""
+    return ", ".join(a.strip() for a in answers if a.strip())
