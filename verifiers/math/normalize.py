@@ -50,6 +50,8 @@ def relations(text: str) -> str:
     for pattern, repl in _RELATIONS:
         text = pattern.sub(lambda _, r=repl: r, text)
     return text
+
+
 _IN_SET = re.compile(r"^\s*[a-zA-Z]\s*\\in\s*")  # "x \in [2, 5)" -> "[2, 5)"
 _SHORT_LHS = re.compile(r"^\s*[a-zA-Z](?:_\{?\w+\}?)?\s*=(?!=)")
 _FRAC_SHORT = re.compile(r"\\frac\s*(\d|[a-zA-Z])\s*(\d|[a-zA-Z])")

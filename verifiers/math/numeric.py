@@ -348,6 +348,4 @@ def proportional(a_text: str, b_text: str, *, positive: bool) -> bool:
             return False
     if ratio is None:
         raise Undecided("no point where the sides differ")
-    if positive and not (abs(ratio.imag) <= 1e-12 and ratio.real > 0):
-        return False
-    return True
+    return not positive or (abs(ratio.imag) <= 1e-12 and ratio.real > 0)
