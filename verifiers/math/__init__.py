@@ -64,7 +64,7 @@ def _fast(response: str, gold: str) -> tuple[MathResult | None, list[tuple[str, 
     symbolic_pool().prestart()
     response = str(response)
     candidates = extract_candidates(response)
-    golds = forms(gold_answer(str(gold)))
+    golds = forms(gold_answer(str(gold)), gold=True)
     if any(is_list(g) for g in golds):  # a set-valued gold: several boxes are one answer
         boxes = all_boxed(response)
         if len(boxes) > 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from verifiers.math.normalize import clean, normalize
+from verifiers.math.normalize import clean, is_thousands, normalize
 from verifiers.math.numeric import Undecided, numerically_equal, proportional
 
 Scalar = Callable[[str, str], bool | None]
@@ -71,7 +71,7 @@ def structure(text: str) -> tuple[str, str, list[str]]:
         parts = split_top(s[1:-1])
         if len(parts) > 1:
             return "tuple", s[0] + s[-1], parts
-    if not re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s.replace(" ", "")):
+    if not is_thousands(s):
         parts = split_top(s)
         if len(parts) > 1 and all(parts):
             return "list", "", parts
@@ -173,6 +173,13 @@ def _relation_compare(
     return scalar(f"({hp})-({lp})", f"({lg})-({hg})")
 
 
+def _dedupe(items: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for item in items:
+        seen.setdefault(normalize(item), item)
+    return list(seen.values())
+
+
 def compare(pred: str, gold: str, scalar: Scalar = fast_scalar) -> bool | None:
     """True/False when decided, None when the scalar comparator could not tell."""
     if pred.strip() == gold.strip() or normalize(pred) == normalize(gold):
@@ -190,6 +197,8 @@ def compare(pred: str, gold: str, scalar: Scalar = fast_scalar) -> bool | None:
     if kp != kg and not (kp in unordered and kg in unordered):
         return False
     if kp in unordered or kp == "union":
+        if kp in unordered and len(set(map(normalize, eg))) == len(eg):
+            ep = _dedupe(ep)  # the gold is a set: a repeated element counts once
         return _unordered(ep, eg, scalar)
     if bp != bg or len(ep) != len(eg):
         return False

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 
 from verifiers.math.compare import split_top
-from verifiers.math.normalize import relations, undouble
+from verifiers.math.normalize import is_thousands, relations, undouble
 
 _MAX_FORMS = 8
-_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_GROUPED_THOUSANDS = re.compile(r"(?<=\d),\s*\\!\s*(?=\d{3})")  # 11,\! 111 is 11,111
 _LIST_WORDS = re.compile(
     r"\\text\{\s*(?:and|or)\s*\}|\\(?:quad|qquad)\s*(?:and|or)?\s*\\(?:quad|qquad)"
     r"|(?<=[\s$)}\]])(?:and|or)(?=[\s$({\[\\])"
@@ -46,6 +46,11 @@ def is_label(text: str) -> bool:
     return bool(re.search(r"[A-Za-z]", s))
 
 
+def _has_variable(text: str) -> bool:
+    """Letters outside LaTeX commands: `2x+4y-3` has variables, `\\frac{1}{2}` has none."""
+    return bool(re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", text)))
+
+
 def split_relation(text: str) -> tuple[list[str], list[str]]:
     """(sides, operators) at the top level (outside brackets)."""
     sides, ops, depth, start, i = [], [], 0, 0, 0
@@ -67,8 +72,11 @@ def split_relation(text: str) -> tuple[list[str], list[str]]:
     return sides, ops
 
 
-def _value_forms(element: str) -> list[str]:
-    """Readings of one element: a chain's last side, a labelled value, an interval."""
+def _value_forms(element: str, gold: bool = False) -> list[str]:
+    """Readings of one element: a chain's last side, a labelled value, an interval.
+
+    A response's `\\frac{1}{2} = 0.5` also reads as its last side; a gold's `7 = 11a+c` does
+    not (only a label or a chain of several `=` gives way to its last side there)."""
     parts = [p.strip() for p in _APPROX.split(element) if p.strip()]
     out: list[str] = []
     for part in parts or [element]:
@@ -80,7 +88,7 @@ def _value_forms(element: str) -> list[str]:
             out.append(part)
             continue
         if all(op == "=" for op in ops):
-            if len(ops) == 1 and not is_label(sides[0]):
+            if len(ops) == 1 and not is_label(sides[0]) and (gold or _has_variable(sides[0])):
                 out.append(part)  # an equation such as 2x+4y-3=0: compared as a relation
             else:
                 out.append(sides[-1])  # x = 3, x = 2+3 = 5: the value is the last side
@@ -99,7 +107,7 @@ def _value_forms(element: str) -> list[str]:
 
 def _elements(text: str) -> list[str]:
     """Top-level list elements: commas, semicolons and the words "and"/"or"."""
-    if _THOUSANDS.match(text.replace(" ", "")):
+    if is_thousands(text):
         return [text]
     s = _LIST_WORDS.sub(",", text)
     if ";" in s:
@@ -107,17 +115,20 @@ def _elements(text: str) -> list[str]:
     return [e for e in split_top(s) if e]
 
 
-def forms(answer: str) -> list[str]:
+def forms(answer: str, *, gold: bool = False) -> list[str]:
     """The readings of `answer` worth comparing, most literal first, de-duplicated."""
     s = relations(undouble(_strip_delimiters(answer)))
+    s = _GROUPED_THOUSANDS.sub(",", s)
     s = re.sub(r"\\(?:left|right)(?![a-zA-Z])", "", s)
     out = [s]
+    if len(s) > 2 and s[0] == "{" and s[-1] == "}" and _balanced_braces(s[1:-1]):
+        out.append(f"\\{{{s[1:-1]}\\}}")  # {1, 2, 3} written without backslashes: a set
     elements = _elements(_SPACING.sub(" ", s))
     if len(elements) > 1:
-        per = [_value_forms(e) for e in elements]
+        per = [_value_forms(e, gold) for e in elements]
         out.append(", ".join(f[-1] if len(f) == 1 else _pick_value(f) for f in per))
     else:
-        out.extend(_value_forms(s))
+        out.extend(_value_forms(s, gold))
     seen: list[str] = []
     for f in out:
         f = f.strip()
@@ -134,8 +145,19 @@ def _pick_value(readings: list[str]) -> str:
     return readings[-1]
 
 
+def _balanced_braces(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def is_list(answer: str) -> bool:
     """True when `answer` holds several top-level elements (a set or list of values)."""
+    if answer.startswith("\\{") and answer.endswith("\\}"):
+        answer = answer[2:-2]
     return len(_elements(answer)) > 1
 
 

@@ -61,6 +61,11 @@ _SIMPLE_SLASH = re.compile(r"^(-?\d+)/(\d+)$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 
 
+def is_thousands(text: str) -> bool:
+    """`10,080` is one number; `32, 349` (a space after the comma) is a list of two."""
+    return bool(_THOUSANDS.match(text.replace(" ", ""))) and not re.search(r",\s", text)
+
+
 def _unwrap_text(s: str) -> str:
     prev = None
     while prev != s:
@@ -77,6 +82,7 @@ def clean(answer: str, *, drop_label: bool = True) -> str:
     s = s.replace("\n", " ")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = _THOUSANDS_BRACE.sub("", s)
+    s = re.sub(r"(?<=\d),\s*\\!\s*(?=\d{3})", ",", s)  # 11,\! 111
     s = s.replace("{,}", "").replace("\\!", "")
     s = s.replace("\\left", "").replace("\\right", "")
     s = relations(s)
@@ -100,7 +106,7 @@ def clean(answer: str, *, drop_label: bool = True) -> str:
     s = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", s)
     s = _FRAC_HALF.sub(r"\\frac\1{\2}", s)
     s = s.replace("+\\infty", "\\infty").strip()
-    if _THOUSANDS.match(s.replace(" ", "")):
+    if is_thousands(s):
         s = s.replace(" ", "").replace(",", "")
     return s
 
@@ -108,8 +114,6 @@ def clean(answer: str, *, drop_label: bool = True) -> str:
 def normalize(answer: str) -> str:
     """A canonical string for `answer`; equal strings mean equal answers."""
     s = clean(answer).replace(" ", "")
-    if _THOUSANDS.match(s):
-        s = s.replace(",", "")
     if s == "0.5":
         s = "\\frac{1}{2}"
     m = _SIMPLE_SLASH.match(s)
