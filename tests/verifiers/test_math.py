@@ -22,7 +22,7 @@ def test_extraction_order_and_brace_matching():
     assert minerva_answer(text) == r"\frac{3}{4}"
     assert last_dollar("we get $x=1$ and then $y = 2$ done") == "y = 2"
     assert extract_candidates("just 17") == ["17", "just 17"]
-    assert extract_candidates(r"$3$ and \boxed{4}") == ["4", "3"]
+    assert extract_candidates(r"$3$ and \boxed{4}") == ["4"]  # a box wins over other math
     assert extract_candidates(r"so the answer is $\boxed{7}$.") == ["7"]
 
 

@@ -55,7 +55,10 @@ def _balanced(inner: str) -> bool:
 
 def structure(text: str) -> tuple[str, str, list[str]]:
     """(kind, brackets, elements): kind is scalar, tuple, set, list, union or matrix."""
-    m = _MATRIX.search(text)
+    bare = re.sub(r"\\(?:left|right)(?![a-zA-Z])", "", text).strip().rstrip(".").strip()
+    if bare[:1] in "([" and bare[-1:] in ")]" and bare[1:].lstrip().startswith("\\begin"):
+        bare = bare[1:-1].strip()  # \left[\begin{array}...\end{array}\right]
+    m = _MATRIX.fullmatch(bare)  # the whole answer: -\begin{pmatrix}...\end{pmatrix} is not one
     if m:
         rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip()]
         cells = [c.strip() for r in rows for c in r.split("&")]

@@ -158,12 +158,37 @@ def last_dollar(text: str) -> str | None:
     return inner or None
 
 
+def last_span(text: str) -> str | None:
+    """The math span that ends last: a display form (`\\[..\\]`, `$$..$$`, `\\(..\\)`) or the
+    text between the last two `$` (flex's rule, which pairs currency signs sensibly)."""
+    window = text[-_MATH_WINDOW:]
+    display = None
+    for opener, closer in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)")):
+        end = window.rfind(closer)
+        if end < 0:
+            continue
+        start = window.rfind(opener, 0, end if opener != closer else end)
+        if start < 0 or (opener == closer and start + len(opener) > end):
+            continue
+        inner = window[start + len(opener) : end].strip()
+        if inner and (display is None or end > display[0]):
+            display = (end, inner)
+    dollars = [m.start() for m in re.finditer(r"(?<!\\)\$", window)]
+    if display is not None and (len(dollars) < 2 or display[0] >= dollars[-1] - 1):
+        return display[1]
+    return last_dollar(window)
+
+
 def extract_candidates(response: str) -> list[str]:
-    """Candidate answers in priority order, de-duplicated; plain-text readings last."""
+    """Candidate answers in priority order, de-duplicated; plain-text readings last.
+
+    A boxed answer wins over any other math in the text (Math-Verify reads it that way), so
+    a stray `$n = 2$` in the reasoning never stands in for a wrong boxed answer."""
     found: list[str] = []
     boxed = last_boxed(response)
     minerva = minerva_answer(response)
-    for value in (boxed, minerva, last_math(response), last_dollar(response)):
+    spans = [] if boxed is not None else [last_span(response)]
+    for value in (boxed, minerva, *spans):
         if value is not None and value is not boxed and "\\boxed" in value:
             value = last_boxed(value)  # "$\\boxed{7}$": the box is the answer
         if value is not None and value not in found:
