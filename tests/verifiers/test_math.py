@@ -1,5 +1,6 @@
 import asyncio
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -216,3 +217,29 @@ def test_agrees_with_math_verify_on_math500(shared_data):
     assert agree >= 0.97, [
         (p[-60:], g) for (p, g), a, b in zip(pairs, ours, theirs, strict=True) if a != b
     ]
+
+
+def test_first_call_does_not_wait_for_the_sympy_pool(monkeypatch):
+    """The pool starts in the background; a call the fast path settles never waits for it."""
+    from verifiers.procpool import TimeoutPool
+
+    release = threading.Event()
+    pool = TimeoutPool("verifiers.math.symbolic:symbolic_equal", workers=1, timeout=20)
+    real_start = pool._start
+
+    def slow_start():
+        release.wait(60)  # an interpreter start that has not finished yet
+        return real_start()
+
+    pool._start = slow_start
+    monkeypatch.setattr(vmath, "symbolic_pool", lambda: pool)
+    try:
+        assert vmath.is_correct(boxed(r"x \geq 5"), "x >= 5")  # returns while start is blocked
+        assert vmath.check(boxed("7"), "8").correct is False
+        assert not pool._live  # no worker has started yet
+        release.set()
+        result = vmath.check(boxed(r"\binom{5}{2}"), "10")  # needs sympy: waits for the worker
+        assert result.correct and result.method == "symbolic"
+    finally:
+        release.set()
+        pool.close()
