@@ -43,6 +43,17 @@ def split_top(text: str, sep: str = ",") -> list[str]:
     return [p.strip() for p in parts]
 
 
+def _well_nested(text: str) -> bool:
+    """Every bracket closed by its own kind, in order (escaped braces count as braces)."""
+    stack: list[str] = []
+    for ch in text.replace("\\{", "{").replace("\\}", "}"):
+        if ch in "([{":
+            stack.append({"(": ")", "[": "]", "{": "}"}[ch])
+        elif ch in ")]}" and (not stack or stack.pop() != ch):
+            return False
+    return not stack
+
+
 def _balanced(inner: str) -> bool:
     depth = 0
     for ch in inner:
@@ -96,6 +107,8 @@ def fast_scalar(pred: str, gold: str) -> bool | None:
         return dp == dg and (bp is None or bg is None or bp == bg)
     if "\\infty" in np_ or "\\infty" in ng:
         return False  # written canonically; the evaluator has no infinity
+    if not (_well_nested(np_) and _well_nested(ng)):
+        return False  # "[x+1)(x-1)" is no expression: nothing can show it equal
     try:
         return numerically_equal(clean(pred), clean(gold))
     except Undecided:
@@ -195,6 +208,8 @@ def compare(pred: str, gold: str, scalar: Scalar = fast_scalar) -> bool | None:
     kp, bp, ep = structure(pred)
     kg, bg, eg = structure(gold)
     if kp == "scalar" and kg == "scalar":
+        if (relation(ep[0]) is None) != (relation(eg[0]) is None):
+            return False  # "-x = 12" (an equation once "x =" labels are gone) vs "12"
         return scalar(ep[0], eg[0])
     unordered = {"set", "list"}
     if kp != kg and not (kp in unordered and kg in unordered):

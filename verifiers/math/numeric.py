@@ -304,17 +304,27 @@ def numerically_equal(pred: str, gold: str, rel: float = 1e-8) -> bool:
     names = sorted(variables(a) | variables(b))
     if len(names) > len(_POINTS[0]):
         raise Undecided("too many variables")
-    decided = 0
-    for point in _POINTS if names else _POINTS[:1]:
+    decided = undefined_pred = 0
+    points = _POINTS if names else _POINTS[:1]
+    for point in points:
         env = {n: complex(point[i]) for i, n in enumerate(names)}
         try:
-            va, vb = evaluate(a, env), evaluate(b, env)
+            vb = evaluate(b, env)
         except (ZeroDivisionError, OverflowError, ValueError):
+            continue
+        try:
+            va = evaluate(a, env)
+        except ZeroDivisionError:
+            undefined_pred += 1  # e.g. \frac101 (1/0): undefined where the gold is not
+            continue
+        except (OverflowError, ValueError):
             continue
         if not _close(va, vb, rel):
             return False
         decided += 1
     if decided == 0:
+        if undefined_pred == len(points):
+            return False
         raise Undecided("no point where both sides are defined")
     return True
 
