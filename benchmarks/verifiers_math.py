@@ -59,6 +59,25 @@ print(json.dumps({"first": t1 - t0, "batch": t2 - t0}))
 """
 
 
+# Answers only sympy can settle (commands the fast evaluator does not know): right and wrong.
+HARD = [
+    ("\\binom{5}{2}", "10"),
+    ("\\lfloor 7.5 \\rfloor", "8"),
+    ("\\log_2 8", "3"),
+]
+
+
+def with_hard_items(cases: list[Case]) -> list[Case]:
+    """The cold batch with the hard items spread through it (one of them first)."""
+    out = list(cases)
+    for k, (pred, gold) in enumerate(HARD):
+        hard = Case(
+            f"So the answer is $\\boxed{{{pred}}}$.", gold, "hard", "boxed", "sympy", "hard"
+        )
+        out.insert(k * len(cases) // len(HARD), hard)
+    return out
+
+
 def run_caravan_warm(cases: list[Case]) -> tuple[list[bool], float, dict[str, int]]:
     from verifiers import math as vmath
 
@@ -132,10 +151,18 @@ def main() -> None:
 
     print("cold (fresh interpreter, imports and worker start included):", flush=True)
     cold_cases = cases[: args.cold_n + 1]
+    hard_cases = with_hard_items(cold_cases[: -len(HARD)])
     cold = {w: run_cold(w, cold_cases) for w in ("caravan", "math-verify")}
-    for label, key in (("first call (1 item)", "first"), (f"first {len(cold_cases)}", "batch")):
-        a, b = cold["caravan"][key], cold["math-verify"][key]
-        print(f"  {label:22}: caravan {a:6.3f} s  math-verify {b:6.3f} s  -> {b / a:5.1f}x")
+    hard = {w: run_cold(w, hard_cases) for w in ("caravan", "math-verify")}
+    rows = (
+        ("first call (1 item)", cold, "first"),
+        (f"first {len(cold_cases)}", cold, "batch"),
+        ("first call, sympy item", hard, "first"),
+        (f"first {len(hard_cases)}, {len(HARD)} sympy", hard, "batch"),
+    )
+    for label, runs, key in rows:
+        a, b = runs["caravan"][key], runs["math-verify"][key]
+        print(f"  {label:24}: caravan {a:6.3f} s  math-verify {b:6.3f} s  -> {b / a:5.1f}x")
 
     ours, t_ours, methods = run_caravan_warm(cases)
     theirs, t_theirs = run_math_verify_warm(cases)
