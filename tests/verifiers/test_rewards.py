@@ -176,3 +176,20 @@ def test_each_if_constraint_is_parsed_and_checked_once_per_response(monkeypatch)
     results = compute_rewards(["a, b"] * 8 + ["a b"] * 8, [IF_TRUTH] * 16, ["ifeval"] * 16)
     assert [r.reward for r in results] == [0.0] * 8 + [10.0] * 8
     assert calls == {"check": 16, "parse": 1}
+
+
+@pytest.mark.parametrize(
+    "truth",
+    [
+        json.dumps({"func_name": "validate_everything"}),
+        json.dumps([{"instruction_id": ["keywords:nope"], "kwargs": [{}]}]),
+        json.dumps({"func_name": "validate_word_constraint", "N": 5, "quantifier": "roughly"}),
+    ],
+)
+def test_an_unknown_if_check_is_an_error_never_a_pass(truth):
+    for results in (
+        [compute_reward("any response", truth, "ifeval")],
+        compute_rewards(["a", "b"], [truth, truth], ["ifeval", "ifeval"]),
+    ):
+        for result in results:
+            assert result.reward is None and result.errors
