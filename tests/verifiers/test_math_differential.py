@@ -104,6 +104,9 @@ REJECTS = [
     ),  # fmt: skip
     ("letters glued to a number", "AZYUK2A", "2"),
     ("doubled backslashes", COT + "$\\boxed{\\\\frac{1}{3}}$", "\\frac{1}{2}"),
+    ("approximation chain", COT + "$\\boxed{x \\approx 1 \\approx 2 \\approx 3}$", "2"),
+    ("equality chain", COT + "$\\boxed{x = 1 = 2 = 3}$", "2"),
+    ("hedged list for a value", COT + "$\\boxed{1 \\text{ or } 2 \\text{ or } 3}$", "2"),
 ]
 
 

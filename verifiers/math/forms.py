@@ -78,6 +78,8 @@ def _value_forms(element: str, gold: bool = False) -> list[str]:
     A response's `\\frac{1}{2} = 0.5` also reads as its last side; a gold's `7 = 11a+c` does
     not (only a label or a chain of several `=` gives way to its last side there)."""
     parts = [p.strip() for p in _APPROX.split(element) if p.strip()]
+    if len(parts) > 2:  # `1 \\approx 2 \\approx 3` must not match every gold in it
+        parts = [parts[0], parts[-1]]
     out: list[str] = []
     for part in parts or [element]:
         sides, ops = split_relation(part)
