@@ -67,6 +67,10 @@ READS = [
     ("and-list", COT + "$\\boxed{6 \\text{ and } 8}$", "6, 8"),
     ("final answer line", "Final Answer: The largest $n$ is 34.", "34"),
     ("plain text number", "there are 12 sequences in total", "12"),
+    ("plus-minus gold", COT + "$\\boxed{1+\\sqrt{19}, 1-\\sqrt{19}}$", "1 \\pm \\sqrt{19}"),
+    ("plus-minus answer", COT + "$\\boxed{x = 1 \\pm \\sqrt{19}}$", "1-\\sqrt{19}, 1+\\sqrt{19}"),
+    ("labelled coordinates", COT + "$\\boxed{x = 1, y = -2}$", "(1, -2)"),
+    ("rounded decimal", COT + "$\\boxed{0.333333}$", "\\frac{1}{3}"),
     (
         "bracketed array",
         COT + "$\\left[\\begin{array}{cc}1 & 2 \\\\ 3 & 4\\end{array}\\right]$",
@@ -104,6 +108,10 @@ REJECTS = [
     ),  # fmt: skip
     ("letters glued to a number", "AZYUK2A", "2"),
     ("doubled backslashes", COT + "$\\boxed{\\\\frac{1}{3}}$", "\\frac{1}{2}"),
+    ("plus-minus half", COT + "$\\boxed{1 + \\sqrt{19}}$", "1 \\pm \\sqrt{19}"),
+    ("coordinates by label", COT + "$\\boxed{y = 1, x = -2}$", "(1, -2)"),
+    ("truncated decimal", COT + "$\\boxed{0.666666}$", "\\frac{2}{3}"),
+    ("short decimal", COT + "$\\boxed{0.3333}$", "\\frac{1}{3}"),
     ("approximation chain", COT + "$\\boxed{x \\approx 1 \\approx 2 \\approx 3}$", "2"),
     ("equality chain", COT + "$\\boxed{x = 1 = 2 = 3}$", "2"),
     ("hedged list for a value", COT + "$\\boxed{1 \\text{ or } 2 \\text{ or } 3}$", "2"),
@@ -137,6 +145,7 @@ def test_our_cases_agree_with_math_verify(category, response, gold):
 MATH_VERIFY_DIFFERS = {
     "interval as double inequality",  # it compares a set with a relation one way round only
     "variable is not a unit",  # it drops the trailing "m" as metres
+    "coordinates by label",  # it reads the values in written order, ignoring the names
 }
 
 

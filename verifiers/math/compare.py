@@ -13,10 +13,12 @@ import re
 from collections.abc import Callable
 
 from verifiers.math.normalize import clean, is_thousands, normalize
-from verifiers.math.numeric import Undecided, numerically_equal, proportional
+from verifiers.math.numeric import Undecided, evaluate, numerically_equal, proportional, variables
+from verifiers.math.numeric import parse as parse_expr
 
 Scalar = Callable[[str, str], bool | None]
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
+_LONG_DECIMAL = re.compile(r"-?\d+\.\d{6,}")
 _BASE = re.compile(r"^([0-9A-Za-z]+)_\{?(\d+)\}?$")  # 10200_3: a numeral in base 3
 
 
@@ -109,10 +111,30 @@ def fast_scalar(pred: str, gold: str) -> bool | None:
         return False  # written canonically; the evaluator has no infinity
     if not (_well_nested(np_) and _well_nested(ng)):
         return False  # "[x+1)(x-1)" is no expression: nothing can show it equal
+    if _LONG_DECIMAL.fullmatch(np_):
+        rounded = _rounds_to(np_, clean(gold))
+        if rounded is not None:
+            return rounded
     try:
         return numerically_equal(clean(pred), clean(gold))
     except Undecided:
         return None
+
+
+def _rounds_to(decimal: str, gold: str) -> bool | None:
+    """A decimal written to 6+ places equals a constant gold it correctly rounds (0.333333 is
+    1/3, as graders with a float tolerance count it; 0.33 is not). None: gold not a constant."""
+    try:
+        node = parse_expr(gold)
+        if variables(node):
+            return None
+        value = evaluate(node, {})
+    except (Undecided, ZeroDivisionError, OverflowError, ValueError):
+        return None
+    places = len(decimal.split(".", 1)[1])
+    if abs(value.imag) > 1e-12:
+        return False
+    return abs(value.real - float(decimal)) <= 0.5 * 10.0**-places * (1 + 1e-9)
 
 
 def _unordered(pred: list[str], gold: list[str], scalar: Scalar) -> bool | None:

@@ -22,6 +22,7 @@ _LIST_WORDS = re.compile(
 )
 _SPACING = re.compile(r"(?<!\\)\\(?:q?quad(?![a-zA-Z])|[,;: !])")
 _RELATION = re.compile(r"\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|\\ne(?![a-zA-Z])|<|>|=")
+_PM = re.compile(r"\\pm(?![a-zA-Z])|±")
 _APPROX = re.compile(r"\\approx|≈|\\simeq")
 _SUBSCRIPT = re.compile(r"_\{[^{}]*\}|_\w")
 _INEQ = {"<": ("<", False), ">": ("<", True), "\\le": ("\\le", False), "\\ge": ("\\le", True)}
@@ -128,15 +129,37 @@ def forms(answer: str, *, gold: bool = False) -> list[str]:
     elements = _elements(_SPACING.sub(" ", s))
     if len(elements) > 1:
         per = [_value_forms(e, gold) for e in elements]
-        out.append(", ".join(f[-1] if len(f) == 1 else _pick_value(f) for f in per))
+        values = ", ".join(f[-1] if len(f) == 1 else _pick_value(f) for f in per)
+        out.append(values)
+        if all(_labelled(e) for e in elements):  # x = 1, y = 2 names the point (1, 2)
+            pairs = sorted(
+                (split_relation(e)[0][0].replace(" ", ""), _pick_value(f))
+                for e, f in zip(elements, per, strict=True)
+            )
+            out.append(f"({', '.join(v for _, v in pairs)})")  # coordinates in label order
     else:
         out.extend(_value_forms(s, gold))
+    out.extend(_plus_minus(f) for f in list(out) if _PM.search(f))
     seen: list[str] = []
     for f in out:
         f = f.strip()
         if f and f not in seen:
             seen.append(f)
     return seen[:_MAX_FORMS]
+
+
+def _labelled(element: str) -> bool:
+    sides, ops = split_relation(element)
+    return ops == ["="] and is_label(sides[0])
+
+
+def _plus_minus(reading: str) -> str:
+    """`1 \\pm \\sqrt{19}` is the pair `1 + \\sqrt{19}, 1 - \\sqrt{19}` (one \\pm only)."""
+    sides, _ = split_relation(reading)
+    value = sides[-1]
+    if len(_PM.findall(value)) != 1:
+        return reading
+    return f"{_PM.sub('+', value)}, {_PM.sub('-', value)}"
 
 
 def _pick_value(readings: list[str]) -> str:
