@@ -132,6 +132,8 @@ class TimeoutPool:
         """Start up to `count` workers in a background thread and return at once, so the first
         item that needs a worker finds one ready instead of waiting for an interpreter start.
         Only the first call does anything."""
+        if self._prestarted:
+            return
         with self._lock:
             if self._prestarted or self._closed:
                 return
