@@ -165,23 +165,30 @@ _ORIENT = {"=": ("=", False), "\\ne": ("\\ne", False), "<": ("<", False), ">": (
            "\\le": ("\\le", False), "\\ge": ("\\le", True)}  # fmt: skip
 
 
-def relation(text: str) -> tuple[str, str, str] | None:
-    """(low side, canonical operator, high side) for a single top-level relation, else None."""
-    s = clean(text, drop_label=False)
+def split_relation(text: str) -> tuple[list[str], list[str]]:
+    """(sides, operators) at the top level (outside brackets)."""
     sides, ops, depth, start, i = [], [], 0, 0, 0
-    while i < len(s):
-        ch = s[i]
+    while i < len(text):
+        ch = text[i]
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif depth == 0 and (m := _REL_OP.match(s, i)):
-            sides.append(s[start:i].strip())
-            ops.append(m.group(0))
-            i = start = m.end()
-            continue
+        elif depth == 0:
+            m = _REL_OP.match(text, i)
+            if m and not (ch == "\\" and text[i - 1 : i] == "\\"):
+                sides.append(text[start:i].strip())
+                ops.append(m.group(0))
+                i = start = m.end()
+                continue
         i += 1
-    sides.append(s[start:].strip())
+    sides.append(text[start:].strip())
+    return sides, ops
+
+
+def relation(text: str) -> tuple[str, str, str] | None:
+    """(low side, canonical operator, high side) for a single top-level relation, else None."""
+    sides, ops = split_relation(clean(text, drop_label=False))
     if len(ops) != 1 or not all(sides):
         return None
     op, swap = _ORIENT[ops[0]]

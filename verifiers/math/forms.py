@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from verifiers.math.compare import split_top
+from verifiers.math.compare import split_relation, split_top
 from verifiers.math.normalize import is_thousands, relations, undouble
 
 _MAX_FORMS = 8
@@ -21,7 +21,6 @@ _LIST_WORDS = re.compile(
     r"|(?<=[\s$)}\]])(?:and|or)(?=[\s$({\[\\])"
 )
 _SPACING = re.compile(r"(?<!\\)\\(?:q?quad(?![a-zA-Z])|[,;: !])")
-_RELATION = re.compile(r"\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|\\ne(?![a-zA-Z])|<|>|=")
 _PM = re.compile(r"\\pm(?![a-zA-Z])|±")
 _APPROX = re.compile(r"\\approx|≈|\\simeq")
 _SUBSCRIPT = re.compile(r"_\{[^{}]*\}|_\w")
@@ -50,27 +49,6 @@ def is_label(text: str) -> bool:
 def _has_variable(text: str) -> bool:
     """Letters outside LaTeX commands: `2x+4y-3` has variables, `\\frac{1}{2}` has none."""
     return bool(re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", text)))
-
-
-def split_relation(text: str) -> tuple[list[str], list[str]]:
-    """(sides, operators) at the top level (outside brackets)."""
-    sides, ops, depth, start, i = [], [], 0, 0, 0
-    while i < len(text):
-        ch = text[i]
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif depth == 0:
-            m = _RELATION.match(text, i)
-            if m and not (ch == "\\" and text[i - 1 : i] == "\\"):
-                sides.append(text[start:i].strip())
-                ops.append(m.group(0))
-                i = start = m.end()
-                continue
-        i += 1
-    sides.append(text[start:].strip())
-    return sides, ops
 
 
 def _value_forms(element: str, gold: bool = False) -> list[str]:
