@@ -247,7 +247,7 @@ register(Verifier("gsm8k", "verifiers.registry:gsm8k_check", ("gsm", "gsm8k_trai
                   doc="last number vs the gold after ####"))  # fmt: skip
 register(Verifier("math", "verifiers.registry:math_check", ("math_flex", "minerva_math",
                   "math500", "hendrycks_math"), "verifiers.registry:math_check_batch",
-                  doc="flex extraction, string/numeric path, sympy with timeout"))  # fmt: skip
+                  doc="Math-Verify-style reading, string/numeric path, sympy with timeout"))  # fmt: skip
 register(Verifier("ifeval", "verifiers.registry:ifeval_check", ("if", "ifeval_like",
                   "instruction_following", "if_functions"), "verifiers.registry:ifeval_check_batch",
                   doc="IFEval and extended constraints (verifiers.ifeval)"))  # fmt: skip
