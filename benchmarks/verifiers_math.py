@@ -13,8 +13,10 @@ Prints, for both checkers:
 - cold speed: a fresh interpreter's first call (one item) and first batch, imports and any
   worker start included, measured in subprocesses;
 - agreement, and the disagreements by category (who accepts, case kind, spelling, display);
-- MATH-500 accuracy as each grader would report it (Qwen2.5-Math-eval style) for a simulated
-  model whose true accuracy is known by construction, with false accepts / false rejects.
+- MATH-500 accuracy as each grader would report it (Qwen2.5-Math-eval style: one response per
+  problem, share judged correct) for a simulated model whose true accuracy is known by
+  construction (two thirds right as written or re-spelled, one third wrong), with false
+  accepts / false rejects.
 """
 
 from __future__ import annotations
@@ -117,19 +119,22 @@ def run_cold(which: str, cases: list[Case]) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def grader_accuracy(cases: list[Case], ours: list[bool], theirs: list[bool]) -> list[str]:
-    """MATH-500 accuracy as each grader reports it, against the truth known by construction."""
-    idx = [i for i, c in enumerate(cases) if c.source == "math500"]
-    if not idx:
-        return ["  (no MATH-500 items in this sample)"]
-    truth = [cases[i].kind != "wrong" for i in idx]
-    lines = [f"  truth (by construction) : {sum(truth) / len(idx):7.2%}  ({len(idx)} responses)"]
-    for name, verdicts in (("caravan", ours), ("math-verify", theirs)):
-        v = [verdicts[i] for i in idx]
-        false_acc = sum(a and not t for a, t in zip(v, truth, strict=True))
-        false_rej = sum(t and not a for a, t in zip(v, truth, strict=True))
+def grader_accuracy(data: Path, seed: int) -> list[str]:
+    """MATH-500 accuracy as each grader reports it (Qwen2.5-Math-eval style: one response per
+    problem, the share judged correct), against the truth known by construction."""
+    from verifiers import math as vmath
+
+    cases = build_cases(data, 500, seed, sources=("math500",))
+    truth = [c.kind != "wrong" for c in cases]
+    ours = vmath.is_correct_batch([c.response for c in cases], [c.gold for c in cases])
+    lines = [
+        f"  truth (by construction) : {sum(truth) / len(cases):7.2%}  ({len(cases)} responses)"
+    ]
+    for name, verdicts in (("caravan", ours), ("math-verify", math_verify_verdicts(cases))):
+        false_acc = sum(a and not t for a, t in zip(verdicts, truth, strict=True))
+        false_rej = sum(t and not a for a, t in zip(verdicts, truth, strict=True))
         lines.append(
-            f"  {name:24}: {sum(v) / len(idx):7.2%}  (false accepts {false_acc}, "
+            f"  {name:24}: {sum(verdicts) / len(cases):7.2%}  (false accepts {false_acc}, "
             f"false rejects {false_rej})"
         )
     return lines
@@ -182,7 +187,7 @@ def main() -> None:
     for what, count in by.most_common():
         print(f"  {count:4d}  {what}")
     print("MATH-500 accuracy as each grader reports it:")
-    for line in grader_accuracy(cases, ours, theirs):
+    for line in grader_accuracy(args.data, args.seed):
         print(line)
     shown = 0
     for case, a, b in zip(cases, ours, theirs, strict=True):
