@@ -214,9 +214,13 @@ def extract_answer(response: str) -> str | None:
 
 def gold_answer(gold: str) -> str:
     """A gold label may be a full solution; use its boxed answer when it has one, and all of
-    them, as a list, when it has several (`\\boxed{1} and \\boxed{-2}`)."""
+    them, as a list, when it has several (`\\boxed{1} and \\boxed{-2}`); else its Minerva
+    "The final answer is X. I hope it is correct." sentence."""
     boxes = all_boxed(gold)
     if len(boxes) > 1:
         return ", ".join(dict.fromkeys(boxes))
     boxed = last_boxed(gold)
-    return boxed if boxed is not None else gold.strip()
+    if boxed is not None:
+        return boxed
+    minerva = minerva_answer(gold) if "hope it is correct" in gold else None
+    return minerva if minerva is not None else gold.strip()
