@@ -73,6 +73,24 @@ def parse_gold(gold: str | int | float) -> Fraction:
     return value
 
 
+def format_gold(value: Fraction) -> str:
+    """A parsed gold written back as plain text that `parse_gold` reads to the same value:
+    an integer, an exact decimal, or n/d."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    d, twos, fives = value.denominator, 0, 0
+    while d % 2 == 0:
+        d, twos = d // 2, twos + 1
+    while d % 5 == 0:
+        d, fives = d // 5, fives + 1
+    if d != 1:
+        return f"{value.numerator}/{value.denominator}"
+    places = max(twos, fives)
+    text = f"{abs(value.numerator) * 10**places // value.denominator:0{places + 1}d}"
+    sign = "-" if value < 0 else ""
+    return f"{sign}{text[:-places]}.{text[-places:]}"
+
+
 def is_correct(response: str, gold: str | int | float) -> bool:
     """True when the last number in `response` equals the gold answer numerically."""
     pred = extract_prediction(response)

@@ -93,3 +93,19 @@ def test_golds_with_a_sign_or_unit_parse(gold, value):
 def test_gold_with_two_numbers_is_an_error():
     with pytest.raises(CaravanError, match="not a number"):
         gsm8k.parse_gold("#### 3 or 4")
+
+
+def test_rlvr_rows_keep_signed_and_unit_golds_as_plain_numbers():
+    from records.validate import BadRow
+    from verifiers.rlvr import gsm8k_rows
+
+    rows = [
+        {"question": "q1", "answer": "steps\n#### +7"},
+        {"question": "q2", "answer": "steps\n#### 18 dollars"},
+        {"question": "q3", "answer": "steps\n#### 1,234"},
+        {"question": "q4", "answer": "steps\n#### 3 or 4"},
+    ]
+    out = list(gsm8k_rows(rows, "gsm.jsonl"))
+    assert [r["ground_truth"] for r in out[:3]] == ["7", "18", "1234"]
+    assert isinstance(out[3], BadRow)
+    assert all(gsm8k.is_correct(f"The answer is {g}.", g) for g in ("7", "18", "1234"))
