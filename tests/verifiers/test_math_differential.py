@@ -118,6 +118,13 @@ REJECTS = [
     ("coordinates by label", COT + "$\\boxed{y = 1, x = -2}$", "(1, -2)"),
     ("truncated decimal", COT + "$\\boxed{0.666666}$", "\\frac{2}{3}"),
     ("short decimal", COT + "$\\boxed{0.3333}$", "\\frac{1}{3}"),
+    (
+        "large integers off by 2",
+        COT + "$$ 11,\\! 111,\\! 111,\\! 102 $$",
+        "11,\\! 111,\\! 111,\\! 100",
+    ),
+    ("large power off by one", COT + "$\\boxed{10^{12}+1}$", "10^{12}"),
+    ("huge powers", COT + "$\\boxed{7^{4950}}$", "2^{4950}"),
     ("approximation chain", COT + "$\\boxed{x \\approx 1 \\approx 2 \\approx 3}$", "2"),
     ("equality chain", COT + "$\\boxed{x = 1 = 2 = 3}$", "2"),
     ("hedged list for a value", COT + "$\\boxed{1 \\text{ or } 2 \\text{ or } 3}$", "2"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 
 from verifiers.math.normalize import clean, is_thousands, normalize
 from verifiers.math.numeric import Undecided, evaluate, numerically_equal, proportional, variables
@@ -18,6 +19,7 @@ from verifiers.math.numeric import parse as parse_expr
 
 Scalar = Callable[[str, str], bool | None]
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
+_LITERAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 _LONG_DECIMAL = re.compile(r"-?\d+\.\d{6,}")
 _BASE = re.compile(r"^([0-9A-Za-z]+)_\{?(\d+)\}?$")  # 10200_3: a numeral in base 3
 
@@ -111,6 +113,8 @@ def fast_scalar(pred: str, gold: str) -> bool | None:
         return False  # written canonically; the evaluator has no infinity
     if not (_well_nested(np_) and _well_nested(ng)):
         return False  # "[x+1)(x-1)" is no expression: nothing can show it equal
+    if _LITERAL.fullmatch(np_) and _LITERAL.fullmatch(ng):
+        return Decimal(np_) == Decimal(ng)  # 11111111102 is not 11111111100 (no tolerance)
     if _LONG_DECIMAL.fullmatch(np_):
         rounded = _rounds_to(np_, clean(gold))
         if rounded is not None:

@@ -51,6 +51,10 @@ _POINTS = (
 )
 
 
+# Above this, a relative tolerance could equate integers that differ by 1 (10^{12}+1 vs 10^{12}).
+_EXACT_ABOVE = 1e7
+
+
 class Undecided(Exception):
     """The evaluator cannot judge this input; ask sympy."""
 
@@ -321,6 +325,8 @@ def numerically_equal(pred: str, gold: str, rel: float = 1e-8) -> bool:
             continue
         if not _close(va, vb, rel):
             return False
+        if not names and va != vb and max(abs(va), abs(vb)) > _EXACT_ABOVE:
+            raise Undecided("large values that differ in the last digits: check exactly")
         decided += 1
     if decided == 0:
         if undefined_pred == len(points):
