@@ -125,6 +125,7 @@ REJECTS = [
     ),
     ("large power off by one", COT + "$\\boxed{10^{12}+1}$", "10^{12}"),
     ("huge powers", COT + "$\\boxed{7^{4950}}$", "2^{4950}"),
+    ("constant equations", COT + "$\\boxed{0.56 = 60\\%}$", "0.56 = 56\\%"),
     ("approximation chain", COT + "$\\boxed{x \\approx 1 \\approx 2 \\approx 3}$", "2"),
     ("equality chain", COT + "$\\boxed{x = 1 = 2 = 3}$", "2"),
     ("hedged list for a value", COT + "$\\boxed{1 \\text{ or } 2 \\text{ or } 3}$", "2"),

@@ -341,10 +341,12 @@ def proportional(a_text: str, b_text: str, *, positive: bool) -> bool:
     Raises Undecided when it cannot judge."""
     a, b = parse(a_text), parse(b_text)
     names = sorted(variables(a) | variables(b))
+    if not names:
+        raise Undecided("constants: any two are proportional, compare them instead")
     if len(names) > len(_POINTS[0]):
         raise Undecided("too many variables")
     ratio: complex | None = None
-    for point in _POINTS if names else _POINTS[:1]:
+    for point in _POINTS:
         env = {n: complex(point[i]) for i, n in enumerate(names)}
         try:
             va, vb = evaluate(a, env), evaluate(b, env)
