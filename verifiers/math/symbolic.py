@@ -21,9 +21,12 @@ def warm_up() -> None:
 
 
 def parse(text: str) -> Any:
+    import sympy
     from sympy.parsing.latex import parse_latex
 
-    return parse_latex(clean(text))
+    expr = parse_latex(clean(text))
+    # The parser reads \\pi as a plain symbol; sin(\\pi) must be 0, not sin(pi).
+    return expr.subs(sympy.Symbol("pi"), sympy.pi) if hasattr(expr, "subs") else expr
 
 
 def _expr_equal(a: Any, b: Any) -> bool:
