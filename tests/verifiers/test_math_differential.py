@@ -127,6 +127,12 @@ REJECTS = [
     ("huge powers", COT + "$\\boxed{7^{4950}}$", "2^{4950}"),
     ("constant equations", COT + "$\\boxed{0.56 = 60\\%}$", "0.56 = 56\\%"),
     ("tiny values", COT + "$\\boxed{\\frac{1}{2^{104}}}$", "\\frac{1}{2^{98}}"),
+    ("negative base numeral", COT + "$-37_{16}$", "-37_8"),
+    (
+        "function is not a label",
+        COT + "$\\boxed{-\\tan \\theta = 2\\theta}$",
+        "\\tan \\theta = 2\\theta",
+    ),
     ("approximation chain", COT + "$\\boxed{x \\approx 1 \\approx 2 \\approx 3}$", "2"),
     ("equality chain", COT + "$\\boxed{x = 1 = 2 = 3}$", "2"),
     ("hedged list for a value", COT + "$\\boxed{1 \\text{ or } 2 \\text{ or } 3}$", "2"),
@@ -164,6 +170,7 @@ MATH_VERIFY_DIFFERS = {
     "coordinates by label",  # it reads the values in written order, ignoring the names
     "gold is a Minerva solution",  # it reads the gold as 28 but the boxed 28\% differently
     "tiny values",  # it rounds both to 6 decimal places: 0 = 0
+    "negative base numeral",  # it drops the base subscript
 }
 
 

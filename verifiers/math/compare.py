@@ -21,7 +21,7 @@ Scalar = Callable[[str, str], bool | None]
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
 _LITERAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 _LONG_DECIMAL = re.compile(r"-?\d+\.\d{6,}")
-_BASE = re.compile(r"^([0-9A-Za-z]+)_\{?(\d+)\}?$")  # 10200_3: a numeral in base 3
+_BASE = re.compile(r"^(-?[0-9A-Za-z]+)_\{?(\d+)\}?$")  # 10200_3: a numeral in base 3
 
 
 def split_top(text: str, sep: str = ",") -> list[str]:

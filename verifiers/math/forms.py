@@ -22,6 +22,11 @@ _LIST_WORDS = re.compile(
 )
 _SPACING = re.compile(r"(?<!\\)\\(?:q?quad(?![a-zA-Z])|[,;: !])")
 _PM = re.compile(r"\\pm(?![a-zA-Z])|±")
+_FUNCTION = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc|arc\w+|log|ln|exp|sqrt)(?![a-zA-Z])")
+_GREEK = re.compile(
+    r"\\(?:alpha|beta|gamma|delta|epsilon|theta|lambda|mu|phi|varphi|psi|omega|rho|sigma|tau)"
+    r"(?![a-zA-Z])"
+)
 _APPROX = re.compile(r"\\approx|≈|\\simeq")
 _SUBSCRIPT = re.compile(r"_\{[^{}]*\}|_\w")
 _INEQ = {"<": ("<", False), ">": ("<", True), "\\le": ("\\le", False), "\\ge": ("\\le", True)}
@@ -41,13 +46,15 @@ def is_label(text: str) -> bool:
     No digits outside subscripts and no arithmetic, so `2x+4y-3` (an equation side) is not one.
     """
     s = _SUBSCRIPT.sub("", text.strip())
-    if not s or len(s) > 30 or re.search(r"[\d+\-^*/=]|\\infty|\\pi", s):
-        return False
+    if not s or len(s) > 30 or re.search(r"[\d+\-^*/=]|\\infty|\\pi", s) or _FUNCTION.search(s):
+        return False  # \\tan\\theta is an expression, not a name
     return bool(re.search(r"[A-Za-z]", s))
 
 
 def _has_variable(text: str) -> bool:
     """Letters outside LaTeX commands: `2x+4y-3` has variables, `\\frac{1}{2}` has none."""
+    if _GREEK.search(text):
+        return True
     return bool(re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", text)))
 
 
