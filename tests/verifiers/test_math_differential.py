@@ -133,6 +133,11 @@ REJECTS = [
         COT + "$\\boxed{-\\tan \\theta = 2\\theta}$",
         "\\tan \\theta = 2\\theta",
     ),
+    (
+        "gold approximation is a hint",
+        COT + "$\\boxed{\\frac29 \\approx 0.67}$",
+        "\\frac23 \\approx 0.67",
+    ),
     ("approximation chain", COT + "$\\boxed{x \\approx 1 \\approx 2 \\approx 3}$", "2"),
     ("equality chain", COT + "$\\boxed{x = 1 = 2 = 3}$", "2"),
     ("hedged list for a value", COT + "$\\boxed{1 \\text{ or } 2 \\text{ or } 3}$", "2"),

@@ -66,6 +66,8 @@ def _value_forms(element: str, gold: bool = False) -> list[str]:
     parts = [p.strip() for p in _APPROX.split(element) if p.strip()]
     if len(parts) > 2:  # `1 \\approx 2 \\approx 3` must not match every gold in it
         parts = [parts[0], parts[-1]]
+    if gold and len(parts) > 1:
+        parts = parts[:1]  # a gold's `\\frac23 \\approx 0.67` is 2/3; 0.67 is only a hint
     out: list[str] = []
     for part in parts or [element]:
         sides, ops = split_relation(part)
