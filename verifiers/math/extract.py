@@ -1,12 +1,13 @@
 """Pull candidate final answers out of a model's MATH-style response.
 
 Order (the "flex" scheme used by open-instruct, widened the way Math-Verify reads answers):
-the last \\boxed{...} or \\fbox{...} (braces matched, so nested fractions survive), the
-Minerva form "Final Answer: The final answer is X. I hope it is correct.", the last math span in
-any display form (`\\[...\\]`, `$$...$$`, `\\(...\\)`, `$...$`) and the text between the last
-two `$`. Only when none of those exists: the value a "Final Answer:" line ends with, the last
-number of a plain-text answer, and the whole output. Several boxed answers are also available
-together (`all_boxed`) for golds that are sets.
+the last \\boxed{...} or \\fbox{...} (braces matched, so nested fractions survive) and the
+Minerva form "Final Answer: The final answer is X. I hope it is correct."; without a box, also
+the math span that ends last in any display form (`\\[...\\]`, `$$...$$`, `\\(...\\)`, or the
+text between the last two `$`), so a stray `$n = 2$` in the reasoning never stands in for a
+wrong boxed answer. With neither box nor Minerva sentence: the value a "Final Answer:" line
+ends with and, when there is no math at all, the last plain number and the whole output.
+Several boxed answers are also available together (`all_boxed`) for golds that are sets.
 """
 
 from __future__ import annotations
@@ -21,10 +22,7 @@ _MAX_CANDIDATE = 2_000
 _MINERVA_WINDOW = 6_000
 _MATH_WINDOW = 20_000
 _MAX_BOXES = 32
-_MAX_SPANS = 2_000
 _BOX_START = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_OPENER = re.compile(r"\$\$|\\\[|\\\(|(?<!\\)\$")
-_CLOSERS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)", "$": "$"}
 _PLAIN_NUMBER = re.compile(r"(?<![A-Za-z\d.,])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|"
                            r"(?<![A-Za-z\d.,])-?\d+(?:\.\d+)?(?:/\d+)?(?![\d])")  # fmt: skip
 
@@ -70,50 +68,14 @@ def last_boxed(text: str) -> str | None:
 def all_boxed(text: str) -> list[str]:
     """Every \\boxed{...} / \\fbox{...} content, in order (unclosed ones skipped)."""
     out: list[str] = []
-    for m in _BOX_START.finditer(text):
+    text = text[-_MATH_WINDOW:]  # the answers end a response; bounds the work on long ones
+    for tries, m in enumerate(_BOX_START.finditer(text)):
+        if tries >= _MAX_BOXES:  # each try scans to its closing brace: bound the work
+            break
         found = _braced(text, m.end() - 1)
         if found is not None and found[0].strip():
             out.append(found[0].strip())
-        if len(out) >= _MAX_BOXES:
-            break
     return out
-
-
-def math_spans(text: str) -> list[str]:
-    """Contents of `$$..$$`, `\\[..\\]`, `\\(..\\)` and `$..$` spans, read left to right."""
-    spans: list[str] = []
-    i, n = 0, len(text)
-    while i < n and len(spans) < _MAX_SPANS:
-        m = _OPENER.search(text, i)
-        if m is None:
-            break
-        opener = m.group(0)
-        closer = _CLOSERS[opener]
-        start = m.end()
-        end = _find_closer(text, closer, start)
-        if end < 0:
-            break
-        if opener == "$" and "\n\n" in text[start:end]:
-            i = start  # a lone dollar (currency): not a math span
-            continue
-        inner = text[start:end].strip()
-        if inner:
-            spans.append(inner)
-        i = end + len(closer)
-    return spans
-
-
-def _find_closer(text: str, closer: str, start: int) -> int:
-    at = text.find(closer, start)
-    while closer == "$" and at > 0 and text[at - 1] == "\\":
-        at = text.find(closer, at + 1)
-    return at
-
-
-def last_math(text: str) -> str | None:
-    """The last math span in any display form."""
-    spans = math_spans(text[-_MATH_WINDOW:])
-    return spans[-1] if spans else None
 
 
 def final_line_answer(text: str) -> str | None:
@@ -128,7 +90,7 @@ def final_line_answer(text: str) -> str | None:
     span_end = tail.rfind("$")
     if last_num is not None and last_num.start() > span_end:
         return last_num.group(0)
-    return last_math(tail) or (last_num.group(0) if last_num else None)
+    return last_span(tail) or (last_num.group(0) if last_num else None)
 
 
 def last_number(text: str) -> str | None:
