@@ -3,8 +3,10 @@
 The Tülu 3.1 recipe samples 16 responses for each of 48 prompts per step (768). Responses
 are built from real prompts in ../shared/data with <think> traces, right and wrong answers,
 and are scored with verifiers.rewards.compute_rewards, exactly what the TRL reward function
-calls. Prints the wall time (target: < 2 s on 2 cores) cold (worker pool not started) and
-warm (a second step).
+calls. Prints the wall time (target: < 2 s on 2 cores) cold (fresh interpreter: verifier
+imports, the MATH worker pool starting in the background) and warm (a second step), with the
+CPU time this process used and the machine's load, since wall time on a shared machine
+includes waiting for a core.
 
     python benchmarks/verifiers_grpo_batch.py
 
@@ -101,9 +103,9 @@ def main() -> None:
     responses, truths, datasets = zip(*items, strict=True)
     print(f"batch: {len(items)} responses on {os.cpu_count()} cores")
     for label in ("cold (pool starts)", "warm (next step)"):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         results = compute_rewards(list(responses), list(truths), list(datasets))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         by: dict[str, list[float]] = {}
         errors = 0
         for (_, _, d), r in zip(items, results, strict=True):
@@ -113,8 +115,11 @@ def main() -> None:
             f"{d}: mean reward {sum(v) / len(v):.2f} (n={len(v)})" for d, v in sorted(by.items())
         )
         print(
-            f"{label:20}: {elapsed:.2f} s  ({len(items) / elapsed:.0f} responses/s; {errors} errors)"
+            f"{label:20}: {elapsed:.2f} s  ({len(items) / elapsed:.0f} responses/s; {errors} errors;"
+            f" {cpu:.2f} s CPU in this process)"
         )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average {load:.1f} on {os.cpu_count()} cores (wall time above includes waiting)")
     print(means)
 
 

@@ -1,143 +1,199 @@
-"""MATH verification speed and agreement: caravan's verifiers.math vs math-verify.
+"""MATH verification: caravan's verifiers.math vs math-verify, agreement and speed side by side.
 
-Inputs are built from real MATH answers (../shared/data eval/math500_test.jsonl and
-train/math_train.jsonl): each gold answer is put into a model-style response (boxed with
-reasoning, Minerva "Final Answer", last $...$), either as written, re-formatted the way
-models write it (\\dfrac, spaces, "x =", \\left( \\right), decimals), or deliberately wrong
-(a changed number, or another problem's answer). Both libraries judge the same pairs.
+Inputs are model-style responses built from the real MATH answers in ../shared/data
+(tests/fixtures/math_cases.py): each gold answer as written, re-spelled the way models write it
+(\\dfrac, \\cfrac, units, "x =", chains, {,} separators, JSON-doubled backslashes, ...) or
+deliberately wrong, inside a chain of thought in one of eight display forms (boxed, Minerva
+"Final Answer", $..$, \\[..\\], $$..$$, \\(..\\), two boxes). Both checkers judge the same pairs.
 
-    python benchmarks/verifiers_math.py --n 2000
+    python benchmarks/verifiers_math.py --n 1200
 
-Prints verifications/s for each (caravan timed warm: its worker pool started first), the
-speed-up, the agreement rate and a sample of disagreements.
+Prints, for both checkers:
+- warm speed: verifications/s with everything imported (caravan's worker pool started);
+- cold speed: a fresh interpreter's first call (one item) and first batch, imports and any
+  worker start included, measured in subprocesses;
+- agreement, and the disagreements by category (who accepts, case kind, spelling, display);
+- MATH-500 accuracy as each grader would report it (Qwen2.5-Math-eval style: one response per
+  problem, share judged correct) for a simulated model whose true accuracy is known by
+  construction (two thirds right as written or re-spelled, one third wrong), with false
+  accepts / false rejects.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
-import random
-import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for tests.fixtures.math_cases
 
-WRAPPERS = [
-    "Let's compute step by step. After simplifying we get the result.\n\nThe answer is $\\boxed{{{a}}}$.",
-    "First we set up the equation and solve it carefully.\n\nFinal Answer: The final answer is ${a}$. I hope it is correct.",
-    "We check each case; only one works, so the answer is ${a}$.",
-    "**Solution.** Combining the two results gives \\[\\boxed{{{a}}}\\]",
+from tests.fixtures.math_cases import Case, build_cases, math_verify_verdicts  # noqa: E402
+from tests.fixtures.shared_data import SHARED_DATA  # noqa: E402
+
+_COLD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+which, path = sys.argv[1], sys.argv[2]
+items = json.load(open(path))
+if which == "caravan":
+    from verifiers import math as vmath
+    first = vmath.is_correct(items[0][0], items[0][1])
+    t1 = time.perf_counter()
+    vmath.is_correct_batch([r for r, _ in items[1:]], [g for _, g in items[1:]])
+else:
+    from math_verify import parse, verify
+    def one(r, g):
+        try:
+            return bool(verify(parse(f"${g}$"), parse(r)))
+        except Exception:
+            return False
+    first = one(*items[0])
+    t1 = time.perf_counter()
+    [one(r, g) for r, g in items[1:]]
+t2 = time.perf_counter()
+print(json.dumps({"first": t1 - t0, "batch": t2 - t0}))
+"""
+
+
+# Answers only sympy can settle (commands the fast evaluator does not know): right and wrong.
+HARD = [
+    ("\\binom{5}{2}", "10"),
+    ("\\lfloor 7.5 \\rfloor", "8"),
+    ("\\log_2 8", "3"),
 ]
 
 
-def restyle(answer: str, rng: random.Random) -> str:
-    """An equivalent spelling of `answer`, as models tend to write it."""
-    choices = [
-        lambda s: s.replace("\\frac", "\\dfrac"),
-        lambda s: s.replace(",", ", "),
-        lambda s: f"x = {s}" if re.fullmatch(r"-?\d+", s) else s,
-        lambda s: (
-            s.replace("(", "\\left(").replace(")", "\\right)")
-            if "(" in s and "\\left" not in s
-            else s
-        ),
-        lambda s: (
-            str(int(s.split("/")[0]) / int(s.split("/")[1])) if re.fullmatch(r"\d+/\d+", s) else s
-        ),
-        lambda s: f"{s}.0" if re.fullmatch(r"-?\d+", s) else s,
-        lambda s: s.replace(" ", ""),
-        lambda s: re.sub(r"\\frac\{(\d+)\}\{(\d+)\}", r"\1/\2", s),
-        lambda s: "+".join(reversed(s.split("+"))) if s.count("+") == 1 and "{" not in s else s,
-        lambda s: re.sub(r"^(\d+)\\sqrt\{(\d+)\}$", r"\\sqrt{\2}\\cdot \1", s),
-    ]
-    return rng.choice(choices)(answer)
+def with_hard_items(cases: list[Case]) -> list[Case]:
+    """The cold batch with the hard items spread through it (one of them first)."""
+    out = list(cases)
+    for k, (pred, gold) in enumerate(HARD):
+        hard = Case(
+            f"So the answer is $\\boxed{{{pred}}}$.", gold, "hard", "boxed", "sympy", "hard"
+        )
+        out.insert(k * len(cases) // len(HARD), hard)
+    return out
 
 
-def corrupt(answer: str, others: list[str], rng: random.Random) -> str:
-    """A wrong answer: bump one number, or borrow another problem's answer."""
-    numbers = list(re.finditer(r"\d+", answer))
-    if numbers and rng.random() < 0.7:
-        m = rng.choice(numbers)
-        return answer[: m.start()] + str(int(m.group()) + rng.randint(1, 9)) + answer[m.end() :]
-    other = rng.choice(others)
-    return other if other != answer else answer + "+1"
-
-
-def build(n: int, seed: int, data: Path = DATA) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    golds = []
-    for name in ("eval/math500_test.jsonl", "train/math_train.jsonl"):
-        for line in (data / name).read_text().splitlines():
-            ans = json.loads(line).get("answer")
-            if ans:
-                golds.append(ans)
-    rng.shuffle(golds)
-    golds = golds[:n]
-    pairs = []
-    for i, gold in enumerate(golds):
-        kind = i % 3
-        pred = gold if kind == 0 else restyle(gold, rng) if kind == 1 else corrupt(gold, golds, rng)
-        pairs.append((rng.choice(WRAPPERS).format(a=pred), gold))
-    return pairs
-
-
-def run_caravan(pairs: list[tuple[str, str]]) -> tuple[list[bool], float, dict]:
+def run_caravan_warm(cases: list[Case]) -> tuple[list[bool], float, dict[str, int]]:
     from verifiers import math as vmath
 
-    vmath.check("$\\boxed{x \\ge 1}$", "x \\geq 1")  # start the worker pool (one-off cost)
     pool = vmath.symbolic_pool()
-    for _ in range(pool.size):  # and every worker in it
-        pool.map([([("x \\le 2", "x\\leq 2")],)] * pool.size)
+    pool.map([([("x \\le 2", "x\\leq 2")],)] * pool.size)  # every worker started and warm
     start = time.perf_counter()
-    results = vmath.check_batch([p for p, _ in pairs], [g for _, g in pairs])
+    results = vmath.check_batch([c.response for c in cases], [c.gold for c in cases])
     elapsed = time.perf_counter() - start
-    methods: dict[str, int] = {}
-    for r in results:
-        key = r.method + (" (error)" if r.error else "")
-        methods[key] = methods.get(key, 0) + 1
-    return [r.correct for r in results], elapsed, methods
+    methods: dict[str, int] = collections.Counter(
+        r.method + (" (error)" if r.error else "") for r in results
+    )
+    return [r.correct for r in results], elapsed, dict(methods)
 
 
-def run_math_verify(pairs: list[tuple[str, str]]) -> tuple[list[bool], float]:
-    from math_verify import parse, verify
-
-    out = []
+def run_math_verify_warm(cases: list[Case]) -> tuple[list[bool], float]:
+    math_verify_verdicts(cases[:1])  # imports done
     start = time.perf_counter()
-    for pred, gold in pairs:
-        try:
-            out.append(bool(verify(parse(f"${gold}$"), parse(pred))))
-        except Exception:  # noqa: BLE001 - count a crash as "not verified"
-            out.append(False)
-    return out, time.perf_counter() - start
+    verdicts = math_verify_verdicts(cases)
+    return verdicts, time.perf_counter() - start
+
+
+def run_cold(which: str, cases: list[Case]) -> dict[str, float]:
+    """A fresh interpreter: the first call (one item), then the rest of the batch."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump([[c.response, c.gold] for c in cases], fh)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _COLD, which, fh.name],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=ROOT,
+            check=True,
+        )
+    finally:
+        Path(fh.name).unlink()
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def grader_accuracy(data: Path, seed: int) -> list[str]:
+    """MATH-500 accuracy as each grader reports it (Qwen2.5-Math-eval style: one response per
+    problem, the share judged correct), against the truth known by construction."""
+    from verifiers import math as vmath
+
+    cases = build_cases(data, 500, seed, sources=("math500",))
+    truth = [c.kind != "wrong" for c in cases]
+    ours = vmath.is_correct_batch([c.response for c in cases], [c.gold for c in cases])
+    lines = [
+        f"  truth (by construction) : {sum(truth) / len(cases):7.2%}  ({len(cases)} responses)"
+    ]
+    for name, verdicts in (("caravan", ours), ("math-verify", math_verify_verdicts(cases))):
+        false_acc = sum(a and not t for a, t in zip(verdicts, truth, strict=True))
+        false_rej = sum(t and not a for a, t in zip(verdicts, truth, strict=True))
+        lines.append(
+            f"  {name:24}: {sum(verdicts) / len(cases):7.2%}  (false accepts {false_acc}, "
+            f"false rejects {false_rej})"
+        )
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--n", type=int, default=1200)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--show", type=int, default=15, help="disagreements to print")
-    ap.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
+    ap.add_argument("--cold-n", type=int, default=200, help="items in the cold first batch")
+    ap.add_argument("--show", type=int, default=12, help="disagreements to print")
+    ap.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
     args = ap.parse_args()
     if not args.data.is_dir():
         sys.exit(f"shared data not found at {args.data} (pass --data)")
-    pairs = build(args.n, args.seed, args.data)
-    ours, t_ours, methods = run_caravan(pairs)
-    theirs, t_theirs = run_math_verify(pairs)
+    cases = build_cases(args.data, args.n, args.seed)
+    n = len(cases)
+    print(f"items: {n} model-style responses from shared MATH-500 + MATH train answers")
+
+    print("cold (fresh interpreter, imports and worker start included):", flush=True)
+    cold_cases = cases[: args.cold_n + 1]
+    hard_cases = with_hard_items(cold_cases[: -len(HARD)])
+    cold = {w: run_cold(w, cold_cases) for w in ("caravan", "math-verify")}
+    hard = {w: run_cold(w, hard_cases) for w in ("caravan", "math-verify")}
+    rows = (
+        ("first call (1 item)", cold, "first"),
+        (f"first {len(cold_cases)}", cold, "batch"),
+        ("first call, sympy item", hard, "first"),
+        (f"first {len(hard_cases)}, {len(HARD)} sympy", hard, "batch"),
+    )
+    for label, runs, key in rows:
+        a, b = runs["caravan"][key], runs["math-verify"][key]
+        print(f"  {label:24}: caravan {a:6.3f} s  math-verify {b:6.3f} s  -> {b / a:5.1f}x")
+
+    ours, t_ours, methods = run_caravan_warm(cases)
+    theirs, t_theirs = run_math_verify_warm(cases)
+    print("warm (imports done, caravan's pool started):")
+    print(f"  caravan verifiers.math : {n / t_ours:9.0f} verifications/s ({t_ours:.2f} s)")
+    print(f"  math-verify            : {n / t_theirs:9.0f} verifications/s ({t_theirs:.2f} s)")
+    print(f"  speed-up               : {t_theirs / t_ours:9.1f}x")
+    print(f"  caravan paths          : {methods}")
+
     agree = sum(a == b for a, b in zip(ours, theirs, strict=True))
-    n = len(pairs)
-    print(f"items: {n} ({sum(theirs)} judged correct by math-verify, {sum(ours)} by caravan)")
-    print(f"caravan verifiers.math : {n / t_ours:10.0f} verifications/s ({t_ours:.2f} s)")
-    print(f"math-verify 0.9        : {n / t_theirs:10.0f} verifications/s ({t_theirs:.2f} s)")
-    print(f"speed-up               : {t_theirs / t_ours:10.1f}x")
-    print(f"agreement              : {agree / n:10.2%} ({n - agree} disagreements)")
-    print(f"caravan paths          : {methods}")
+    print(f"agreement: {agree / n:.2%} ({n - agree} disagreements)")
+    by: collections.Counter[str] = collections.Counter()
+    for case, a, b in zip(cases, ours, theirs, strict=True):
+        if a != b:
+            who = "caravan accepts" if a else "math-verify accepts"
+            by[f"{who:19} {case.kind:8} {case.style:15} {case.display}"] += 1
+    for what, count in by.most_common():
+        print(f"  {count:4d}  {what}")
+    print("MATH-500 accuracy as each grader reports it:")
+    for line in grader_accuracy(args.data, args.seed):
+        print(line)
     shown = 0
-    for (pred, gold), a, b in zip(pairs, ours, theirs, strict=True):
+    for case, a, b in zip(cases, ours, theirs, strict=True):
         if a != b and shown < args.show:
-            tail = pred.rsplit("\n", 1)[-1][-70:]
-            print(f"  caravan={a!s:5} math-verify={b!s:5} gold={gold!r} pred=...{tail!r}")
+            tail = case.response.rsplit("\n", 1)[-1][-70:]
+            print(f"  caravan={a!s:5} math-verify={b!s:5} gold={case.gold!r} pred=...{tail!r}")
             shown += 1
 
 

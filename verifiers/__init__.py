@@ -3,7 +3,8 @@
 Modules (import what you need; heavy ones load lazily):
 
 - verifiers.gsm8k     `is_correct(response, gold)`: last number vs the gold after ####
-- verifiers.math      `is_correct`, `check`, `check_batch`, `is_correct_async`: MATH "flex"
+- verifiers.math      `is_correct`, `check`, `check_batch`, `is_correct_async`: MATH answers
+                      read as Math-Verify reads them (flex extraction widened)
 - verifiers.code      `run_tests(code, tests)`: sandboxed Python, pass fraction + outcomes
 - verifiers.thinking  `strip_thinking(text, strict=...)`: drop <think>...</think>
 - verifiers.registry  `get_verifier(dataset)`, `register_function(name, fn)`

@@ -47,19 +47,48 @@ def extract_prediction(response: str) -> Fraction | None:
 
 
 def parse_gold(gold: str | int | float) -> Fraction:
-    """The gold answer: text after `####` if present, commas and currency removed."""
+    """The gold answer: text after `####` if present, commas, currency and units removed.
+
+    A sign ("+7", "-3") is read as one; a gold with a unit or a word around its number
+    ("18 dollars", "5 cm", "x = 4") is read when it holds exactly one number. Anything else
+    raises, since a guessed gold would silently mis-score every response.
+    """
     if isinstance(gold, int | float) and not isinstance(gold, bool):
         return Fraction(Decimal(str(gold)))
     text = str(gold)
     if "####" in text:
         text = text.rsplit("####", 1)[1]
-    text = text.strip().replace(",", "").translate(_MINUS)
-    text = text.lstrip("$€£¥").rstrip("%.").strip()
-    m = re.fullmatch(r"(-)?\s*[$€£¥]?\s*(\d+(?:\.\d+)?|\.\d+)(?:/(\d+))?", text)
-    value = _to_fraction(m[2], m[3], m[1] is not None) if m else None
+    text = text.strip().translate(_MINUS)
+    plain = text.replace(",", "").lstrip("$€£¥").rstrip("%.").strip()
+    m = re.fullmatch(r"([-+])?\s*[$€£¥]?\s*(\d+(?:\.\d+)?|\.\d+)(?:/(\d+))?", plain)
+    if m:
+        value = _to_fraction(m[2], m[3], m[1] == "-")
+    else:
+        found = list(_NUMBER.finditer(text))
+        value = None
+        if len(found) == 1:
+            value = _to_fraction(found[0]["num"], found[0]["den"], found[0]["sign"] is not None)
     if value is None:
         raise CaravanError(f"GSM8K gold answer {gold!r} is not a number")
     return value
+
+
+def format_gold(value: Fraction) -> str:
+    """A parsed gold written back as plain text that `parse_gold` reads to the same value:
+    an integer, an exact decimal, or n/d."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    d, twos, fives = value.denominator, 0, 0
+    while d % 2 == 0:
+        d, twos = d // 2, twos + 1
+    while d % 5 == 0:
+        d, fives = d // 5, fives + 1
+    if d != 1:
+        return f"{value.numerator}/{value.denominator}"
+    places = max(twos, fives)
+    text = f"{abs(value.numerator) * 10**places // value.denominator:0{places + 1}d}"
+    sign = "-" if value < 0 else ""
+    return f"{sign}{text[:-places]}.{text[-places:]}"
 
 
 def is_correct(response: str, gold: str | int | float) -> bool:

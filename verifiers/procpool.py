@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from typing import Any
 from caravan.errors import CaravanError
 
 _START_TIMEOUT = 120.0
+_FEW = 4  # items a running worker takes on alone rather than waiting for another to start
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,52 @@ class TimeoutPool:
         self._lock = threading.Lock()
         self._live: set[_Worker] = set()
         self._closed = False
+        self._prestarted = False
+        self._prestarting = threading.Event()  # set while the background start runs
         self.restarts = 0
+
+    def prestart(self, count: int = 1) -> None:
+        """Start up to `count` workers in a background thread and return at once, so the first
+        item that needs a worker finds one ready instead of waiting for an interpreter start.
+        Only the first call does anything."""
+        if self._prestarted:
+            return
+        with self._lock:
+            if self._prestarted or self._closed:
+                return
+            self._prestarted = True
+
+        def run() -> None:
+            try:
+                for _ in range(min(count, self.size)):
+                    try:
+                        slot = self._idle.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        if slot is None and not self._closed:
+                            slot = self._start()
+                    except Exception:  # noqa: BLE001 - the next call retries and reports it
+                        slot = None
+                    finally:
+                        self._idle.put(slot)
+            finally:
+                self._prestarting.clear()
+
+        self._prestarting.set()
+        threading.Thread(target=run, name=f"prestart {self.target}", daemon=True).start()
+
+    def _checkout(self) -> _Worker | None:
+        """An idle worker, or an empty slot to start one in. While the background start is
+        under way, wait for its worker rather than paying for a second start."""
+        worker = self._idle.get()
+        if worker is None and self._prestarting.is_set():
+            self._idle.put(None)
+            deadline = time.monotonic() + _START_TIMEOUT
+            while self._prestarting.is_set() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            worker = self._idle.get()
+        return worker
 
     def _start(self) -> _Worker:
         to_child_r, to_child_w = os.pipe()
@@ -183,7 +230,7 @@ class TimeoutPool:
         if self._closed:
             raise CaravanError("the verifier worker pool is closed")
         limit = self.timeout if timeout is None else timeout
-        worker = self._idle.get()
+        worker = self._checkout()
         try:
             if worker is None or not worker.alive():
                 if worker is not None:
@@ -214,9 +261,14 @@ class TimeoutPool:
         """Run many items across all workers; results in input order."""
         if not items:
             return []
-        if len(items) == 1:
-            return [self.call(*items[0], timeout=timeout)]
-        with ThreadPoolExecutor(max_workers=min(self.size, len(items))) as ex:
+        threads = min(self.size, len(items))
+        with self._lock:
+            live = len(self._live)
+        if len(items) <= _FEW and (live or self._prestarting.is_set()):
+            threads = min(threads, max(live, 1))  # a few items: no new interpreter for them
+        if threads == 1:
+            return [self.call(*args, timeout=timeout) for args in items]
+        with ThreadPoolExecutor(max_workers=threads) as ex:
             return list(ex.map(lambda a: self.call(*a, timeout=timeout), items))
 
     async def acall(self, *args: Any, timeout: float | None = None) -> Outcome:

@@ -150,8 +150,7 @@ def code_check_batch(responses: Sequence[str], truths: Sequence[Any]) -> list[Ch
         return list(ex.map(one, zip(responses, truths, strict=True)))
 
 
-def ifeval_check(response: str, ground_truth: Any) -> Check:
-    """Delegates to verifiers.ifeval (built separately); fraction of constraints satisfied."""
+def _ifeval_module() -> Any:
     try:
         from verifiers import ifeval
     except ImportError as exc:
@@ -159,32 +158,44 @@ def ifeval_check(response: str, ground_truth: Any) -> Check:
             "verifier 'ifeval' needs the verifiers.ifeval package, which is not part of this "
             f"build ({exc})"
         ) from exc
-    truth = ground_truth if isinstance(ground_truth, str) else json.dumps(ground_truth)
-    score = float(ifeval.score_ground_truth(response, truth))
-    details: dict[str, Any] = {}
-    parsed = _if_instructions(truth)
-    if parsed is not None:
-        ids, kwargs = parsed
-        details = {
-            "instruction_ids": ids,
-            "outcomes": list(ifeval.check_instructions(response, ids, kwargs)),
-        }
-    return Check(score, details)
+    return ifeval
 
 
-def _if_instructions(truth: str) -> tuple[list[str], list[dict]] | None:
-    try:
-        data = json.loads(truth)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
-        data = data[0]
-    if isinstance(data, dict) and isinstance(data.get("instruction_id"), list):
-        ids = data["instruction_id"]
-        kwargs = data.get("kwargs") or [{} for _ in ids]
-        kwargs = [{k: v for k, v in (kw or {}).items() if v is not None} for kw in kwargs]
-        return ids, kwargs
-    return None
+def _if_verdict(ifeval: Any, response: str, label: Any) -> Check:
+    """Score from one check of each constraint; the same outcomes go into the details."""
+    results = ifeval.outcomes(response, label)
+    if isinstance(label, ifeval.labels.InstructionLabel):
+        details: dict[str, Any] = {"instruction_ids": list(label.instruction_ids)}
+    else:
+        details = {"func_name": label.func_name}
+    details["outcomes"] = list(results)
+    return Check(sum(results) / len(results), details)
+
+
+def ifeval_check(response: str, ground_truth: Any) -> Check:
+    """Fraction of constraints satisfied: the label is parsed once and each constraint checked
+    once (delegates to verifiers.ifeval)."""
+    ifeval = _ifeval_module()
+    return _if_verdict(ifeval, response, ifeval.parse_ground_truth(ground_truth))
+
+
+def ifeval_check_batch(responses: Sequence[str], truths: Sequence[Any]) -> list[Check | Exception]:
+    """A GRPO group shares one label across its rollouts: parse each distinct label once."""
+    ifeval = _ifeval_module()
+    parsed: dict[str, Any] = {}
+    out: list[Check | Exception] = []
+    for response, truth in zip(responses, truths, strict=True):
+        key = truth if isinstance(truth, str) else json.dumps(truth, sort_keys=True, default=str)
+        try:
+            label = parsed.get(key)
+            if label is None:
+                label = parsed[key] = ifeval.parse_ground_truth(truth)
+            out.append(_if_verdict(ifeval, response, label))
+        except CaravanError as exc:
+            out.append(exc)
+        except Exception as exc:  # noqa: BLE001 - a checker bug must not kill a batch
+            out.append(VerificationError(f"ifeval checker failed: {type(exc).__name__}: {exc}"))
+    return out
 
 
 _REGISTRY: dict[str, Verifier] = {}
@@ -236,9 +247,9 @@ register(Verifier("gsm8k", "verifiers.registry:gsm8k_check", ("gsm", "gsm8k_trai
                   doc="last number vs the gold after ####"))  # fmt: skip
 register(Verifier("math", "verifiers.registry:math_check", ("math_flex", "minerva_math",
                   "math500", "hendrycks_math"), "verifiers.registry:math_check_batch",
-                  doc="flex extraction, string/numeric path, sympy with timeout"))  # fmt: skip
+                  doc="Math-Verify-style reading, string/numeric path, sympy with timeout"))  # fmt: skip
 register(Verifier("ifeval", "verifiers.registry:ifeval_check", ("if", "ifeval_like",
-                  "instruction_following", "if_functions"),
+                  "instruction_following", "if_functions"), "verifiers.registry:ifeval_check_batch",
                   doc="IFEval and extended constraints (verifiers.ifeval)"))  # fmt: skip
 register(Verifier("code", "verifiers.registry:code_check", ("python", "code_stdio",
                   "code_assert"), "verifiers.registry:code_check_batch",

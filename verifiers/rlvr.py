@@ -18,6 +18,7 @@ from typing import Any
 
 from caravan.errors import CaravanError
 from records.validate import BadRow, RowLocation
+from verifiers.gsm8k import format_gold, parse_gold
 from verifiers.math.extract import last_boxed
 
 _CALC = re.compile(r"<<[^<>]*>>")
@@ -112,9 +113,12 @@ def gsm8k_rows(
     def build(i: int, row: dict[str, Any]) -> dict[str, Any]:
         question, answer = _need(row, ("question", "answer"), label, i)
         body = f"{prefix}Question: {question}\nAnswer:" if prefix else str(question)
-        gold = gsm8k_gold(answer)
-        if not re.fullmatch(r"-?\d+(\.\d+)?", gold):
-            raise CaravanError(f"{label} row {i}: answer after #### is not a number: {gold!r}")
+        try:  # "+7", "18 dollars": written back as the plain number the verifier reads
+            gold = format_gold(parse_gold(gsm8k_gold(answer)))
+        except CaravanError:
+            raise CaravanError(
+                f"{label} row {i}: answer after #### is not a number: {gsm8k_gold(answer)!r}"
+            ) from None
         return {
             "id": f"gsm8k-{i}",
             "messages": [{"role": "user", "content": f"{GSM8K_INSTRUCTION}\n\n{body}"}],

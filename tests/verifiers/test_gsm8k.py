@@ -70,3 +70,42 @@ def test_every_gsm8k_train_solution_verifies_against_its_own_gold(shared_data):
         if gsm8k.is_correct(f"{gsm8k.parse_gold(r['answer']) + 1}", r["answer"])
     ]
     assert not off
+
+
+@pytest.mark.parametrize(
+    ("gold", "value"),
+    [
+        ("+7", 7),
+        ("#### +7", 7),
+        ("-3", -3),
+        ("#### 18 dollars", 18),
+        ("5 cm", 5),
+        ("$1,200 per month", 1200),
+        ("x = -4", -4),
+        ("#### 2.5 hours", 2.5),
+    ],
+)
+def test_golds_with_a_sign_or_unit_parse(gold, value):
+    assert gsm8k.parse_gold(gold) == Fraction(str(value))
+    assert gsm8k.is_correct(f"So the answer is {value}.", gold)
+
+
+def test_gold_with_two_numbers_is_an_error():
+    with pytest.raises(CaravanError, match="not a number"):
+        gsm8k.parse_gold("#### 3 or 4")
+
+
+def test_rlvr_rows_keep_signed_and_unit_golds_as_plain_numbers():
+    from records.validate import BadRow
+    from verifiers.rlvr import gsm8k_rows
+
+    rows = [
+        {"question": "q1", "answer": "steps\n#### +7"},
+        {"question": "q2", "answer": "steps\n#### 18 dollars"},
+        {"question": "q3", "answer": "steps\n#### 1,234"},
+        {"question": "q4", "answer": "steps\n#### 3 or 4"},
+    ]
+    out = list(gsm8k_rows(rows, "gsm.jsonl"))
+    assert [r["ground_truth"] for r in out[:3]] == ["7", "18", "1234"]
+    assert isinstance(out[3], BadRow)
+    assert all(gsm8k.is_correct(f"The answer is {g}.", g) for g in ("7", "18", "1234"))

@@ -56,3 +56,23 @@ def test_unknown_target_fails_clearly():
         pytest.raises(CaravanError, match="failed to start"),
     ):
         pool.call(1)
+
+
+def test_prestart_starts_a_worker_in_the_background_and_calls_reuse_it():
+    with TimeoutPool("math:sqrt", workers=2, timeout=30) as pool:
+        started = threading.Event()
+        real_start = pool._start
+        starts = []
+
+        def counted_start():
+            worker = real_start()
+            starts.append(worker)
+            started.set()
+            return worker
+
+        pool._start = counted_start
+        pool.prestart()
+        pool.prestart()  # only the first call does anything
+        assert started.wait(60)
+        assert pool.call(9).value == 3.0
+        assert len(starts) == 1  # the call found the prestarted worker ready

@@ -157,3 +157,52 @@ def test_truncation_penalty_never_hides_a_verifier_error(monkeypatch):
     monkeypatch.setattr(type(get_verifier("gsm8k")), "check_batch", broken)
     failed = compute_reward("72", "72", "gsm8k", truncated=True, config=cfg)
     assert failed.reward is None and "verifier module missing" in failed.errors[0]
+
+
+def test_each_if_constraint_is_parsed_and_checked_once_per_response(monkeypatch):
+    import dataclasses
+
+    from verifiers.ifeval import checking, labels
+
+    calls = {"check": 0, "parse": 0}
+    spec = checking.SPECS["punctuation:no_comma"]
+
+    def counted_check(text, kw):
+        calls["check"] += 1
+        return spec.check(text, kw)
+
+    real_parse = labels.parse_ground_truth
+
+    def counted_parse(truth):
+        calls["parse"] += 1
+        return real_parse(truth)
+
+    monkeypatch.setitem(
+        checking.SPECS, "punctuation:no_comma", dataclasses.replace(spec, check=counted_check)
+    )
+    monkeypatch.setattr(labels, "parse_ground_truth", counted_parse)
+    monkeypatch.setattr(verifiers.ifeval, "parse_ground_truth", counted_parse)
+    assert compute_reward("no commas here", IF_TRUTH, "ifeval").reward == 10.0
+    assert calls == {"check": 1, "parse": 1}
+    # A GRPO group of 16 rollouts shares its label: one parse, one check per rollout.
+    calls.update(check=0, parse=0)
+    results = compute_rewards(["a, b"] * 8 + ["a b"] * 8, [IF_TRUTH] * 16, ["ifeval"] * 16)
+    assert [r.reward for r in results] == [0.0] * 8 + [10.0] * 8
+    assert calls == {"check": 16, "parse": 1}
+
+
+@pytest.mark.parametrize(
+    "truth",
+    [
+        json.dumps({"func_name": "validate_everything"}),
+        json.dumps([{"instruction_id": ["keywords:nope"], "kwargs": [{}]}]),
+        json.dumps({"func_name": "validate_word_constraint", "N": 5, "quantifier": "roughly"}),
+    ],
+)
+def test_an_unknown_if_check_is_an_error_never_a_pass(truth):
+    for results in (
+        [compute_reward("any response", truth, "ifeval")],
+        compute_rewards(["a", "b"], [truth, truth], ["ifeval", "ifeval"]),
+    ):
+        for result in results:
+            assert result.reward is None and result.errors

@@ -16,8 +16,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from nltk.tokenize.destructive import NLTKWordTokenizer
-from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+from verifiers.ifeval.nltk_import import import_nltk
+
+NLTKWordTokenizer = import_nltk("nltk.tokenize.destructive").NLTKWordTokenizer
+_punkt_module = import_nltk("nltk.tokenize.punkt")
+PunktParameters = _punkt_module.PunktParameters
+PunktSentenceTokenizer = _punkt_module.PunktSentenceTokenizer
 
 
 def _wordset(block: str) -> frozenset[str]:

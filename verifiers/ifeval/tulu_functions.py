@@ -3,7 +3,18 @@
 The Tülu 3 IF data (allenai/RLVR-IFeval, RLVR-GSM-MATH-IF-Mixed-Constraints) labels
 each prompt with one of 25 simpler checks whose arguments differ from IFEval's kwargs
 (`N`, `quantifier` with "at least" / "at most" / "around"). These are re-implemented
-from the documented behaviour of open-instruct's checks so rewards match its training.
+from the behaviour of open-instruct's current checks so rewards match its training. Where
+open-instruct changed a check after Tülu 3 because the old one could be gamed or was too
+strict, the current behaviour is used:
+
+- `validate_choice`: one of the options must appear in the response (Tülu 3 asked whether
+  the response appeared in an option, so the reply "e" passed against "My answer is yes.").
+- `validate_frequency_capital_words` with "around": +-max(round(N/10), 1), like word counts.
+- `validate_sections`: at least N numbered section headers ("SECTION 1", "Section 2",
+  any case), not a split on the bare splitter.
+- `verify_sentence_constraint`: "!" ends a sentence too.
+
+An unknown quantifier is a label error, never a silent fail or pass.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from verifiers.ifeval import scan
 from verifiers.ifeval.language import is_language
 
 _WORD = re.compile(r"\b\w+\b")
-_SENTENCE_GAP = re.compile(r"(?<!\w\.\w.)(?<![A-Z][a-z]\.)(?<=\.|\?)\s")
+_SENTENCE_GAP = re.compile(r"(?<!\w\.\w.)(?<![A-Z][a-z]\.)(?<=\.|\?|!)\s")
 _CAPS_WORD = re.compile(r"\b[A-Z]+\b")
 
 
@@ -28,7 +39,12 @@ def _quantified(count: int, n: int, quantifier: str, around: int) -> bool:
         return count <= n
     if quantifier == "around":
         return abs(count - n) <= around
-    return False
+    raise ValueError(f"quantifier must be 'at least', 'at most' or 'around', got {quantifier!r}")
+
+
+def _around(n: int) -> int:
+    """The "around" tolerance open-instruct uses for counts: 10% of N, at least 1."""
+    return max(round(n * 0.1), 1)
 
 
 def verify_keywords(text: str, keyword_list: list[str]) -> bool:
@@ -63,7 +79,7 @@ def verify_paragraph_count(text: str, N: int) -> bool:
 
 
 def validate_word_constraint(text: str, N: int, quantifier: str) -> bool:
-    return _quantified(len(text.strip().split()), N, quantifier, max(round(N * 0.1), 1))
+    return _quantified(len(text.strip().split()), N, quantifier, _around(N))
 
 
 def verify_sentence_constraint(text: str, N: int, quantifier: str) -> bool:
@@ -93,8 +109,8 @@ def validate_title(text: str) -> bool:
 
 
 def validate_choice(text: str, options: list[str]) -> bool:
-    # As in Tülu 3: the response must be contained in one of the options.
-    return any(text in option for option in options)
+    # An option must be in the response; the reverse test rewarded fragments like "e".
+    return any(str(option) in text for option in options)
 
 
 def validate_highlighted_sections(text: str, N: int) -> bool:
@@ -102,10 +118,8 @@ def validate_highlighted_sections(text: str, N: int) -> bool:
 
 
 def validate_sections(text: str, N: int, section_splitter: str) -> bool:
-    parts = text.split(section_splitter)
-    if parts[0] == "":
-        parts.pop(0)
-    return len(parts) == N
+    header = re.compile(r"\s?" + re.escape(section_splitter) + r"\s?\d+\s?", re.IGNORECASE)
+    return len(header.findall(text)) >= N
 
 
 def validate_json_format(text: str) -> bool:
@@ -136,7 +150,7 @@ def validate_lowercase(text: str) -> bool:
 
 
 def validate_frequency_capital_words(text: str, N: int, quantifier: str) -> bool:
-    return _quantified(len(_CAPS_WORD.findall(text)), N, quantifier, 0)
+    return _quantified(len(_CAPS_WORD.findall(text)), N, quantifier, _around(N))
 
 
 def validate_end(text: str, end_phrase: str) -> bool:

@@ -9,10 +9,17 @@ Public API::
     await is_correct_async(response, gold)
     extract_candidates(response) / extract_answer(response)
 
+Answers are read the way Math-Verify reads them (see `extract` and `forms`): every LaTeX
+display form, the last boxed answer (all of them when the gold is a set), relations and
+inequalities compared as relations, chained equalities, labelled values such as `(p,q)=(3,2)`,
+intervals written as inequalities, percent words, units, JSON-doubled backslashes.
+
 The fast path (normalised strings, then a safe numeric evaluator) runs in the caller and
 settles most items. Only what it cannot settle goes to sympy in a worker process pool with a
 per-item timeout; a hung worker is killed and replaced, so a call never hangs and hostile
-LaTeX cannot crash or stall the caller. Safe from threads and asyncio.
+LaTeX cannot crash or stall the caller. The first call starts one worker in the background
+and goes on with the fast path, so it does not wait for an interpreter start unless its own
+items need sympy. Safe from threads and asyncio.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from dataclasses import dataclass
 
 from verifiers.errors import VerificationError
 from verifiers.math.compare import compare
-from verifiers.math.extract import extract_answer, extract_candidates, gold_answer
+from verifiers.math.extract import all_boxed, extract_answer, extract_candidates, gold_answer
+from verifiers.math.forms import forms, is_list, join_answers
 from verifiers.procpool import TimeoutPool, shared_pool
 
 DEFAULT_TIMEOUT = 5.0
+_MAX_PENDING = 12  # (reading, gold) pairs sent to sympy for one response
 
 
 @dataclass(frozen=True)
@@ -52,16 +61,24 @@ def symbolic_pool() -> TimeoutPool:
 
 
 def _fast(response: str, gold: str) -> tuple[MathResult | None, list[tuple[str, str]]]:
-    candidates = extract_candidates(str(response))
-    g = gold_answer(str(gold))
+    symbolic_pool().prestart()
+    response = str(response)
+    candidates = extract_candidates(response)
+    golds = forms(gold_answer(str(gold)), gold=True)
+    if any(is_list(g) for g in golds):  # a set-valued gold: several boxes are one answer
+        boxes = all_boxed(response)
+        if len(boxes) > 1:
+            candidates.append(join_answers(boxes))
     first = candidates[0] if candidates else None
     pending: list[tuple[str, str]] = []
     for cand in candidates:
-        verdict = compare(cand, g)
-        if verdict:
-            return MathResult(True, cand, "fast"), []
-        if verdict is None:
-            pending.append((cand, g))
+        for reading in forms(cand):
+            for g in golds:
+                verdict = compare(reading, g)
+                if verdict:
+                    return MathResult(True, cand, "fast"), []
+                if verdict is None and len(pending) < _MAX_PENDING:
+                    pending.append((reading, g))
     if not pending:
         return MathResult(False, first, "fast" if candidates else "none"), []
     return None, pending

@@ -51,6 +51,10 @@ _POINTS = (
 )
 
 
+# Above this, a relative tolerance could equate integers that differ by 1 (10^{12}+1 vs 10^{12}).
+_EXACT_ABOVE = 1e7
+
+
 class Undecided(Exception):
     """The evaluator cannot judge this input; ask sympy."""
 
@@ -294,8 +298,14 @@ def evaluate(node: Node, env: dict[str, complex]) -> complex:
 def _close(a: complex, b: complex, rel: float) -> bool:
     if not (cmath.isfinite(a) and cmath.isfinite(b)):
         raise Undecided("not finite")
-    # Relative, so 1/23426 and 1/23430 differ; a tiny absolute floor for values near 0.
-    return abs(a - b) <= max(rel * max(abs(a), abs(b)), 1e-12)
+    # Relative, so 1/23426 and 1/23430 differ. Below 1e-12 floats cannot tell rounding noise
+    # (sin(pi) vs 0) from a tiny exact value (2^{-98} vs 2^{-104}): sympy decides those.
+    diff = abs(a - b)
+    if diff <= rel * max(abs(a), abs(b)):
+        return True
+    if diff <= 1e-12:
+        raise Undecided("too close to zero to judge in floating point")
+    return False
 
 
 def numerically_equal(pred: str, gold: str, rel: float = 1e-8) -> bool:
@@ -304,16 +314,62 @@ def numerically_equal(pred: str, gold: str, rel: float = 1e-8) -> bool:
     names = sorted(variables(a) | variables(b))
     if len(names) > len(_POINTS[0]):
         raise Undecided("too many variables")
-    decided = 0
-    for point in _POINTS if names else _POINTS[:1]:
+    decided = undefined_pred = 0
+    points = _POINTS if names else _POINTS[:1]
+    for point in points:
+        env = {n: complex(point[i]) for i, n in enumerate(names)}
+        try:
+            vb = evaluate(b, env)
+        except (ZeroDivisionError, OverflowError, ValueError):
+            continue
+        try:
+            va = evaluate(a, env)
+        except ZeroDivisionError:
+            undefined_pred += 1  # e.g. \frac101 (1/0): undefined where the gold is not
+            continue
+        except (OverflowError, ValueError):
+            continue
+        if not _close(va, vb, rel):
+            return False
+        if not names and va != vb and max(abs(va), abs(vb)) > _EXACT_ABOVE:
+            raise Undecided("large values that differ in the last digits: check exactly")
+        decided += 1
+    if decided == 0:
+        if undefined_pred == len(points):
+            return False
+        raise Undecided("no point where both sides are defined")
+    return True
+
+
+def proportional(a_text: str, b_text: str, *, positive: bool) -> bool:
+    """True when `a` is a constant multiple of `b` as functions (the multiple > 0 when
+    `positive`): the test for equal equations (`2x+4y-3=0` vs `y=...`) and inequalities.
+    Raises Undecided when it cannot judge."""
+    a, b = parse(a_text), parse(b_text)
+    names = sorted(variables(a) | variables(b))
+    if not names:
+        raise Undecided("constants: any two are proportional, compare them instead")
+    if len(names) > len(_POINTS[0]):
+        raise Undecided("too many variables")
+    ratio: complex | None = None
+    for point in _POINTS:
         env = {n: complex(point[i]) for i, n in enumerate(names)}
         try:
             va, vb = evaluate(a, env), evaluate(b, env)
         except (ZeroDivisionError, OverflowError, ValueError):
             continue
-        if not _close(va, vb, rel):
+        if not (cmath.isfinite(va) and cmath.isfinite(vb)):
+            raise Undecided("not finite")
+        zero_a, zero_b = abs(va) <= 1e-12, abs(vb) <= 1e-12
+        if zero_a or zero_b:
+            if zero_a != zero_b:
+                return False
+            continue
+        r = va / vb
+        if ratio is None:
+            ratio = r
+        elif not _close(r, ratio, 1e-8):
             return False
-        decided += 1
-    if decided == 0:
-        raise Undecided("no point where both sides are defined")
-    return True
+    if ratio is None:
+        raise Undecided("no point where the sides differ")
+    return not positive or (abs(ratio.imag) <= 1e-12 and ratio.real > 0)

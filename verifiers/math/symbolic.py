@@ -21,9 +21,12 @@ def warm_up() -> None:
 
 
 def parse(text: str) -> Any:
+    import sympy
     from sympy.parsing.latex import parse_latex
 
-    return parse_latex(clean(text))
+    expr = parse_latex(clean(text))
+    # The parser reads \\pi as a plain symbol; sin(\\pi) must be 0, not sin(pi).
+    return expr.subs(sympy.Symbol("pi"), sympy.pi) if hasattr(expr, "subs") else expr
 
 
 def _expr_equal(a: Any, b: Any) -> bool:
@@ -37,10 +40,15 @@ def _expr_equal(a: Any, b: Any) -> bool:
         return False
     if diff == 0:
         return True
+    if diff.is_Rational:
+        return False  # exact and non-zero: 10^{12}+1 is not 10^{12}, however large
     if diff.is_number:
-        value = complex(diff.evalf())
-        scale = max(1.0, abs(complex(a.evalf())) if a.is_number else 1.0)
-        return abs(value) <= _TOL * scale
+        # In sympy's own floats: Python floats overflow to inf for 7^{4950}, and inf <= inf.
+        value = abs(diff.evalf())
+        scale = sympy.Max(1, abs(a.evalf())) if a.is_number else sympy.Integer(1)
+        if not (value.is_finite and scale.is_finite):
+            return False
+        return bool(value <= _TOL * scale)
     return False
 
 

@@ -100,7 +100,7 @@ def test_loose_scoring_forgives_a_preamble_line():
         (
             {"func_name": "validate_choice", "options": ["My answer is yes."]},
             "My answer is yes. Because",
-            0.0,
+            1.0,
         ),
         ({"func_name": "validate_highlighted_sections", "N": 2}, "*a* *b*", 1.0),
         (
@@ -131,6 +131,51 @@ def test_tulu_func_name_labels(label, response, score):
     assert score_ground_truth(response, json.dumps(label), scoring="binary") == score
 
 
+@pytest.mark.parametrize(
+    ("label", "response", "score"),
+    [
+        # A fragment of an option is not a choice (Tülu 3's reversed test gave 1.0 here).
+        ({"func_name": "validate_choice", "options": ["My answer is yes."]}, "e", 0.0),
+        ({"func_name": "validate_choice", "options": ["My answer is yes.", "No."]}, "yes", 0.0),
+        # "around" N capital words allows +-max(round(N/10), 1).
+        (
+            {"func_name": "validate_frequency_capital_words", "N": 3, "quantifier": "around"},
+            "NASA ESA",
+            1.0,
+        ),
+        (
+            {"func_name": "validate_frequency_capital_words", "N": 20, "quantifier": "around"},
+            " ".join(["USA"] * 18),
+            1.0,
+        ),
+        (
+            {"func_name": "validate_frequency_capital_words", "N": 20, "quantifier": "around"},
+            " ".join(["USA"] * 17),
+            0.0,
+        ),
+        # Sections are numbered headers, any case, at least N.
+        (
+            {"func_name": "validate_sections", "N": 2, "section_splitter": "Section"},
+            "SECTION 1\nintro\nsection 2\nmore\nSection 3\nend",
+            1.0,
+        ),
+        (
+            {"func_name": "validate_sections", "N": 2, "section_splitter": "Section"},
+            "Section one and Section two",
+            0.0,
+        ),
+        # "!" ends a sentence.
+        (
+            {"func_name": "verify_sentence_constraint", "N": 3, "quantifier": "at least"},
+            "Wow! Great. Fine?",
+            1.0,
+        ),
+    ],
+)
+def test_tulu_labels_follow_current_open_instruct(label, response, score):
+    assert score_ground_truth(response, json.dumps(label)) == score
+
+
 def test_all_tulu_functions_are_mapped_to_ifeval_ids():
     assert len(TULU_FUNCTIONS) == 25
     assert set(TULU_FUNCTIONS) == set(TULU_TO_IFEVAL)
@@ -158,6 +203,10 @@ def test_parse_returns_typed_labels():
         ('{"something": 1}', "neither 'func_name' nor 'instruction_id'"),
         ("42", "must be an object"),
         ('{"func_name": "validate_word_constraint", "N": 5}', "bad arguments"),
+        (
+            '{"func_name": "validate_word_constraint", "N": 5, "quantifier": "roughly"}',
+            "bad arguments",
+        ),
     ],
 )
 def test_bad_labels_raise_caravan_errors(label, message):

@@ -136,3 +136,20 @@ def test_memoised_punkt_splits_exactly_like_nltk_punkt():
     plain, fast = tx.plain_punkt(), tx._punkt()
     for sample in SAMPLES + _random_texts(400):
         assert fast.tokenize(sample) == plain.tokenize(sample), sample
+
+
+def test_ifeval_import_leaves_scipy_alone():
+    """NLTK's package import would pull SciPy (~2 s cold) for measures we never use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, verifiers.ifeval\n"
+        "assert 'scipy' not in sys.modules, 'scipy imported'\n"
+        "import scipy.stats\n"  # and SciPy still imports normally afterwards
+        "from verifiers.ifeval.text import count_sentences\n"
+        "print(count_sentences('One. Two!'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "2"
