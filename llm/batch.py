@@ -22,7 +22,9 @@ from llm.backends.anthropic_api import messages_body, response_from_message
 from llm.backends.errors import classify_sdk_error
 from llm.backends.openai_api import chat_body
 from llm.cache import ResponseCache, response_from_json
+from llm.cache_scope import backend_scope
 from llm.engine import EngineConfig
+from llm.guard import RunGuard
 from llm.pricing import PriceTable
 from llm.progress import RunProgress
 from llm.structured import ParseFailure, check_schema, parse_reply
@@ -205,8 +207,12 @@ class BatchRun:
         prices: PriceTable,
         poll_s: float,
         max_wait_s: float | None,
+        scope: str | None = None,
+        guard: RunGuard | None = None,
     ) -> None:
         self.api = api
+        self.scope = scope or api.name
+        self.guard = guard or RunGuard()
         self.cache = cache
         self.config = config
         self.prices = prices
@@ -231,11 +237,10 @@ class BatchRun:
 
     async def run(self, requests: list[Request]) -> list[Response]:
         name = self.api.name
-        keys = [r.cache_key(name) for r in requests]
+        keys = [r.cache_key(self.scope) for r in requests]
         self.stats = RunStats(total=len(requests))
-        results: dict[str, Response] = {
-            k: response_from_json(v, None) for k, v in self.cache.get_many(keys).items()
-        }
+        stored = {} if self.config.refresh else self.cache.get_many(keys)
+        results: dict[str, Response] = {k: response_from_json(v, None) for k, v in stored.items()}
         first: dict[str, Request] = {}
         for key, request in zip(keys, requests, strict=True):
             first.setdefault(key, request)
@@ -417,9 +422,13 @@ async def run_batch(
     prices: PriceTable,
     poll_s: float = 30.0,
     max_wait_s: float | None = None,
+    guard: RunGuard | None = None,
 ) -> list[Response]:
     """Answer `requests` through the provider's Batch API; results in input order."""
     for schema in {id(r.schema): r.schema for r in requests if r.schema}.values():
         check_schema(schema)
-    run = BatchRun(batch_api_for(backend), cache, config, prices, poll_s, max_wait_s)
+    run = BatchRun(
+        batch_api_for(backend), cache, config, prices, poll_s, max_wait_s,
+        scope=backend_scope(backend), guard=guard,
+    )  # fmt: skip
     return await run.run(requests)
