@@ -129,6 +129,7 @@ class Engine:
             progress.console.print(
                 f"cache: {self.cache.path} ({hits} of {len(requests)} answered already){note}",
                 highlight=False,
+                soft_wrap=True,
             )
         progress.start(self.stats)
         self._limiter = Limiter(self.config.rpm, self.config.tpm, self._sleep)

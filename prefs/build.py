@@ -22,6 +22,7 @@ from llm.api import acomplete, default_cache_path
 from llm.backends import make_backend
 from llm.backends.anthropic_api import unsupported_params
 from llm.cache import ResponseCache
+from llm.cache_scope import cache_scope
 from llm.estimate import Estimate, estimate_cost
 from llm.pricing import PriceTable
 from llm.types import Request, Response
@@ -557,13 +558,13 @@ def dry_run(cfg: BuildConfig) -> DryRun:
         for name, work in per_model.items():
             m = models[name]
             requests = [r for _, r in work]
-            est = estimate_cost(requests, m.backend_name, cache, prices)
-            if m.provider in IN_PROCESS:
-                est.cost_usd, est.unpriced = 0.0, []  # runs on your own hardware
+            scope = m.backend_name
+            # In-process models run on your own hardware: no per-token fee.
+            est = estimate_cost(requests, scope, cache, prices, free=m.provider in IN_PROCESS)
             stages.append((f"generate {name} ({m.provider})", est))
             if cache is not None:
                 for (i, _), req in zip(work, requests, strict=True):
-                    hit = cache.get(req.cache_key(m.backend_name), req.id)
+                    hit = cache.get(req.cache_key(scope), req.id)
                     if hit is not None:
                         stored[(i, name)] = hit
         judge_requests: list[Request] = []
@@ -588,7 +589,8 @@ def dry_run(cfg: BuildConfig) -> DryRun:
                 exact += len(tasks)
             else:
                 assumed += len(tasks)
-        est = estimate_cost(judge_requests, cfg.judge_provider, cache, prices, batch=cfg.batch)
+        judge_scope = cache_scope(cfg.judge_provider, cfg.judge_model, cfg.judge_base_url)
+        est = estimate_cost(judge_requests, judge_scope, cache, prices, batch=cfg.batch)
         stages.append((f"judge {cfg.judge_model}" + (" (batch)" if cfg.batch else ""), est))
         return DryRun(stages, exact, assumed)
     finally:

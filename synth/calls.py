@@ -14,6 +14,7 @@ from typing import Any
 
 from llm.api import acomplete, default_cache_path, to_request
 from llm.cache import ResponseCache
+from llm.cache_scope import cache_scope
 from llm.estimate import Estimate, estimate_cost
 from llm.pricing import PriceTable
 from llm.structured import schema_of
@@ -100,9 +101,14 @@ class Caller:
         path = self.settings.cache_path
         cache = ResponseCache(path) if path.exists() else None
         try:
-            return estimate_cost(
-                requests, self.choice.provider, cache, PriceTable(self.settings.prices)
+            c = self.choice
+            scope = cache_scope(
+                c.provider, c.model, c.base_url, self.settings.backend_options.get("hash_weights")
             )
+            return estimate_cost(
+                requests, scope, cache, PriceTable(self.settings.prices),
+                free=c.provider in ("local", "vllm"),
+            )  # fmt: skip
         finally:
             if cache is not None:
                 cache.close()

@@ -22,7 +22,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULTS = ("429", "500", "slow", "malformed", "drop", "bad_json")
+FAULTS = ("429", "500", "slow", "malformed", "drop", "bad_json", "401", "403", "404")
+PERMANENT_FAULTS = {
+    "401": ("authentication_error", "invalid x-api-key"),
+    "403": ("permission_error", "not allowed"),
+    "404": ("not_found_error", "model not found"),
+}
 TRANSIENT_FAULTS = ("429", "500", "malformed", "drop")
 
 
@@ -107,6 +112,7 @@ class ApiDouble:
         slow_s: float = 30.0,
         batch_polls: int = 1,
         keep_log: bool = True,
+        voice: str = "reply",
     ) -> None:
         self.latency = latency
         self.fault_rate = fault_rate
@@ -115,6 +121,7 @@ class ApiDouble:
         self.slow_s = slow_s
         self.batch_polls = batch_polls  # polls a batch stays in progress before completing
         self.keep_log = keep_log
+        self.voice = voice  # first word of every text reply: tells two servers apart
         self.log: list[LogEntry] = []
         self.counts: Counter[str] = Counter()  # generation requests seen per key
         self.served: Counter[str] = Counter()  # successful generation replies per key
@@ -315,6 +322,12 @@ class ApiDouble:
             self._send(writer, 429, err, extra={"retry-after": f"{wait}"})
             await writer.drain()
             return True
+        if fault in PERMANENT_FAULTS:
+            self._record(LogEntry(method, path, body, int(fault), fault, key))
+            kind, message = PERMANENT_FAULTS[fault]
+            self._send(writer, int(fault), self._error_body(anthropic, kind, message))
+            await writer.drain()
+            return True
         if fault == "500":
             self._record(LogEntry(method, path, body, 500, fault, key))
             self._send(writer, 500, self._error_body(anthropic, "api_error", "server fell over"))
@@ -372,7 +385,7 @@ class ApiDouble:
         if fmt.get("type") == "json_object":
             return json.dumps({"answer": key[:8]})
         prompt = last_user_text(body.get("messages", []))
-        return f"reply {key[:12]} to: {prompt[:60]}"
+        return f"{self.voice} {key[:12]} to: {prompt[:60]}"
 
     def openai_reply(self, body: dict[str, Any]) -> dict[str, Any]:
         text = self.reply_text(body)
@@ -416,7 +429,7 @@ class ApiDouble:
             out_words = _words(json.dumps(value))
             stop = "tool_use"
         else:
-            text = f"reply {key[:12]} to: {last_user_text(body.get('messages', []))[:60]}"
+            text = f"{self.voice} {key[:12]} to: {last_user_text(body.get('messages', []))[:60]}"
             content = [{"type": "text", "text": text}]
             out_words = _words(text)
             stop = "end_turn"
