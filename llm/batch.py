@@ -1,17 +1,20 @@
 """Provider Batch APIs (OpenAI Batch, Anthropic Message Batches): half price, hours not seconds.
 
-Every submitted batch id is journaled in the cache database, with its custom_id -> request
-key map, before anything else happens, so a restarted run polls the batches it already paid
-for instead of submitting them again. Finished items go to the cache like any response;
+Before a batch is created, the intent is journaled in the cache database: the request set's
+fingerprint, its custom_id -> request key map and the time. A run killed while the create
+call was in flight leaves that intent behind, and the restart first looks for a batch the
+provider did create (OpenAI: our fingerprint in the batch metadata; Anthropic, whose batches
+carry no metadata: a recent batch of the same size, checked against our custom_ids once it
+has ended) before it submits anything, so no item is paid for twice. Finished items go to the cache like any response;
 expired or failed items are resubmitted a few times, then reported.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
-import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -31,6 +34,12 @@ from llm.structured import ParseFailure, check_schema, parse_reply
 from llm.types import Request, Response, TransientError, Usage
 
 MAX_RESUBMITS = 3
+FIND_WINDOW_S = 600.0  # clock skew allowed between us and the provider when matching batches
+
+
+def intent_token(custom_ids: list[str] | set[str]) -> str:
+    """The fingerprint of a request set, journaled before its batch is created."""
+    return hashlib.sha256("\n".join(sorted(custom_ids)).encode()).hexdigest()[:32]
 
 
 class OpenAIBatches:
@@ -69,9 +78,13 @@ class OpenAIBatches:
         )
         return batch.id, {"input_file_id": upload.id}
 
-    async def find(self, token: str) -> str | None:
-        """The batch a dead run created under `token`, if the provider has it."""
+    async def find(self, token: str, custom_ids: set[str], since: float, known: set[str]):
+        """The batch a dead run created under `token` (in its metadata), if there is one."""
         async for batch in self.client.batches.list(limit=100):
+            if batch.created_at < since - FIND_WINDOW_S:
+                break  # newest first: everything further is older than our intent
+            if batch.id in known:
+                continue
             if (batch.metadata or {}).get("caravan_token") == token:
                 return batch.id
         return None
@@ -140,9 +153,26 @@ class AnthropicBatches:
         batch = await self.client.messages.batches.create(requests=[json.loads(x) for x in lines])
         return batch.id, {}
 
-    async def find(self, token: str) -> str | None:
-        """Message batches carry no metadata: a batch whose id was never journaled
-        cannot be recognised, so its items are submitted again."""
+    async def find(self, token: str, custom_ids: set[str], since: float, known: set[str]):
+        """A batch created since our intent with exactly our request count, not journaled
+        under another id. Message batches carry no metadata, so an ended one is checked
+        against our custom_ids; a running one is taken on its size and time (if it is not
+        ours after all, its items are missing when it is collected, and are submitted)."""
+        async for batch in self.client.messages.batches.list(limit=100):
+            if batch.created_at.timestamp() < since - FIND_WINDOW_S:
+                break  # newest first
+            counts = batch.request_counts
+            total = sum(
+                getattr(counts, k, 0) or 0
+                for k in ("processing", "succeeded", "errored", "canceled", "expired")
+            )
+            if batch.id in known or total != len(custom_ids):
+                continue
+            if batch.processing_status != "ended":
+                return batch.id
+            results = await self.client.messages.batches.results(batch.id)
+            if {entry.custom_id async for entry in results} == custom_ids:
+                return batch.id
         return None
 
     async def status(self, batch_id: str) -> str:
@@ -257,12 +287,11 @@ class BatchRun:
                     continue
                 batch_id = b["batch_id"]
                 if b["status"] == "submitting":  # died while asking: did the provider get it?
-                    token = b["info"]["token"]
-                    found = await self._call("batch lookup", lambda t=token: self.api.find(t))
+                    found = await self._find(b["info"], set(b["items"]))
                     if found is None:
                         self.cache.set_batch_status(batch_id, "abandoned")
                         continue
-                    self.cache.confirm_batch(batch_id, found, {"token": token})
+                    self.cache.confirm_batch(batch_id, found, b["info"])
                     batch_id = found
                 open_batches[batch_id] = b["items"]
             in_flight = {key for items in open_batches.values() for key in items.values()}
@@ -313,10 +342,24 @@ class BatchRun:
                 progress.console.print(line, highlight=False)
         return out
 
-    async def _submit_once(self, chunk: list[tuple[str, bytes]], token: str) -> tuple[str, Any]:
+    async def _find(self, intent: dict[str, Any], custom_ids: set[str]) -> str | None:
+        """The batch an earlier attempt created for this intent, if the provider has one."""
+        known = self.cache.batch_ids(self.api.name)
+        token, since = intent["token"], float(intent.get("since", 0.0))
+        return await self._call(
+            "batch lookup", lambda: self.api.find(token, custom_ids, since, known)
+        )
+
+    async def _submit_once(
+        self, chunk: list[tuple[str, bytes]], intent: dict[str, Any]
+    ) -> tuple[str, Any]:
         """Submit, unless an earlier attempt whose reply was lost already created it."""
+        token = intent["token"]
         if token in self._tried_tokens:
-            found = await self.api.find(token)
+            found = await self.api.find(
+                token, {cid for cid, _ in chunk}, intent["since"],
+                self.cache.batch_ids(self.api.name),
+            )  # fmt: skip
             if found is not None:
                 return found, {}
         self._tried_tokens.add(token)
@@ -329,14 +372,14 @@ class BatchRun:
         submitted = {}
         for chunk in split_batches(lines, self.api.max_requests, self.api.max_bytes):
             items = {cid: cid for cid, _ in chunk}  # custom_id is the request key
-            token = uuid.uuid4().hex
-            placeholder = f"submitting:{token}"
+            intent = {"token": intent_token(items), "since": time.time()}
+            placeholder = f"submitting:{intent['token']}:{intent['since']}"
             # Journal the intent first: a run killed mid-request can still find its batch.
-            self.cache.add_batch(placeholder, self.api.name, {"token": token}, items, "submitting")
+            self.cache.add_batch(placeholder, self.api.name, intent, items, "submitting")
             batch_id, info = await self._call(
-                "batch submit", lambda c=chunk, t=token: self._submit_once(c, t)
+                "batch submit", lambda c=chunk, i=intent: self._submit_once(c, i)
             )
-            self.cache.confirm_batch(placeholder, batch_id, {**info, "token": token})
+            self.cache.confirm_batch(placeholder, batch_id, {**info, **intent})
             submitted[batch_id] = items
         return submitted
 

@@ -217,6 +217,15 @@ class ResponseCache:
                 (status, time.time(), batch_id),
             )
 
+    def batch_ids(self, provider: str) -> set[str]:
+        """Every provider batch id this cache has journaled, in any state."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch_id FROM batches WHERE provider = ? AND status != 'submitting'",
+                (provider,),
+            ).fetchall()
+        return {batch_id for (batch_id,) in rows}
+
     def open_batches(self, provider: str) -> list[dict[str, Any]]:
         """Batches not yet collected (status submitted, or submitting: the run died while
         asking the provider), each with its custom_id -> key map."""

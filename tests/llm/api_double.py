@@ -133,6 +133,9 @@ class ApiDouble:
         self.anthropic_batches: dict[str, dict[str, Any]] = {}
         self.batch_item_faults: dict[str, str] = {}  # prompt text -> "error" | "expired"
         self.batch_status_override: str | None = None  # e.g. "expired", "failed"
+        # Create the batch, then never answer the create call (a client killed mid-create).
+        self.hang_on_create = False
+        self._hang_now = False
         self._lock = threading.Lock()
         self.port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -296,9 +299,17 @@ class ApiDouble:
         writer: asyncio.StreamWriter,
     ) -> bool:
         if path.startswith("/v1/files") or path.startswith("/v1/batches"):
-            return self._openai_batch_api(method, path, headers, raw, writer)
-        if path.startswith("/v1/messages/batches"):
-            return self._anthropic_batch_api(method, path, raw, writer)
+            keep = self._openai_batch_api(method, path, headers, raw, writer)
+        elif path.startswith("/v1/messages/batches"):
+            keep = self._anthropic_batch_api(method, path, raw, writer)
+        else:
+            keep = None
+        if keep is not None:
+            if self._hang_now:
+                self._hang_now = False
+                await asyncio.sleep(self.slow_s)
+                return False
+            return keep
         if method != "POST" or path not in ("/v1/chat/completions", "/v1/messages"):
             self._send(writer, 404, b'{"error": {"message": "no such endpoint"}}')
             self._record(LogEntry(method, path, None, 404, None, None))
@@ -502,6 +513,9 @@ class ApiDouble:
                 "metadata": body.get("metadata"),
                 "_polls": 0,
             }
+            if self.hang_on_create:
+                self._hang_now = True
+                return True
             return self._json(writer, self._public(self.batches[batch_id]))
         if len(parts) >= 3 and parts[2] in self.batches:
             batch = self.batches[parts[2]]
@@ -583,9 +597,19 @@ class ApiDouble:
     def _anthropic_batch_api(self, method: str, path: str, raw: bytes, writer: Any) -> bool:
         parts = path.strip("/").split("/")  # v1 messages batches [id [results|cancel]]
         self._record(LogEntry(method, path, None, 200, None, None))
+        if method == "GET" and len(parts) == 3:  # list, newest first
+            data = [self._public(b) for b in reversed(self.anthropic_batches.values())]
+            return self._json(
+                writer,
+                {"data": data, "has_more": False,
+                 "first_id": data[0]["id"] if data else None,
+                 "last_id": data[-1]["id"] if data else None},
+            )  # fmt: skip
         if method == "POST" and len(parts) == 3:
             body = json.loads(raw)
             batch_id = "msgbatch_" + uuid.uuid4().hex[:20]
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
             self.anthropic_batches[batch_id] = {
                 "id": batch_id,
                 "type": "message_batch",
@@ -597,8 +621,8 @@ class ApiDouble:
                     "canceled": 0,
                     "expired": 0,
                 },
-                "created_at": "2026-11-21T00:00:00Z",
-                "expires_at": "2026-11-22T00:00:00Z",
+                "created_at": now,
+                "expires_at": later,
                 "ended_at": None,
                 "cancel_initiated_at": None,
                 "archived_at": None,
@@ -607,6 +631,9 @@ class ApiDouble:
                 "_polls": 0,
                 "_results": b"",
             }
+            if self.hang_on_create:
+                self._hang_now = True
+                return True
             return self._json(writer, self._public(self.anthropic_batches[batch_id]))
         if len(parts) >= 4 and parts[3] in self.anthropic_batches:
             batch = self.anthropic_batches[parts[3]]
