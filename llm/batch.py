@@ -331,6 +331,7 @@ class BatchRun:
                 error_kind="batch_pending",
             )
             response = replace(response, request_id=request.id)
+            self.guard.finished(response.ok)
             out.append(response)
         # Count per input row, as the engine does (duplicates share one batch item).
         self.stats.total = len(out)

@@ -119,6 +119,7 @@ class Engine:
             if key in stored:
                 results[i] = response_from_json(stored[key], req.id)
                 self.stats.finish(results[i])
+                self.guard.finished(True)
             else:
                 pending.setdefault(key, []).append(i)
         self._plan_spending(requests, keys, stored, scope.split("|", 1)[0])
@@ -140,6 +141,7 @@ class Engine:
                 out = response if n == 0 else replace(response, cached=response.ok)
                 results[i] = replace(out, request_id=requests[i].id)
                 self.stats.finish(results[i])
+                self.guard.finished(out.ok)
             progress.advance(self.stats, len(pending[key]))
 
         try:

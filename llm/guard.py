@@ -10,7 +10,9 @@ outputs are written. The next run resumes from the cache.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from caravan.errors import CaravanError
 
@@ -18,6 +20,9 @@ from caravan.errors import CaravanError
 FATAL_KINDS = ("auth", "not_found", "connect")
 CONNECT_ATTEMPTS = 3  # a refused connection is tried this often before the run gives up
 FATAL_STREAK = 5  # after some successes, this many fatal failures in a row stop the run
+
+
+T = TypeVar("T")
 
 
 class RunStopped(CaravanError):
@@ -32,8 +37,10 @@ class RunGuard:
     spent: float = 0.0
     reserved: float = 0.0
     stop_reason: str | None = None
-    successes: int = 0
+    successes: int = 0  # live calls that worked (the breaker's evidence the endpoint works)
     fatal_streak: int = 0
+    answered: int = 0  # requests with an answer, cached ones included
+    failed: int = 0  # requests that ended with an error
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -94,7 +101,31 @@ class RunGuard:
                 return True
             return False
 
+    def finished(self, ok: bool) -> None:
+        """Count a request's final outcome."""
+        with self._lock:
+            if ok:
+                self.answered += 1
+            else:
+                self.failed += 1
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call `fn`; if it fails after the run stopped, the stop is the cause to report
+        ("cannot connect to ...", not "no prompt survived")."""
+        try:
+            return fn(*args, **kwargs)
+        except CaravanError as exc:
+            if self.stop_reason is None or isinstance(exc, RunStopped):
+                raise
+            raise RunStopped(f"{self.stop_reason} (then: {exc})") from exc
+
     def check(self) -> None:
-        """Raise RunStopped if the run stopped (call after outputs are written)."""
+        """Raise RunStopped if the run stopped early, or if requests were made and none
+        was answered (call after outputs are written)."""
         if self.stop_reason is not None:
-            raise RunStopped(self.stop_reason)
+            raise RunStopped(
+                f"{self.stop_reason} ({self.answered} requests answered, {self.failed} not; "
+                "outputs written; rerun to resume from the cache)"
+            )
+        if self.failed and not self.answered:
+            raise RunStopped(f"all {self.failed} model requests failed (outputs written)")

@@ -19,11 +19,12 @@ from typing import Any
 
 from caravan.errors import CaravanError
 from llm.api import acomplete, default_cache_path
-from llm.backends import make_backend
+from llm.backends import in_process_options, make_backend
 from llm.backends.anthropic_api import unsupported_params
 from llm.cache import ResponseCache
 from llm.cache_scope import cache_scope
 from llm.estimate import Estimate, estimate_cost
+from llm.guard import RunGuard
 from llm.pricing import PriceTable
 from llm.types import Request, Response
 from prefs.binarize import JUDGE_FAILED, NO_RESPONSES, Pair, binarize, mean_score
@@ -72,6 +73,8 @@ class BuildConfig:
     verify_if: bool = False
     side_table: Path | None = None
     chunk_size: int | None = None  # generation requests per llm call [4 x concurrency]
+    refresh: bool = False  # ask again, overwrite cached answers
+    guard: RunGuard = field(default_factory=RunGuard)  # spending cap and early stop
 
     def __post_init__(self) -> None:
         self.aspects = check_aspects(tuple(self.aspects))
@@ -254,6 +257,8 @@ async def _complete(
         batch_poll_s=cfg.batch_poll_s,
         batch_max_wait_s=cfg.batch_max_wait_s,
         backend_options=options,
+        refresh=cfg.refresh,
+        guard=cfg.guard,
     )
 
 
@@ -291,7 +296,7 @@ async def generate(
         m, work = models[name], per_model[name]
         task = progress.add_task(f"generate {name}", total=len(work))
         # One backend per model for all its chunks: a local model loads once.
-        options = dict(m.options)
+        options = in_process_options(m.provider, dict(m.options), cfg.concurrency)
         if m.provider in ("openai", "anthropic"):
             options.setdefault("timeout", cfg.timeout_s)
         backend = make_backend(m.provider, m.model, base_url=m.base_url, **options)
@@ -302,6 +307,7 @@ async def generate(
                     [r for _, r in part], m.model, backend=backend, cache=cache,
                     concurrency=cfg.concurrency, max_retries=cfg.max_retries,
                     timeout_s=cfg.timeout_s, prices=cfg.prices, progress=False,
+                    refresh=cfg.refresh, guard=cfg.guard,
                 )  # fmt: skip
                 for (i, _), response in zip(part, responses, strict=True):
                     got[(i, name)] = response
