@@ -28,7 +28,7 @@ from llm.cache import ResponseCache, response_from_json
 from llm.cache_scope import backend_scope
 from llm.engine import EngineConfig
 from llm.guard import RunGuard
-from llm.pricing import PriceTable
+from llm.pricing import PriceTable, worst_case_cost
 from llm.progress import RunProgress
 from llm.structured import ParseFailure, check_schema, parse_reply
 from llm.types import Request, Response, TransientError, Usage
@@ -243,6 +243,7 @@ class BatchRun:
         self.api = api
         self.scope = scope or api.name
         self.guard = guard or RunGuard()
+        self._reserved: dict[str, float] = {}  # batch id -> worst case held against the cap
         self.cache = cache
         self.config = config
         self.prices = prices
@@ -299,9 +300,17 @@ class BatchRun:
             deadline = None if self.max_wait_s is None else time.monotonic() + self.max_wait_s
             while True:
                 if todo:
-                    open_batches.update(await self._submit(todo, first))
+                    submitted = await self._submit(todo, first)
+                    open_batches.update(submitted)
+                    sent = {k for items in submitted.values() for k in items.values()}
                     for k in todo:
                         tries[k] = tries.get(k, 0) + 1
+                        if k not in sent:  # over the spending cap: never submitted
+                            results[k] = Response(
+                                first[k].id,
+                                error=f"request {first[k].id}: not sent: {self.guard.stop_reason}",
+                                error_kind="budget",
+                            )
                     todo = []
                 if not open_batches:
                     break
@@ -372,6 +381,9 @@ class BatchRun:
         lines = [(key, self.api.line(key, first[key])) for key in keys]
         submitted = {}
         for chunk in split_batches(lines, self.api.max_requests, self.api.max_bytes):
+            worst = self._worst_case([first[cid] for cid, _ in chunk])
+            if not self.guard.reserve(worst):
+                break  # the rest stays unsent; the caller reports it
             items = {cid: cid for cid, _ in chunk}  # custom_id is the request key
             intent = {"token": intent_token(items), "since": time.time()}
             placeholder = f"submitting:{intent['token']}:{intent['since']}"
@@ -381,8 +393,25 @@ class BatchRun:
                 "batch submit", lambda c=chunk, i=intent: self._submit_once(c, i)
             )
             self.cache.confirm_batch(placeholder, batch_id, {**info, **intent})
+            self._reserved[batch_id] = worst
             submitted[batch_id] = items
         return submitted
+
+    def _worst_case(self, requests: list[Request]) -> float:
+        """The most a batch of `requests` can cost (batch prices); 0 without a cap."""
+        if self.guard.max_cost is None:
+            return 0.0
+        total = 0.0
+        for request in requests:
+            worst = worst_case_cost(self.prices, request, self.api.name, batch=True)
+            if worst is None:
+                raise CaravanError(
+                    f"--max-cost: model {request.model!r} has no known price or output limit, "
+                    "so its spending cannot be capped; add it to a --prices table "
+                    "(input, output, max_output) or set --max-tokens"
+                )
+            total += worst
+        return total
 
     async def _collect(
         self,
@@ -451,6 +480,8 @@ class BatchRun:
         if failed:
             self.cache.record_failures(failed)
         self.cache.set_batch_status(batch_id, "collected")
+        billed = sum(r.cost_usd or 0.0 for k, _, _, r in done if k in first)
+        self.guard.settle(self._reserved.pop(batch_id, 0.0), billed)
         finished = [r for k, _, _, r in done if k in first] + [r for _, r in failed]
         for response in finished:
             self.stats.finish(response)

@@ -223,3 +223,30 @@ def test_killed_while_waiting_for_create_reply_restart_pays_once(provider, doubl
     rows = pq.read_table(tmp_path / "o.parquet").to_pylist()
     assert all(r["error"] is None and r["response"].endswith(f"q{i}") for i, r in enumerate(rows))
     assert len(batches) == 1
+
+
+def test_max_cost_limits_what_is_submitted(double, tmp_path):
+    from llm import batch as batch_mod
+    from llm.guard import RunGuard
+
+    requests = reqs(5, "gpt-4o-mini", params={"max_tokens": 100})
+    one = batch_mod.worst_case_cost(PriceTable(), requests[0], "openai", batch=True)
+    guard = RunGuard(max_cost=4.5 * one)  # two batches of two fit, the third does not
+
+    async def inner():
+        backend = backend_for("openai", double)
+        saved, batch_mod.OpenAIBatches.max_requests = batch_mod.OpenAIBatches.max_requests, 2
+        try:
+            return await run_batch(
+                backend, requests, ResponseCache(tmp_path / "c.sqlite"),
+                EngineConfig(progress=False), PriceTable(), poll_s=0.01, guard=guard,
+            )  # fmt: skip
+        finally:
+            batch_mod.OpenAIBatches.max_requests = saved
+            await backend.aclose()
+
+    out = asyncio.run(inner())
+    assert len(double.batches) == 2
+    assert [r.ok for r in out] == [True, True, True, True, False]
+    assert out[4].error_kind == "budget" and guard.stopped
+    assert guard.spent <= guard.max_cost
