@@ -278,6 +278,14 @@ class BatchRun:
         progress = RunProgress(self.config.progress, "batch")
         self.stats.total = len(first)
         self.stats.cached = sum(k in results for k in first)
+        if self.config.progress or self.config.summary:
+            note = " (--refresh: asking again)" if self.config.refresh else ""
+            progress.console.print(
+                f"cache: {self.cache.path} ({self.stats.cached} of {len(first)} answered "
+                f"already){note}",
+                highlight=False,
+                soft_wrap=True,
+            )
         progress.start(self.stats)
         tries: dict[str, int] = {}
         try:

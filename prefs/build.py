@@ -548,7 +548,7 @@ class DryRun:
 
 def dry_run(cfg: BuildConfig) -> DryRun:
     """What `build` would send and roughly cost; nothing is sent."""
-    from llm.tokens import CHARS_PER_TOKEN, expected_output_tokens
+    from llm.tokens import CHARS_PER_TOKEN, expected_output_tokens, output_token_bound
 
     items, _, _ = load_prompts(
         cfg.prompts, prompt_field=cfg.prompt_field, source=cfg.source, limit=cfg.limit
@@ -581,7 +581,9 @@ def dry_run(cfg: BuildConfig) -> DryRun:
                 hit = stored.get((i, m.name))
                 if hit is None:
                     req = generation_request(cfg, item, m)
-                    text = "x" * (expected_output_tokens(req) * CHARS_PER_TOKEN)
+                    price = prices.price(m.model)
+                    bound = output_token_bound(req, m.provider, price and price.max_output)
+                    text = "x" * ((bound or expected_output_tokens(req)) * CHARS_PER_TOKEN)
                     hit = Response(request_id=req.id, text=text)
                 cands.append(Candidate(m, hit))
             result = PromptResult(item, cands)
