@@ -80,5 +80,7 @@ def worst_case_cost(
         return None
     output = output_token_bound(request, provider, price.max_output)
     if output is None:
-        return None
+        if price.output:
+            return None
+        output = 0  # free output (a self-hosted server priced at 0): no bound needed
     return prices.cost(request.model, Usage(prompt_token_bound(request), output), batch=batch)

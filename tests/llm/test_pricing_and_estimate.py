@@ -95,3 +95,13 @@ def test_summary_lines_report_retries_by_cause_and_unpriced():
     assert "retries: 3 (rate_limit 2, timeout 1)" in text
     assert "mystery: 1 calls" in text and "no known price" in text
     assert "failures by kind: server 1" in text
+
+
+def test_worst_case_of_a_free_self_hosted_model_is_zero(tmp_path):
+    from llm.pricing import worst_case_cost
+
+    path = tmp_path / "p.yaml"
+    path.write_text("my-finetune: {input: 0, output: 0}\n")
+    req = Request([{"role": "user", "content": "hi"}], "my-finetune")
+    assert worst_case_cost(PriceTable(path), req, "openai") == 0.0
+    assert worst_case_cost(PriceTable(), req, "openai") is None  # no price: unknown
