@@ -176,10 +176,14 @@ class Engine:
                 )
             self._worst[key] = worst
 
+    def _stop_kind(self) -> str:
+        reason = self.guard.stop_reason or ""
+        return "budget" if reason.startswith("--max-cost") else "not_sent"
+
     def _unsent(self, request: Request) -> Response:
         reason = self.guard.stop_reason or "the run stopped"
-        kind = "budget" if reason.startswith("--max-cost") else "not_sent"
-        return self._failure(request, f"request {request.id}: not sent: {reason}", kind, 0)
+        message = f"request {request.id}: not sent: {reason}"
+        return self._failure(request, message, self._stop_kind(), 0)
 
     def _endpoint(self) -> str:
         return endpoint(self.backend.name, getattr(self.backend, "base_url", None))
@@ -228,14 +232,14 @@ class Engine:
                     return self._unsent(request)
                 return self._failure(
                     request, f"request {request.id}: not retried: {self.guard.stop_reason}",
-                    "budget" if self.guard.max_cost is not None else "not_sent", attempts - 1,
+                    self._stop_kind(), attempts - 1,
                 )  # fmt: skip
             settled = False
             error: TransientError | None = None
             try:
                 response = await asyncio.wait_for(self.backend.complete(request), cfg.timeout_s)
             except TimeoutError:
-                error: TransientError = TransientError(
+                error = TransientError(
                     f"request {request.id}: no reply within {cfg.timeout_s:g}s", "timeout"
                 )
             except TransientError as exc:

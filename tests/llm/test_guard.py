@@ -110,3 +110,55 @@ def test_max_cost_needs_a_known_price(double, tmp_path, capsys):
     assert code == 1
     assert "no known price" in capsys.readouterr().err
     assert double.generation_requests() == []
+
+
+class _Fake:
+    """An API backend whose replies are scripted per prompt."""
+
+    name = "openai"
+    base_url = "http://fake.example/v1"
+
+    def __init__(self, fail: set[str]) -> None:
+        self.fail = fail
+        self.calls = 0
+
+    async def complete(self, request):
+        from llm.types import PermanentError, Response
+
+        self.calls += 1
+        text = request.messages[-1]["content"]
+        if text in self.fail:
+            raise PermanentError(
+                f"request {request.id}: Error code: 404 - no such model", "not_found"
+            )
+        return Response(request.id, text="ok")
+
+
+def _requests(n):
+    from llm.types import Request
+
+    return [Request([{"role": "user", "content": f"q{i}"}], "m", id=str(i)) for i in range(n)]
+
+
+def test_one_not_found_after_successes_does_not_stop_the_run():
+    from llm.engine import Engine, EngineConfig
+
+    backend = _Fake(fail={"q3"})
+    guard = RunGuard()
+    out = Engine(backend, config=EngineConfig(concurrency=1, progress=False), guard=guard).run(
+        _requests(8)
+    )
+    assert [r.ok for r in out] == [True] * 3 + [False] + [True] * 4
+    assert not guard.stopped and backend.calls == 8
+
+
+def test_not_found_before_any_success_stops_the_run_naming_the_endpoint():
+    from llm.engine import Engine, EngineConfig
+
+    backend = _Fake(fail={f"q{i}" for i in range(8)})
+    guard = RunGuard()
+    out = Engine(backend, config=EngineConfig(concurrency=1, progress=False), guard=guard).run(
+        _requests(8)
+    )
+    assert backend.calls == 1 and all(not r.ok for r in out)
+    assert guard.stop_reason.startswith("http://fake.example/v1 does not know this model")
