@@ -18,8 +18,11 @@ log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("CARAVAN_CACHE") or Path.home() / ".cache" / "caravan"
-    return Path(root) / "dpo-ref-logps"
+    """$CARAVAN_CACHE_DIR/dpo-ref-logps (the cache root); the older $CARAVAN_CACHE still wins."""
+    from caravan.cache_root import cache_dir
+
+    legacy = os.environ.get("CARAVAN_CACHE")
+    return Path(legacy) / "dpo-ref-logps" if legacy else cache_dir("dpo-ref-logps")
 
 
 def dataset_digest(dataset: Any) -> str:
