@@ -51,7 +51,7 @@ def cli() -> None:
     default=64,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Requests in flight at once.",
+    help="Requests in flight at once; for local/vllm, the generation batch size.",
 )
 @click.option(
     "--cache",

@@ -33,7 +33,8 @@ def model_options(fn: Callable) -> Callable:
         click.option("--max-cost", type=click.FloatRange(min=0), default=None,
                      help="Spending cap in USD for the whole command: no request is sent once "
                           "spent + in-flight worst case would pass it; exit non-zero."),
-        click.option("--concurrency", default=64, show_default=True, type=click.IntRange(min=1)),
+        click.option("--concurrency", default=64, show_default=True, type=click.IntRange(min=1),
+                     help="Requests in flight at once; for local/vllm, the generation batch size."),
         click.option("--max-retries", default=8, show_default=True, type=click.IntRange(min=0)),
         click.option("--timeout", default=120.0, show_default=True, type=float,
                      help="Seconds per attempt."),
