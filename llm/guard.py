@@ -70,8 +70,7 @@ class RunGuard:
                 self.stop_reason = (
                     f"--max-cost ${self.max_cost:g} reached: ${self.spent:.4f} spent, "
                     f"${self.reserved:.4f} more could still be billed for calls in flight; "
-                    "no new request was sent (run again with a higher cap to resume "
-                    "from the cache)"
+                    "no new request was sent"
                 )
                 return False
             self.reserved += worst_usd
