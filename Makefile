@@ -50,6 +50,7 @@ bench: dev
 	$(PY) benchmarks/synth_checks.py
 	$(PY) benchmarks/prefs_pipeline.py
 	$(PY) benchmarks/llm_local.py
+	$(PY) benchmarks/llm_local_batching.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

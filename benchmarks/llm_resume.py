@@ -51,6 +51,7 @@ def main() -> None:
 
     import pyarrow.parquet as pq
 
+    from llm.cache_scope import cache_scope
     from llm.types import Request
 
     double_mod = load_double_module()
@@ -73,7 +74,8 @@ def main() -> None:
         double = DoubleProcess("--latency", str(args.latency), stats_file=tmp_path / "a.json")
         cache = tmp_path / "run.sqlite"
         start = time.perf_counter()
-        proc = synth(cmd(double.base_url + "/v1", "out.parquet", cache))
+        double_url = double.base_url + "/v1"
+        proc = synth(cmd(double_url, "out.parquet", cache))
         target = int(args.requests * args.kill_at)
         while len(done_keys(cache)) < target and proc.poll() is None:
             time.sleep(0.02)
@@ -103,7 +105,7 @@ def main() -> None:
     twice = 0
     for text in texts:
         messages = [{"role": "user", "content": text}]
-        ours = Request(messages, MODEL).cache_key("openai")
+        ours = Request(messages, MODEL).cache_key(cache_scope("openai", MODEL, double_url))
         theirs = double_mod.request_key({"model": MODEL, "messages": messages})
         if ours in at_kill and served.get(theirs, 0) != 1:
             twice += 1

@@ -12,7 +12,6 @@ tokenizer version, so a repeated check does not tokenize the eval sets again.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,10 +187,9 @@ def content_key(texts: list[str], n: int) -> str:
 
 def default_cache_dir() -> Path:
     """$CARAVAN_CACHE_DIR/decontam, else $XDG_CACHE_HOME (or ~/.cache)/caravan/decontam."""
-    if os.environ.get("CARAVAN_CACHE_DIR"):
-        return Path(os.environ["CARAVAN_CACHE_DIR"]) / "decontam"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "caravan" / "decontam"
+    from caravan.cache_root import cache_dir
+
+    return cache_dir("decontam")
 
 
 def cached_index(texts: list[str], n: int, cache_dir: Path | None) -> tuple[EvalIndex, bool]:

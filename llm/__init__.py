@@ -12,6 +12,7 @@ schema validation and accounting; llm.batch drives the providers' Batch APIs.
 from llm.api import acomplete, build_requests, complete
 from llm.cache import ResponseCache
 from llm.engine import Engine, EngineConfig
+from llm.guard import RunGuard, RunStopped
 from llm.pricing import PriceTable
 from llm.types import (
     Backend,
@@ -35,6 +36,8 @@ __all__ = [
     "Request",
     "Response",
     "ResponseCache",
+    "RunGuard",
+    "RunStopped",
     "TransientError",
     "Usage",
     "acomplete",

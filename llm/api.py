@@ -13,20 +13,26 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from caravan.cache_root import cache_dir
 from caravan.errors import CaravanError
-from llm.backends import make_backend
+from llm.backends import in_process_options, make_backend, resolve_provider
 from llm.cache import ResponseCache
 from llm.engine import Engine, EngineConfig
+from llm.guard import RunGuard
 from llm.pricing import PriceTable
 from llm.structured import schema_of
 from llm.types import Request, Response
 
-DEFAULT_CACHE = Path("~/.cache/caravan/llm.sqlite")
+CACHE_FILE_ENV = "CARAVAN_LLM_CACHE"  # one file, for those who set it before the cache root
 
 
 def default_cache_path() -> Path:
-    """$CARAVAN_LLM_CACHE, else ~/.cache/caravan/llm.sqlite."""
-    return Path(os.environ.get("CARAVAN_LLM_CACHE", DEFAULT_CACHE)).expanduser()
+    """$CARAVAN_LLM_CACHE, else responses.sqlite under the cache root's `llm` folder
+    ($CARAVAN_CACHE_DIR/llm, else ~/.cache/caravan/llm)."""
+    explicit = os.environ.get(CACHE_FILE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    return cache_dir("llm") / "responses.sqlite"
 
 
 def to_request(
@@ -102,8 +108,20 @@ async def acomplete(
     batch_poll_s: float = 30.0,
     batch_max_wait_s: float | None = None,
     backend_options: Mapping[str, Any] | None = None,
+    refresh: bool = False,
+    guard: RunGuard | None = None,
+    max_cost: float | None = None,
 ) -> list[Response]:
-    """Async form of :func:`complete`."""
+    """Async form of :func:`complete`.
+
+    `refresh` asks again and overwrites cached answers. `guard` (shared by every call of one
+    command) or `max_cost` (USD, for this call alone) caps spending: once what is spent plus
+    the worst case of every call in flight would pass it, nothing more is sent and the
+    unsent requests come back as failures; `guard.stop_reason` then says why."""
+    if guard is None:
+        guard = RunGuard(max_cost=max_cost)
+    elif max_cost is not None:
+        raise CaravanError("give either guard or max_cost, not both")
     requests = build_requests(inputs, model, params=params, schema=schema, system=system)
     if cache is True:
         cache = default_cache_path()
@@ -119,7 +137,9 @@ async def acomplete(
         options = dict(backend_options or {})
         if provider in ("openai", "anthropic"):
             options.setdefault("timeout", timeout_s)
-        backend = make_backend(provider, model, base_url=base_url, **options)
+        resolved = resolve_provider(provider, model, base_url)
+        options = in_process_options(resolved, options, concurrency)
+        backend = make_backend(resolved, model, base_url=base_url, **options)
     config = EngineConfig(
         concurrency=concurrency,
         max_retries=max_retries,
@@ -129,6 +149,7 @@ async def acomplete(
         progress=progress,
         summary=progress,
         batch_pricing=batch,
+        refresh=refresh,
     )
     price_table = PriceTable(prices)
     try:
@@ -138,9 +159,10 @@ async def acomplete(
             if cache_obj is None:
                 raise CaravanError("batch mode needs a cache: it journals submitted batches")
             return await run_batch(
-                backend, requests, cache_obj, config, price_table, batch_poll_s, batch_max_wait_s
-            )
-        engine = Engine(backend, cache=cache_obj, config=config, prices=price_table)
+                backend, requests, cache_obj, config, price_table, batch_poll_s, batch_max_wait_s,
+                guard=guard,
+            )  # fmt: skip
+        engine = Engine(backend, cache=cache_obj, config=config, prices=price_table, guard=guard)
         return await engine.arun(requests)
     finally:
         if owned_backend and hasattr(backend, "aclose"):
@@ -152,7 +174,7 @@ async def acomplete(
 def complete(inputs: Iterable[Any], model: str, **kwargs: Any) -> list[Response]:
     """Answer every input with `model`; one Response per input, in input order.
 
-    Completed responses are cached durably (SQLite, default ~/.cache/caravan/llm.sqlite), so
+    Completed responses are cached durably (SQLite, default_cache_path()), so
     calling again with the same inputs costs nothing and resumes an interrupted run. A request
     that fails after its retries comes back with `error` and `error_kind` set.
     """

@@ -1,17 +1,20 @@
 """Provider Batch APIs (OpenAI Batch, Anthropic Message Batches): half price, hours not seconds.
 
-Every submitted batch id is journaled in the cache database, with its custom_id -> request
-key map, before anything else happens, so a restarted run polls the batches it already paid
-for instead of submitting them again. Finished items go to the cache like any response;
+Before a batch is created, the intent is journaled in the cache database: the request set's
+fingerprint, its custom_id -> request key map and the time. A run killed while the create
+call was in flight leaves that intent behind, and the restart first looks for a batch the
+provider did create (OpenAI: our fingerprint in the batch metadata; Anthropic, whose batches
+carry no metadata: a recent batch of the same size, checked against our custom_ids once it
+has ended) before it submits anything, so no item is paid for twice. Finished items go to the cache like any response;
 expired or failed items are resubmitted a few times, then reported.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
-import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -22,13 +25,21 @@ from llm.backends.anthropic_api import messages_body, response_from_message
 from llm.backends.errors import classify_sdk_error
 from llm.backends.openai_api import chat_body
 from llm.cache import ResponseCache, response_from_json
+from llm.cache_scope import backend_scope
 from llm.engine import EngineConfig
-from llm.pricing import PriceTable
+from llm.guard import RunGuard
+from llm.pricing import PriceTable, worst_case_cost
 from llm.progress import RunProgress
 from llm.structured import ParseFailure, check_schema, parse_reply
 from llm.types import Request, Response, TransientError, Usage
 
 MAX_RESUBMITS = 3
+FIND_WINDOW_S = 600.0  # clock skew allowed between us and the provider when matching batches
+
+
+def intent_token(custom_ids: list[str] | set[str]) -> str:
+    """The fingerprint of a request set, journaled before its batch is created."""
+    return hashlib.sha256("\n".join(sorted(custom_ids)).encode()).hexdigest()[:32]
 
 
 class OpenAIBatches:
@@ -67,9 +78,13 @@ class OpenAIBatches:
         )
         return batch.id, {"input_file_id": upload.id}
 
-    async def find(self, token: str) -> str | None:
-        """The batch a dead run created under `token`, if the provider has it."""
+    async def find(self, token: str, custom_ids: set[str], since: float, known: set[str]):
+        """The batch a dead run created under `token` (in its metadata), if there is one."""
         async for batch in self.client.batches.list(limit=100):
+            if batch.created_at < since - FIND_WINDOW_S:
+                break  # newest first: everything further is older than our intent
+            if batch.id in known:
+                continue
             if (batch.metadata or {}).get("caravan_token") == token:
                 return batch.id
         return None
@@ -138,9 +153,26 @@ class AnthropicBatches:
         batch = await self.client.messages.batches.create(requests=[json.loads(x) for x in lines])
         return batch.id, {}
 
-    async def find(self, token: str) -> str | None:
-        """Message batches carry no metadata: a batch whose id was never journaled
-        cannot be recognised, so its items are submitted again."""
+    async def find(self, token: str, custom_ids: set[str], since: float, known: set[str]):
+        """A batch created since our intent with exactly our request count, not journaled
+        under another id. Message batches carry no metadata, so an ended one is checked
+        against our custom_ids; a running one is taken on its size and time (if it is not
+        ours after all, its items are missing when it is collected, and are submitted)."""
+        async for batch in self.client.messages.batches.list(limit=100):
+            if batch.created_at.timestamp() < since - FIND_WINDOW_S:
+                break  # newest first
+            counts = batch.request_counts
+            total = sum(
+                getattr(counts, k, 0) or 0
+                for k in ("processing", "succeeded", "errored", "canceled", "expired")
+            )
+            if batch.id in known or total != len(custom_ids):
+                continue
+            if batch.processing_status != "ended":
+                return batch.id
+            results = await self.client.messages.batches.results(batch.id)
+            if {entry.custom_id async for entry in results} == custom_ids:
+                return batch.id
         return None
 
     async def status(self, batch_id: str) -> str:
@@ -205,8 +237,13 @@ class BatchRun:
         prices: PriceTable,
         poll_s: float,
         max_wait_s: float | None,
+        scope: str | None = None,
+        guard: RunGuard | None = None,
     ) -> None:
         self.api = api
+        self.scope = scope or api.name
+        self.guard = guard or RunGuard()
+        self._reserved: dict[str, float] = {}  # batch id -> worst case held against the cap
         self.cache = cache
         self.config = config
         self.prices = prices
@@ -231,17 +268,24 @@ class BatchRun:
 
     async def run(self, requests: list[Request]) -> list[Response]:
         name = self.api.name
-        keys = [r.cache_key(name) for r in requests]
+        keys = [r.cache_key(self.scope) for r in requests]
         self.stats = RunStats(total=len(requests))
-        results: dict[str, Response] = {
-            k: response_from_json(v, None) for k, v in self.cache.get_many(keys).items()
-        }
+        stored = {} if self.config.refresh else self.cache.get_many(keys)
+        results: dict[str, Response] = {k: response_from_json(v, None) for k, v in stored.items()}
         first: dict[str, Request] = {}
         for key, request in zip(keys, requests, strict=True):
             first.setdefault(key, request)
         progress = RunProgress(self.config.progress, "batch")
         self.stats.total = len(first)
         self.stats.cached = sum(k in results for k in first)
+        if self.config.progress or self.config.summary:
+            note = " (--refresh: asking again)" if self.config.refresh else ""
+            progress.console.print(
+                f"cache: {self.cache.path} ({self.stats.cached} of {len(first)} answered "
+                f"already){note}",
+                highlight=False,
+                soft_wrap=True,
+            )
         progress.start(self.stats)
         tries: dict[str, int] = {}
         try:
@@ -252,12 +296,11 @@ class BatchRun:
                     continue
                 batch_id = b["batch_id"]
                 if b["status"] == "submitting":  # died while asking: did the provider get it?
-                    token = b["info"]["token"]
-                    found = await self._call("batch lookup", lambda t=token: self.api.find(t))
+                    found = await self._find(b["info"], set(b["items"]))
                     if found is None:
                         self.cache.set_batch_status(batch_id, "abandoned")
                         continue
-                    self.cache.confirm_batch(batch_id, found, {"token": token})
+                    self.cache.confirm_batch(batch_id, found, b["info"])
                     batch_id = found
                 open_batches[batch_id] = b["items"]
             in_flight = {key for items in open_batches.values() for key in items.values()}
@@ -265,9 +308,17 @@ class BatchRun:
             deadline = None if self.max_wait_s is None else time.monotonic() + self.max_wait_s
             while True:
                 if todo:
-                    open_batches.update(await self._submit(todo, first))
+                    submitted = await self._submit(todo, first)
+                    open_batches.update(submitted)
+                    sent = {k for items in submitted.values() for k in items.values()}
                     for k in todo:
                         tries[k] = tries.get(k, 0) + 1
+                        if k not in sent:  # over the spending cap: never submitted
+                            results[k] = Response(
+                                first[k].id,
+                                error=f"request {first[k].id}: not sent: {self.guard.stop_reason}",
+                                error_kind="budget",
+                            )
                     todo = []
                 if not open_batches:
                     break
@@ -297,6 +348,7 @@ class BatchRun:
                 error_kind="batch_pending",
             )
             response = replace(response, request_id=request.id)
+            self.guard.finished(response.ok)
             out.append(response)
         # Count per input row, as the engine does (duplicates share one batch item).
         self.stats.total = len(out)
@@ -308,10 +360,24 @@ class BatchRun:
                 progress.console.print(line, highlight=False)
         return out
 
-    async def _submit_once(self, chunk: list[tuple[str, bytes]], token: str) -> tuple[str, Any]:
+    async def _find(self, intent: dict[str, Any], custom_ids: set[str]) -> str | None:
+        """The batch an earlier attempt created for this intent, if the provider has one."""
+        known = self.cache.batch_ids(self.api.name)
+        token, since = intent["token"], float(intent.get("since", 0.0))
+        return await self._call(
+            "batch lookup", lambda: self.api.find(token, custom_ids, since, known)
+        )
+
+    async def _submit_once(
+        self, chunk: list[tuple[str, bytes]], intent: dict[str, Any]
+    ) -> tuple[str, Any]:
         """Submit, unless an earlier attempt whose reply was lost already created it."""
+        token = intent["token"]
         if token in self._tried_tokens:
-            found = await self.api.find(token)
+            found = await self.api.find(
+                token, {cid for cid, _ in chunk}, intent["since"],
+                self.cache.batch_ids(self.api.name),
+            )  # fmt: skip
             if found is not None:
                 return found, {}
         self._tried_tokens.add(token)
@@ -323,17 +389,37 @@ class BatchRun:
         lines = [(key, self.api.line(key, first[key])) for key in keys]
         submitted = {}
         for chunk in split_batches(lines, self.api.max_requests, self.api.max_bytes):
+            worst = self._worst_case([first[cid] for cid, _ in chunk])
+            if not self.guard.reserve(worst):
+                break  # the rest stays unsent; the caller reports it
             items = {cid: cid for cid, _ in chunk}  # custom_id is the request key
-            token = uuid.uuid4().hex
-            placeholder = f"submitting:{token}"
+            intent = {"token": intent_token(items), "since": time.time()}
+            placeholder = f"submitting:{intent['token']}:{intent['since']}"
             # Journal the intent first: a run killed mid-request can still find its batch.
-            self.cache.add_batch(placeholder, self.api.name, {"token": token}, items, "submitting")
+            self.cache.add_batch(placeholder, self.api.name, intent, items, "submitting")
             batch_id, info = await self._call(
-                "batch submit", lambda c=chunk, t=token: self._submit_once(c, t)
+                "batch submit", lambda c=chunk, i=intent: self._submit_once(c, i)
             )
-            self.cache.confirm_batch(placeholder, batch_id, {**info, "token": token})
+            self.cache.confirm_batch(placeholder, batch_id, {**info, **intent})
+            self._reserved[batch_id] = worst
             submitted[batch_id] = items
         return submitted
+
+    def _worst_case(self, requests: list[Request]) -> float:
+        """The most a batch of `requests` can cost (batch prices); 0 without a cap."""
+        if self.guard.max_cost is None:
+            return 0.0
+        total = 0.0
+        for request in requests:
+            worst = worst_case_cost(self.prices, request, self.api.name, batch=True)
+            if worst is None:
+                raise CaravanError(
+                    f"--max-cost: model {request.model!r} has no known price or output limit, "
+                    "so its spending cannot be capped; add it to a --prices table "
+                    "(input, output, max_output) or set --max-tokens"
+                )
+            total += worst
+        return total
 
     async def _collect(
         self,
@@ -402,6 +488,8 @@ class BatchRun:
         if failed:
             self.cache.record_failures(failed)
         self.cache.set_batch_status(batch_id, "collected")
+        billed = sum(r.cost_usd or 0.0 for k, _, _, r in done if k in first)
+        self.guard.settle(self._reserved.pop(batch_id, 0.0), billed)
         finished = [r for k, _, _, r in done if k in first] + [r for _, r in failed]
         for response in finished:
             self.stats.finish(response)
@@ -417,9 +505,13 @@ async def run_batch(
     prices: PriceTable,
     poll_s: float = 30.0,
     max_wait_s: float | None = None,
+    guard: RunGuard | None = None,
 ) -> list[Response]:
     """Answer `requests` through the provider's Batch API; results in input order."""
     for schema in {id(r.schema): r.schema for r in requests if r.schema}.values():
         check_schema(schema)
-    run = BatchRun(batch_api_for(backend), cache, config, prices, poll_s, max_wait_s)
+    run = BatchRun(
+        batch_api_for(backend), cache, config, prices, poll_s, max_wait_s,
+        scope=backend_scope(backend), guard=guard,
+    )  # fmt: skip
     return await run.run(requests)

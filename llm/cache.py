@@ -75,7 +75,10 @@ class ResponseCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CaravanError(f"{self.path}: cannot create the cache folder: {exc}") from exc
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -85,8 +88,14 @@ class ResponseCache:
             self._db.execute("PRAGMA busy_timeout=30000")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise CaravanError(f"{self.path}: not a usable cache database: {exc}") from exc
+            raise self._unusable(exc) from exc
         self._lock = threading.Lock()
+
+    def _unusable(self, exc: Exception) -> CaravanError:
+        return CaravanError(
+            f"{self.path}: not a usable cache database: {exc} (move it aside, or point --cache "
+            "at another file)"
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -99,13 +108,25 @@ class ResponseCache:
         keys = list(dict.fromkeys(keys))
         found: dict[str, str] = {}
         with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk
-                )
-                found.update(rows.fetchall())
+            try:
+                for start in range(0, len(keys), 500):
+                    chunk = keys[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._db.execute(
+                        f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk
+                    )
+                    found.update(rows.fetchall())
+            except sqlite3.DatabaseError as exc:
+                raise self._unusable(exc) from exc
+        for key, text in found.items():
+            try:
+                response_from_json(text, None)
+            except (ValueError, TypeError) as exc:
+                raise CaravanError(
+                    f"{self.path}: the cached response for key {key[:16]}... is unreadable "
+                    f"({exc.__class__.__name__}: {exc}); rerun with --refresh to ask again "
+                    "and overwrite it"
+                ) from exc
         return found
 
     def get(self, key: str, request_id: str | None = None) -> Response | None:
@@ -117,7 +138,10 @@ class ResponseCache:
         now = time.time()
         rows = [(k, b, m, response_to_json(r), now) for k, b, m, r in items]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise self._unusable(exc) from exc
             try:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)", rows
@@ -126,8 +150,10 @@ class ResponseCache:
                     "DELETE FROM failures WHERE key = ?", [(k,) for k, *_ in items]
                 )
                 self._db.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise self._unusable(exc) from exc
                 raise
 
     def record_failures(self, items: list[tuple[str, Response]]) -> None:
@@ -216,6 +242,15 @@ class ResponseCache:
                 "UPDATE batches SET status = ?, updated_at = ? WHERE batch_id = ?",
                 (status, time.time(), batch_id),
             )
+
+    def batch_ids(self, provider: str) -> set[str]:
+        """Every provider batch id this cache has journaled, in any state."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch_id FROM batches WHERE provider = ? AND status != 'submitting'",
+                (provider,),
+            ).fetchall()
+        return {batch_id for (batch_id,) in rows}
 
     def open_batches(self, provider: str) -> list[dict[str, Any]]:
         """Batches not yet collected (status submitted, or submitting: the run died while

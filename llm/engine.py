@@ -4,6 +4,11 @@ Backends only make calls. The engine decides what still needs calling (cache), h
 at once (bounded in flight, requests/tokens per minute), what to do when one fails (retry
 transient errors with exponential backoff and jitter, honour Retry-After, record the rest),
 and when a result counts as done (after its row is committed to the cache).
+
+In-process backends (local transformers, vLLM) get whole batches of up to `concurrency`
+requests, one batch at a time. A shared RunGuard stops new sends once a spending cap would be
+passed or the endpoint fails in a way no retry fixes (bad key, unknown model, nothing
+listening); unsent requests then come back as failures naming the reason.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from caravan.errors import CaravanError
 from caravan.secrets import redact_text
 from llm.accounting import RunStats
 from llm.cache import ResponseCache, response_from_json
-from llm.pricing import PriceTable
+from llm.cache_scope import backend_scope, endpoint
+from llm.guard import CONNECT_ATTEMPTS, FATAL_KINDS, RunGuard
+from llm.pricing import PriceTable, worst_case_cost
 from llm.progress import RunProgress
 from llm.ratelimit import Limiter
 from llm.structured import ParseFailure, check_schema, parse_reply
@@ -43,6 +50,7 @@ class EngineConfig:
     progress: bool = True
     summary: bool = True
     batch_pricing: bool = False  # price at the batch discount (Batch APIs)
+    refresh: bool = False  # ask again even when the cache has an answer, and overwrite it
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -54,8 +62,9 @@ class EngineConfig:
 
 
 def is_batching(backend: Any) -> bool:
-    """In-process backends take whole batches and have no async `complete`."""
-    return hasattr(backend, "complete_batch") and not hasattr(backend, "complete")
+    """In-process backends take whole batches (they may also offer a one-request `complete`,
+    which the engine does not use: one request at a time wastes the accelerator)."""
+    return hasattr(backend, "complete_batch")
 
 
 def open_cache(cache: ResponseCache | str | Path | None) -> ResponseCache | None:
@@ -75,12 +84,15 @@ class Engine:
         cache: ResponseCache | str | Path | None = None,
         config: EngineConfig | None = None,
         prices: PriceTable | None = None,
+        guard: RunGuard | None = None,
     ) -> None:
         self.backend = backend
         self.cache = open_cache(cache)
         self.config = config or EngineConfig()
         self.prices = prices or PriceTable()
+        self.guard = guard or RunGuard()
         self.stats = RunStats()
+        self._worst: dict[str, float] = {}  # request cache key -> most one attempt can cost
         self._writes: list[tuple[str, str, str, Response]] = []
         self._flush_future: asyncio.Future | None = None
         self._rng = random.Random()
@@ -96,18 +108,30 @@ class Engine:
         self.stats = RunStats(total=len(requests))
         for schema in {id(r.schema): r.schema for r in requests if r.schema}.values():
             check_schema(schema)
-        name = self.backend.name
-        keys = [r.cache_key(name) for r in requests]
+        scope = backend_scope(self.backend)
+        keys = [r.cache_key(scope) for r in requests]
         results: list[Response | None] = [None] * len(requests)
-        stored = self.cache.get_many(keys) if self.cache is not None else {}
+        stored = {}
+        if self.cache is not None and not self.config.refresh:
+            stored = self.cache.get_many(keys)
         pending: dict[str, list[int]] = {}
         for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
             if key in stored:
                 results[i] = response_from_json(stored[key], req.id)
                 self.stats.finish(results[i])
+                self.guard.finished(True)
             else:
                 pending.setdefault(key, []).append(i)
+        self._plan_spending(requests, keys, stored, scope.split("|", 1)[0])
         progress = RunProgress(self.config.progress)
+        if self.cache is not None and (self.config.progress or self.config.summary):
+            hits = sum(1 for k in keys if k in stored)
+            note = " (--refresh: asking again)" if self.config.refresh else ""
+            progress.console.print(
+                f"cache: {self.cache.path} ({hits} of {len(requests)} answered already){note}",
+                highlight=False,
+                soft_wrap=True,
+            )
         progress.start(self.stats)
         self._limiter = Limiter(self.config.rpm, self.config.tpm, self._sleep)
 
@@ -117,6 +141,7 @@ class Engine:
                 out = response if n == 0 else replace(response, cached=response.ok)
                 results[i] = replace(out, request_id=requests[i].id)
                 self.stats.finish(results[i])
+                self.guard.finished(out.ok)
             progress.advance(self.stats, len(pending[key]))
 
         try:
@@ -130,6 +155,46 @@ class Engine:
             progress.stop(self.stats, summary=self.config.summary)
         return [r for r in results if r is not None]
 
+    # ---- spending cap and stopping -------------------------------------------------------
+
+    def _plan_spending(
+        self, requests: list[Request], keys: list[str], stored: dict, provider: str
+    ) -> None:
+        """Worst-case cost of every request to send; a cap needs all of them known."""
+        self._worst = {}
+        if self.guard.max_cost is None or is_batching(self.backend):
+            return  # in-process generation is not billed per token
+        for request, key in zip(requests, keys, strict=True):
+            if key in stored or key in self._worst:
+                continue
+            worst = worst_case_cost(self.prices, request, provider, batch=self.config.batch_pricing)
+            if worst is None:
+                raise CaravanError(
+                    f"--max-cost: model {request.model!r} has no known price or output limit, "
+                    "so its spending cannot be capped; add it to a --prices table "
+                    "(input, output, max_output) or set --max-tokens"
+                )
+            self._worst[key] = worst
+
+    def _stop_kind(self) -> str:
+        reason = self.guard.stop_reason or ""
+        return "budget" if reason.startswith("--max-cost") else "not_sent"
+
+    def _unsent(self, request: Request) -> Response:
+        reason = self.guard.stop_reason or "the run stopped"
+        message = f"request {request.id}: not sent: {reason}"
+        return self._failure(request, message, self._stop_kind(), 0)
+
+    def _endpoint(self) -> str:
+        return endpoint(self.backend.name, getattr(self.backend, "base_url", None))
+
+    def _fatal_reason(self, kind: str, message: str) -> str:
+        if kind == "connect":
+            return f"cannot connect to {self._endpoint()}"
+        what = {"auth": "rejected the credentials", "not_found": "does not know this model/path"}
+        detail = message.split(": ", 1)[-1] if message.startswith("request ") else message
+        return f"{self._endpoint()} {what.get(kind, kind)}: {detail}"
+
     # ---- API backends ---------------------------------------------------------------------
 
     async def _run_async(self, work: list[tuple[str, Request]], deliver: Any) -> None:
@@ -138,7 +203,10 @@ class Engine:
         async def worker() -> None:
             while queue:
                 key, request = queue.pop()
-                response = await self._call_with_retries(request)
+                if self.guard.stopped:
+                    deliver(key, self._unsent(request))
+                    continue
+                response = await self._call_with_retries(request, self._worst.get(key, 0.0))
                 await self._commit(key, request, response)
                 deliver(key, response)
 
@@ -151,7 +219,7 @@ class Engine:
             for task in workers:
                 task.cancel()
 
-    async def _call_with_retries(self, request: Request) -> Response:
+    async def _call_with_retries(self, request: Request, worst: float = 0.0) -> Response:
         cfg = self.config
         attempts = 0
         parse_failures = 0
@@ -159,29 +227,60 @@ class Engine:
         while True:
             attempts += 1
             await self._limiter.acquire(estimate)
+            if not self.guard.reserve(worst):
+                if attempts == 1:
+                    return self._unsent(request)
+                return self._failure(
+                    request, f"request {request.id}: not retried: {self.guard.stop_reason}",
+                    self._stop_kind(), attempts - 1,
+                )  # fmt: skip
+            settled = False
+            error: TransientError | None = None
             try:
                 response = await asyncio.wait_for(self.backend.complete(request), cfg.timeout_s)
             except TimeoutError:
-                error: TransientError = TransientError(
+                error = TransientError(
                     f"request {request.id}: no reply within {cfg.timeout_s:g}s", "timeout"
                 )
             except TransientError as exc:
                 error = exc
             except PermanentError as exc:
+                self.guard.settle(worst, 0.0)
+                settled = True
+                if exc.kind in FATAL_KINDS:
+                    self.guard.failed_fatally(self._fatal_reason(exc.kind, str(exc)))
                 return self._failure(request, str(exc), exc.kind, attempts)
             except Exception as exc:  # noqa: BLE001 - one bad call must not end the run
+                self.guard.settle(worst, 0.0)
+                settled = True
                 return self._failure(
                     request, f"{exc.__class__.__name__}: {exc}", "client", attempts
                 )
             else:
                 outcome = self._accept(request, response, attempts)
+                self.guard.settle(worst, response.cost_usd)
+                settled = True
                 if outcome is not None:
+                    if outcome.ok:
+                        self.guard.succeeded()
                     return outcome
                 parse_failures += 1
                 if parse_failures > cfg.parse_retries:
                     return self._parse_failure(request, response, attempts)
                 self.stats.retries["parse_failure"] += 1
                 continue
+            finally:
+                if not settled:  # a timeout may still be billed: keep the worst case counted
+                    billed = error is not None and error.kind == "timeout"
+                    self.guard.settle(worst, worst if billed else 0.0)
+            assert error is not None
+            if error.kind == "connect" and attempts >= CONNECT_ATTEMPTS:
+                self.guard.failed_fatally(self._fatal_reason("connect", str(error)))
+            if self.guard.stopped:
+                return self._failure(
+                    request, f"{error} (not retried: {self.guard.stop_reason})", error.kind,
+                    attempts,
+                )  # fmt: skip
             if attempts > cfg.max_retries:
                 return self._failure(
                     request, f"{error} (gave up after {attempts} attempts)", error.kind, attempts
@@ -260,13 +359,18 @@ class Engine:
     # ---- in-process batching backends -----------------------------------------------------
 
     async def _run_batching(self, work: list[tuple[str, Request]], deliver: Any) -> None:
-        """Group pending requests up to max_batch_size; generate in a worker thread."""
+        """Hand the backend whole batches of up to `concurrency` pending requests (or its own
+        max_batch_size, if smaller), one batch at a time, generated in a worker thread."""
         cfg = self.config
-        size = max(1, int(getattr(self.backend, "max_batch_size", 8)))
+        size = min(cfg.concurrency, max(1, int(getattr(self.backend, "max_batch_size", 1 << 30))))
         queue = list(work)
         tries: dict[str, int] = {}
         solo: set[str] = set()  # requests of a failed batch, retried one by one
         while queue:
+            if self.guard.stopped:
+                for key, request in queue:
+                    deliver(key, self._unsent(request))
+                return
             take = 1 if queue[0][0] in solo else min(size, len(queue))
             take = next((i for i in range(1, take) if queue[i][0] in solo), take)
             chunk, queue = queue[:take], queue[take:]
@@ -322,4 +426,6 @@ class Engine:
             # One transaction for the whole batch, then the results count as done.
             await asyncio.gather(*(self._commit(k, q, r) for k, q, r in finished))
             for key, _, response in finished:
+                if response.ok:
+                    self.guard.succeeded()
                 deliver(key, response)

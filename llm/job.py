@@ -13,7 +13,9 @@ from caravan.secrets import public_url
 from llm.api import acomplete, build_requests, default_cache_path
 from llm.backends import resolve_provider
 from llm.cache import ResponseCache
+from llm.cache_scope import cache_scope
 from llm.estimate import Estimate, estimate_cost
+from llm.guard import RunGuard, RunStopped
 from llm.pricing import PriceTable
 from llm.structured import check_schema
 from llm.types import Request, Response
@@ -73,6 +75,8 @@ class CompleteJob:
     tpm: float | None = None
     prices: Path | None = None
     progress: bool = True
+    refresh: bool = False  # ask again, overwrite cached answers
+    max_cost: float | None = None  # USD cap for this run
 
     def config(self) -> dict[str, Any]:
         """What provenance records (no keys: those never enter the job)."""
@@ -166,11 +170,14 @@ def dry_run(job: CompleteJob) -> Estimate:
     rows, _ = load_rows(job)
     requests = to_requests(job, rows)
     cache_path = job.cache or default_cache_path()
-    cache = ResponseCache(cache_path) if cache_path.exists() else None
+    cache = ResponseCache(cache_path) if cache_path.exists() and not job.refresh else None
     try:
         provider = resolve_provider(job.provider, job.model, job.base_url)
+        scope = cache_scope(
+            provider, job.model, job.base_url, job.backend_options.get("hash_weights")
+        )
         return estimate_cost(
-            requests, provider, cache,
+            requests, scope, cache,
             PriceTable(job.prices), batch=job.batch, free=provider in ("local", "vllm"),
         )  # fmt: skip
     finally:
@@ -179,11 +186,16 @@ def dry_run(job: CompleteJob) -> Estimate:
 
 
 def run_job(job: CompleteJob) -> tuple[Path, list[Response]]:
-    """Answer every row and write the output file (atomically, with provenance)."""
+    """Answer every row and write the output file (atomically, with provenance).
+
+    Rows that failed are written too (error columns set). Then a run that stopped early
+    (spending cap, dead endpoint) or in which every request failed raises a CaravanError
+    naming the cause, so the command exits non-zero; rerunning resumes from the cache."""
     from records import Provenance, write_records
 
     rows, fingerprint = load_rows(job)
     requests = to_requests(job, rows)
+    guard = RunGuard(max_cost=job.max_cost)
     responses = asyncio.run(
         acomplete(
             requests,
@@ -201,6 +213,8 @@ def run_job(job: CompleteJob) -> tuple[Path, list[Response]]:
             batch=job.batch,
             batch_poll_s=job.batch_poll_s,
             backend_options=job.backend_options,
+            refresh=job.refresh,
+            guard=guard,
         )
     )
     provenance = Provenance.capture(
@@ -209,4 +223,21 @@ def run_job(job: CompleteJob) -> tuple[Path, list[Response]]:
     path = write_records(
         output_rows(rows, responses, job.id_field), job.output, provenance=provenance
     )
+    check_outcome(responses, guard, path)
     return path, responses
+
+
+def check_outcome(responses: list[Response], guard: RunGuard, path: Path) -> None:
+    """Raise when the run stopped early or nothing at all was answered."""
+    ok = sum(r.ok for r in responses)
+    if guard.stop_reason is not None:
+        raise RunStopped(
+            f"{guard.stop_reason} ({ok} of {len(responses)} rows answered, all rows written "
+            f"to {path}; rerun to resume from the cache)"
+        )
+    if responses and ok == 0:
+        first = responses[0]
+        raise CaravanError(
+            f"all {len(responses)} requests failed, e.g. {first.error_kind}: {first.error} "
+            f"(rows written to {path} with their errors)"
+        )

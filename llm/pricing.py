@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from caravan.errors import CaravanError
-from llm.types import Usage
+from llm.tokens import output_token_bound, prompt_token_bound
+from llm.types import Request, Usage
 
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 _DEFAULT = Path(__file__).with_name("prices.yaml")
@@ -20,6 +21,7 @@ BATCH_DISCOUNT = 0.5
 class Price:
     input: float  # USD per million prompt tokens
     output: float  # USD per million completion tokens
+    max_output: int | None = None  # most completion tokens one reply can hold
 
 
 def _read(path: Path) -> dict[str, Price]:
@@ -34,7 +36,10 @@ def _read(path: Path) -> dict[str, Price]:
         if not isinstance(entry, dict) or not {"input", "output"} <= set(entry):
             raise CaravanError(f"{path}: price for {model!r} needs `input` and `output`")
         try:
-            table[str(model)] = Price(float(entry["input"]), float(entry["output"]))
+            cap = entry.get("max_output")
+            table[str(model)] = Price(
+                float(entry["input"]), float(entry["output"]), int(cap) if cap else None
+            )
         except (TypeError, ValueError) as exc:
             raise CaravanError(f"{path}: price for {model!r} is not a number") from exc
     return table
@@ -64,3 +69,18 @@ class PriceTable:
             return None
         usd = (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1e6
         return usd * (BATCH_DISCOUNT if batch else 1.0)
+
+
+def worst_case_cost(
+    prices: PriceTable, request: Request, provider: str, batch: bool = False
+) -> float | None:
+    """The most `request` can cost (None: unknown price, or nothing bounds its output)."""
+    price = prices.price(request.model)
+    if price is None:
+        return None
+    output = output_token_bound(request, provider, price.max_output)
+    if output is None:
+        if price.output:
+            return None
+        output = 0  # free output (a self-hosted server priced at 0): no bound needed
+    return prices.cost(request.model, Usage(prompt_token_bound(request), output), batch=batch)

@@ -31,10 +31,11 @@ class Request:
     schema: dict[str, Any] | None = None
     id: str | None = None
 
-    def cache_key(self, backend: str) -> str:
-        """Hash of (backend, model, messages, params, schema): equal work, equal key."""
+    def cache_key(self, scope: str) -> str:
+        """Hash of (scope, model, messages, params, schema): equal work, equal key. `scope`
+        (llm.cache_scope) names the provider and endpoint or the local weights."""
         payload = json.dumps(
-            [backend, self.model, self.messages, self.params, self.schema],
+            [scope, self.model, self.messages, self.params, self.schema],
             sort_keys=True,
             ensure_ascii=False,
             separators=(",", ":"),

@@ -19,10 +19,12 @@ from typing import Any
 
 from caravan.errors import CaravanError
 from llm.api import acomplete, default_cache_path
-from llm.backends import make_backend
+from llm.backends import in_process_options, make_backend
 from llm.backends.anthropic_api import unsupported_params
 from llm.cache import ResponseCache
+from llm.cache_scope import cache_scope
 from llm.estimate import Estimate, estimate_cost
+from llm.guard import RunGuard
 from llm.pricing import PriceTable
 from llm.types import Request, Response
 from prefs.binarize import JUDGE_FAILED, NO_RESPONSES, Pair, binarize, mean_score
@@ -71,6 +73,8 @@ class BuildConfig:
     verify_if: bool = False
     side_table: Path | None = None
     chunk_size: int | None = None  # generation requests per llm call [4 x concurrency]
+    refresh: bool = False  # ask again, overwrite cached answers
+    guard: RunGuard = field(default_factory=RunGuard)  # spending cap and early stop
 
     def __post_init__(self) -> None:
         self.aspects = check_aspects(tuple(self.aspects))
@@ -253,6 +257,8 @@ async def _complete(
         batch_poll_s=cfg.batch_poll_s,
         batch_max_wait_s=cfg.batch_max_wait_s,
         backend_options=options,
+        refresh=cfg.refresh,
+        guard=cfg.guard,
     )
 
 
@@ -290,7 +296,7 @@ async def generate(
         m, work = models[name], per_model[name]
         task = progress.add_task(f"generate {name}", total=len(work))
         # One backend per model for all its chunks: a local model loads once.
-        options = dict(m.options)
+        options = in_process_options(m.provider, dict(m.options), cfg.concurrency)
         if m.provider in ("openai", "anthropic"):
             options.setdefault("timeout", cfg.timeout_s)
         backend = make_backend(m.provider, m.model, base_url=m.base_url, **options)
@@ -301,6 +307,7 @@ async def generate(
                     [r for _, r in part], m.model, backend=backend, cache=cache,
                     concurrency=cfg.concurrency, max_retries=cfg.max_retries,
                     timeout_s=cfg.timeout_s, prices=cfg.prices, progress=False,
+                    refresh=cfg.refresh, guard=cfg.guard,
                 )  # fmt: skip
                 for (i, _), response in zip(part, responses, strict=True):
                     got[(i, name)] = response
@@ -541,7 +548,7 @@ class DryRun:
 
 def dry_run(cfg: BuildConfig) -> DryRun:
     """What `build` would send and roughly cost; nothing is sent."""
-    from llm.tokens import CHARS_PER_TOKEN, expected_output_tokens
+    from llm.tokens import CHARS_PER_TOKEN, expected_output_tokens, output_token_bound
 
     items, _, _ = load_prompts(
         cfg.prompts, prompt_field=cfg.prompt_field, source=cfg.source, limit=cfg.limit
@@ -557,13 +564,13 @@ def dry_run(cfg: BuildConfig) -> DryRun:
         for name, work in per_model.items():
             m = models[name]
             requests = [r for _, r in work]
-            est = estimate_cost(requests, m.backend_name, cache, prices)
-            if m.provider in IN_PROCESS:
-                est.cost_usd, est.unpriced = 0.0, []  # runs on your own hardware
+            scope = m.backend_name
+            # In-process models run on your own hardware: no per-token fee.
+            est = estimate_cost(requests, scope, cache, prices, free=m.provider in IN_PROCESS)
             stages.append((f"generate {name} ({m.provider})", est))
             if cache is not None:
                 for (i, _), req in zip(work, requests, strict=True):
-                    hit = cache.get(req.cache_key(m.backend_name), req.id)
+                    hit = cache.get(req.cache_key(scope), req.id)
                     if hit is not None:
                         stored[(i, name)] = hit
         judge_requests: list[Request] = []
@@ -574,7 +581,9 @@ def dry_run(cfg: BuildConfig) -> DryRun:
                 hit = stored.get((i, m.name))
                 if hit is None:
                     req = generation_request(cfg, item, m)
-                    text = "x" * (expected_output_tokens(req) * CHARS_PER_TOKEN)
+                    price = prices.price(m.model)
+                    bound = output_token_bound(req, m.provider, price and price.max_output)
+                    text = "x" * ((bound or expected_output_tokens(req)) * CHARS_PER_TOKEN)
                     hit = Response(request_id=req.id, text=text)
                 cands.append(Candidate(m, hit))
             result = PromptResult(item, cands)
@@ -588,7 +597,8 @@ def dry_run(cfg: BuildConfig) -> DryRun:
                 exact += len(tasks)
             else:
                 assumed += len(tasks)
-        est = estimate_cost(judge_requests, cfg.judge_provider, cache, prices, batch=cfg.batch)
+        judge_scope = cache_scope(cfg.judge_provider, cfg.judge_model, cfg.judge_base_url)
+        est = estimate_cost(judge_requests, judge_scope, cache, prices, batch=cfg.batch)
         stages.append((f"judge {cfg.judge_model}" + (" (batch)" if cfg.batch else ""), est))
         return DryRun(stages, exact, assumed)
     finally:

@@ -163,7 +163,16 @@ P = click.Path(path_type=Path)
     "--cache",
     default=None,
     type=P,
-    help="SQLite cache/resume file [default: $CARAVAN_LLM_CACHE or ~/.cache/caravan/llm.sqlite].",
+    help="SQLite cache/resume file [default: $CARAVAN_LLM_CACHE, else "
+    "$CARAVAN_CACHE_DIR/llm/responses.sqlite].",
+)
+@click.option("--refresh", is_flag=True, help="Ask again even when cached; overwrite the cache.")
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Spending cap in USD for generation and judging together: no request is sent once "
+    "spent + in-flight worst case would pass it; exit non-zero.",
 )
 @click.option("--batch", is_flag=True, help="Judge through the provider's Batch API.")
 @click.option("--poll-interval", "batch_poll_s", default=30.0, show_default=True, type=float)
@@ -189,6 +198,7 @@ def build(**o) -> None:
     """Answer prompts with k pool models (and the policy), rate every response with the
     judge on each aspect, and write chosen/rejected pairs plus a side table of all
     responses and ratings. Paid responses are cached: rerun the same command to resume."""
+    from llm.guard import RunGuard
     from prefs.build import BuildConfig, BuildPending, dry_run, run_build
     from prefs.judge import ASPECTS
     from prefs.pool import load_pool, on_policy_model
@@ -231,6 +241,8 @@ def build(**o) -> None:
         merge_if=list(o["merge_if"]),
         verify_if=o["verify_if"],
         side_table=o["side_table"],
+        refresh=o["refresh"],
+        guard=RunGuard(max_cost=o["max_cost"]),
     )
     if judge_params is not None:
         cfg.judge_params = {**cfg.judge_params, **judge_params}
@@ -239,12 +251,13 @@ def build(**o) -> None:
             click.echo(line)
         return
     try:
-        report = run_build(cfg)
+        report = cfg.guard.run(run_build, cfg)
     except BuildPending as exc:
         click.echo(str(exc), err=True)
         sys.exit(3)
     for line in report.lines():
         click.echo(line)
+    cfg.guard.check()
 
 
 @cli.command()

@@ -43,8 +43,13 @@ class PoolModel:
 
     @property
     def backend_name(self) -> str:
-        """The backend name llm/ keys its cache with."""
-        return self.provider
+        """The cache scope llm/ keys this model's answers with (provider and endpoint, or
+        the local weights' fingerprint)."""
+        from llm.cache_scope import cache_scope
+
+        return cache_scope(
+            self.provider, self.model, self.base_url, self.options.get("hash_weights")
+        )
 
 
 def _entry(raw: Any, where: str, defaults: dict[str, Any]) -> PoolModel:

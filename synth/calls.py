@@ -14,7 +14,9 @@ from typing import Any
 
 from llm.api import acomplete, default_cache_path, to_request
 from llm.cache import ResponseCache
+from llm.cache_scope import cache_scope
 from llm.estimate import Estimate, estimate_cost
+from llm.guard import RunGuard
 from llm.pricing import PriceTable
 from llm.structured import schema_of
 from llm.types import Request, Response
@@ -32,6 +34,8 @@ class CallSettings:
     prices: Path | None = None
     progress: bool = True
     backend_options: dict[str, Any] = field(default_factory=dict)
+    refresh: bool = False  # ask again, overwrite cached answers
+    guard: RunGuard = field(default_factory=RunGuard)  # spending cap and early stop, per command
 
     @property
     def cache_path(self) -> Path:
@@ -67,11 +71,12 @@ class Caller:
         if self.choice.provider not in ("local", "vllm"):
             return None
         if self._backend is None:
-            from llm.backends import make_backend
+            from llm.backends import in_process_options, make_backend
 
-            self._backend = make_backend(
-                self.choice.provider, self.choice.model, **self.settings.backend_options
+            options = in_process_options(
+                self.choice.provider, self.settings.backend_options, self.settings.concurrency
             )
+            self._backend = make_backend(self.choice.provider, self.choice.model, **options)
         return self._backend
 
     def run(self, requests: list[Request]) -> list[Response]:
@@ -93,6 +98,8 @@ class Caller:
                 progress=s.progress,
                 backend=self._in_process_backend(),
                 backend_options=options or None,
+                refresh=s.refresh,
+                guard=s.guard,
             )
         )
 
@@ -100,9 +107,14 @@ class Caller:
         path = self.settings.cache_path
         cache = ResponseCache(path) if path.exists() else None
         try:
-            return estimate_cost(
-                requests, self.choice.provider, cache, PriceTable(self.settings.prices)
+            c = self.choice
+            scope = cache_scope(
+                c.provider, c.model, c.base_url, self.settings.backend_options.get("hash_weights")
             )
+            return estimate_cost(
+                requests, scope, cache, PriceTable(self.settings.prices),
+                free=c.provider in ("local", "vllm"),
+            )  # fmt: skip
         finally:
             if cache is not None:
                 cache.close()

@@ -51,13 +51,24 @@ def cli() -> None:
     default=64,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Requests in flight at once.",
+    help="Requests in flight at once; for local/vllm, the generation batch size.",
 )
 @click.option(
     "--cache",
     type=click.Path(path_type=Path),
     default=None,
-    help="SQLite cache/resume file [default: $CARAVAN_LLM_CACHE or ~/.cache/caravan/llm.sqlite].",
+    help="SQLite cache/resume file [default: $CARAVAN_LLM_CACHE, else "
+    "$CARAVAN_CACHE_DIR/llm/responses.sqlite, else ~/.cache/caravan/llm/responses.sqlite].",
+)
+@click.option(
+    "--refresh", is_flag=True, help="Ask again even for cached prompts; overwrite the cache."
+)
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Spending cap in USD: no request is sent once spent + in-flight worst case would "
+    "pass it; answers so far are written and the exit status is non-zero.",
 )
 @click.option(
     "--batch",

@@ -69,7 +69,7 @@ def generate(**opts) -> None:
         for line in gen.dry_run(cfg):
             click.echo(line)
         return
-    result = gen.run(cfg)
+    result = calls.guard.run(gen.run, cfg)
     if result.dedup_summary:
         click.echo(result.dedup_summary)
     from synth.rejections import reason_counts
@@ -79,3 +79,4 @@ def generate(**opts) -> None:
         f"wrote {len(result.rows)} {cfg.task} prompts to {result.output} with {choice.label()}; "
         f"{len(result.rejected)} rejected{rej} -> {result.rejected_path}"
     )
+    calls.guard.check()

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from llm.guard import RunGuard
 from synth.calls import CallSettings
 from synth.models import LOCAL_MODEL_ENV, PROVIDERS, ModelChoice, choose_model
 
@@ -25,9 +26,15 @@ def model_options(fn: Callable) -> Callable:
                      help=f"Local backend model (hub id or folder) [default: ${LOCAL_MODEL_ENV} "
                           "or Qwen/Qwen2.5-0.5B-Instruct]."),
         click.option("--cache", type=click.Path(path_type=Path), default=None,
-                     help="SQLite cache/resume file [default: $CARAVAN_LLM_CACHE or "
-                          "~/.cache/caravan/llm.sqlite]."),
-        click.option("--concurrency", default=64, show_default=True, type=click.IntRange(min=1)),
+                     help="SQLite cache/resume file [default: $CARAVAN_LLM_CACHE, else "
+                          "$CARAVAN_CACHE_DIR/llm/responses.sqlite]."),
+        click.option("--refresh", is_flag=True,
+                     help="Ask again even for cached prompts; overwrite the cache."),
+        click.option("--max-cost", type=click.FloatRange(min=0), default=None,
+                     help="Spending cap in USD for the whole command: no request is sent once "
+                          "spent + in-flight worst case would pass it; exit non-zero."),
+        click.option("--concurrency", default=64, show_default=True, type=click.IntRange(min=1),
+                     help="Requests in flight at once; for local/vllm, the generation batch size."),
         click.option("--max-retries", default=8, show_default=True, type=click.IntRange(min=0)),
         click.option("--timeout", default=120.0, show_default=True, type=float,
                      help="Seconds per attempt."),
@@ -54,6 +61,8 @@ def pop_calls(opts: dict[str, Any]) -> CallSettings:
         prices=opts.pop("prices"),
         progress=not opts.pop("no_progress"),
         backend_options={k: v for k, v in backend_options.items() if v is not None},
+        refresh=opts.pop("refresh"),
+        guard=RunGuard(max_cost=opts.pop("max_cost")),
     )
 
 

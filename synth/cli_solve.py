@@ -53,13 +53,14 @@ def solve(**opts) -> None:
         for line in s.dry_run(cfg):
             click.echo(line)
         return
-    result = s.run(cfg)
+    result = calls.guard.run(s.run, cfg)
     verified = sum(bool(r.get("verified")) for r in result.rows)
     rej = f" ({reason_counts(result.rejected)})" if result.rejected else ""
     click.echo(
         f"wrote {len(result.rows)} SFT rows ({verified} verified) to {cfg.output} with "
         f"{', '.join(result.models)}; {len(result.rejected)} rejected{rej} -> {result.rejected_path}"
     )
+    calls.guard.check()
 
 
 @click.command()
@@ -91,12 +92,13 @@ def relax(**opts) -> None:
         for line in rx.dry_run(cfg):
             click.echo(line)
         return
-    result = rx.run(cfg)
+    result = calls.guard.run(rx.run, cfg)
     rej = f" ({reason_counts(result.rejected)})" if result.rejected else ""
     click.echo(
         f"wrote {len(result.rows)} preference pairs to {cfg.output} with {cfg.choice.label()}; "
         f"{len(result.rejected)} rejected{rej} -> {result.rejected_path}"
     )
+    calls.guard.check()
 
 
 @click.command()

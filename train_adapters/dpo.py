@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ REF_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
 
 
 def default_cache_dir() -> Path:
-    return cache_dir("dpo")
+    """$CARAVAN_CACHE_DIR/dpo-ref-logps (the cache root); the older $CARAVAN_CACHE still wins."""
+    legacy = os.environ.get("CARAVAN_CACHE")
+    return Path(legacy) / "dpo-ref-logps" if legacy else cache_dir("dpo-ref-logps")
 
 
 def loss_settings(args: Any) -> dict[str, Any]:

@@ -32,6 +32,14 @@ def resolve_provider(provider: str | None, model: str, base_url: str | None = No
     return "openai" if api_key("openai", required=False) else "local"
 
 
+def in_process_options(provider: str, options: dict[str, Any], concurrency: int) -> dict[str, Any]:
+    """For in-process backends `concurrency` is the generation batch size, unless
+    `max_batch_size` is given."""
+    if provider in _IN_PROCESS and "max_batch_size" not in options:
+        return {**options, "max_batch_size": concurrency}
+    return options
+
+
 def make_backend(provider: str | None, model: str, base_url: str | None = None, **kw: Any) -> Any:
     """A Backend (API) or BatchingBackend (in-process) for `provider`."""
     provider = resolve_provider(provider, model, base_url)

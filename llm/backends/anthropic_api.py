@@ -12,6 +12,7 @@ from typing import Any
 import anthropic
 
 from llm.backends.errors import classify_sdk_error
+from llm.cache_scope import cache_scope
 from llm.structured import schema_instruction
 from llm.types import PermanentError, Request, Response, Usage
 
@@ -124,10 +125,15 @@ class AnthropicBackend:
 
         self.model = model
         self.base_url = base_url
+        self.scope = cache_scope("anthropic", model or "", base_url)
         key = api_key or key_from_env("anthropic")
         self.client = anthropic.AsyncAnthropic(
             api_key=key, base_url=base_url, max_retries=0, timeout=timeout
         )
+
+    def cache_scope(self) -> str:
+        """Provider and endpoint: two servers never share cached answers."""
+        return self.scope
 
     async def complete(self, request: Request) -> Response:
         body = messages_body(request)

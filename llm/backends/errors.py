@@ -49,13 +49,30 @@ def classify_status(status: int, message: str, headers: Any = None) -> Exception
     return PermanentError(message, "request")
 
 
+def never_connected(exc: BaseException) -> bool:
+    """True when no connection was made at all (refused, unknown host), as opposed to one
+    that dropped mid-call: the first may mean nothing is listening at the base URL."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError) or type(current).__name__ in (
+            "ConnectError",
+            "gaierror",
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def classify_sdk_error(exc: BaseException, sdk: Any, where: str) -> Exception:
     """Map an `openai` / `anthropic` exception (same class names in both SDKs)."""
     name = f"{where}: {exc.__class__.__name__}: {exc}"
     if isinstance(exc, sdk.APITimeoutError):
         return TransientError(redact_text(name), "timeout")
     if isinstance(exc, sdk.APIConnectionError):
-        return TransientError(redact_text(name), "connection")
+        kind = "connect" if never_connected(exc) else "connection"
+        return TransientError(redact_text(name), kind)
     if isinstance(exc, sdk.APIStatusError):
         response = getattr(exc, "response", None)
         headers = getattr(response, "headers", None)

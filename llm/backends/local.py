@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from caravan.errors import CaravanError
+from llm.cache_scope import cache_scope
 from llm.chat_template import TULU_CHAT_TEMPLATE
 from llm.types import PermanentError, Request, Response, Usage
 
@@ -161,6 +162,7 @@ class LocalBackend:
         dtype: Any = None,
         max_batch_size: int = 8,
         trust_remote_code: bool = False,
+        hash_weights: bool | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise CaravanError(f"max_batch_size must be >= 1, got {max_batch_size}")
@@ -169,6 +171,8 @@ class LocalBackend:
         self.dtype = dtype
         self.max_batch_size = max_batch_size
         self.trust_remote_code = trust_remote_code
+        self.hash_weights = hash_weights
+        self._scope: str | None = None
         self._hf_model = None
         self._tokenizer = None
         self._chat_template: str | None = None
@@ -177,6 +181,13 @@ class LocalBackend:
 
     # -- loading -------------------------------------------------------------------------
 
+    def cache_scope(self) -> str:
+        """A fingerprint of the weights this backend generates with (taken when they load):
+        a checkpoint retrained in place never gets the old checkpoint's cached answers."""
+        if self._scope is None:
+            self._scope = cache_scope("local", self.model, hash_weights=self.hash_weights)
+        return self._scope
+
     def load(self) -> None:
         """Load tokenizer and weights now (otherwise the first batch does it)."""
         if self._hf_model is not None:
@@ -184,6 +195,7 @@ class LocalBackend:
         with self._load_lock:
             if self._hf_model is not None:
                 return
+            self._scope = cache_scope("local", self.model, hash_weights=self.hash_weights)
             try:
                 import torch  # noqa: F401
                 from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -8,6 +8,7 @@ from typing import Any
 import openai
 
 from llm.backends.errors import classify_sdk_error
+from llm.cache_scope import cache_scope
 from llm.types import PermanentError, Request, Response, Usage
 
 # Sampling settings the chat-completions endpoint accepts as top-level arguments.
@@ -76,11 +77,16 @@ class OpenAIBackend:
 
         self.model = model
         self.base_url = base_url
+        self.scope = cache_scope("openai", model or "", base_url)
         # A self-hosted OpenAI-compatible server usually needs no key.
         key = api_key or key_from_env("openai", required=base_url is None) or "not-needed"
         self.client = openai.AsyncOpenAI(
             api_key=key, base_url=base_url, max_retries=0, timeout=timeout
         )
+
+    def cache_scope(self) -> str:
+        """Provider and endpoint: two servers never share cached answers."""
+        return self.scope
 
     async def complete(self, request: Request) -> Response:
         body = chat_body(request)

@@ -22,6 +22,7 @@ from typing import Any
 
 from caravan.errors import CaravanError
 from llm.backends.local import SamplingSpec, check_messages, parse_params, request_label
+from llm.cache_scope import cache_scope
 from llm.types import PermanentError, Request, Response, Usage
 
 INSTALL_HINT = (
@@ -37,15 +38,31 @@ class VLLMBackend:
 
     name = "vllm"
 
-    def __init__(self, model: str, *, max_batch_size: int = 256, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        max_batch_size: int = 256,
+        hash_weights: bool | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
         if max_batch_size < 1:
             raise CaravanError(f"max_batch_size must be >= 1, got {max_batch_size}")
         self.model = str(model)
         self.max_batch_size = max_batch_size
+        self.hash_weights = hash_weights
         self.engine_kwargs = engine_kwargs
         self._llm = None
         self._vllm = None
-        self._lock = threading.Lock()
+        self._scope: str | None = None
+        self._lock = threading.Lock()  # loading
+        self._generate_lock = threading.Lock()  # vllm.LLM is not safe to enter from two threads
+
+    def cache_scope(self) -> str:
+        """A fingerprint of the weights (see LocalBackend.cache_scope)."""
+        if self._scope is None:
+            self._scope = cache_scope("vllm", self.model, hash_weights=self.hash_weights)
+        return self._scope
 
     def load(self) -> None:
         """Import vllm and start the engine (otherwise the first batch does it)."""
@@ -96,9 +113,10 @@ class VLLMBackend:
             prepared.append((request, parse_params(request.params, label)))
         self.load()
         responses: list[Response] = []
-        for start in range(0, len(prepared), self.max_batch_size):
-            chunk = prepared[start : start + self.max_batch_size]
-            responses.extend(self._run(chunk, start))
+        with self._generate_lock:
+            for start in range(0, len(prepared), self.max_batch_size):
+                chunk = prepared[start : start + self.max_batch_size]
+                responses.extend(self._run(chunk, start))
         return responses
 
     async def complete(self, request: Request) -> Response:

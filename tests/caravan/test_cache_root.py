@@ -16,3 +16,20 @@ def test_xdg_then_home(monkeypatch, tmp_path):
     assert cache_dir("decontam") == tmp_path / "x" / "caravan" / "decontam"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_root() == Path.home() / ".cache" / "caravan"
+
+
+def test_every_cache_lives_under_the_root(monkeypatch, tmp_path):
+    from decontam.index import default_cache_dir as decontam_dir
+    from llm.api import default_cache_path
+    from train_adapters.dpo import default_cache_dir as dpo_dir
+
+    root = tmp_path / "fast-storage"
+    monkeypatch.setenv("CARAVAN_CACHE_DIR", str(root))
+    for var in ("CARAVAN_LLM_CACHE", "CARAVAN_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    assert default_cache_path() == root / "llm" / "responses.sqlite"
+    assert decontam_dir() == root / "decontam"
+    assert dpo_dir() == root / "dpo-ref-logps"
+    # The older one-file override still works for the LLM cache.
+    monkeypatch.setenv("CARAVAN_LLM_CACHE", str(tmp_path / "mine.sqlite"))
+    assert default_cache_path() == tmp_path / "mine.sqlite"

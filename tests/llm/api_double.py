@@ -22,7 +22,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULTS = ("429", "500", "slow", "malformed", "drop", "bad_json")
+FAULTS = ("429", "500", "slow", "malformed", "drop", "bad_json", "401", "403", "404")
+PERMANENT_FAULTS = {
+    "401": ("authentication_error", "invalid x-api-key"),
+    "403": ("permission_error", "not allowed"),
+    "404": ("not_found_error", "model not found"),
+}
 TRANSIENT_FAULTS = ("429", "500", "malformed", "drop")
 
 
@@ -107,6 +112,7 @@ class ApiDouble:
         slow_s: float = 30.0,
         batch_polls: int = 1,
         keep_log: bool = True,
+        voice: str = "reply",
     ) -> None:
         self.latency = latency
         self.fault_rate = fault_rate
@@ -115,6 +121,7 @@ class ApiDouble:
         self.slow_s = slow_s
         self.batch_polls = batch_polls  # polls a batch stays in progress before completing
         self.keep_log = keep_log
+        self.voice = voice  # first word of every text reply: tells two servers apart
         self.log: list[LogEntry] = []
         self.counts: Counter[str] = Counter()  # generation requests seen per key
         self.served: Counter[str] = Counter()  # successful generation replies per key
@@ -126,6 +133,9 @@ class ApiDouble:
         self.anthropic_batches: dict[str, dict[str, Any]] = {}
         self.batch_item_faults: dict[str, str] = {}  # prompt text -> "error" | "expired"
         self.batch_status_override: str | None = None  # e.g. "expired", "failed"
+        # Create the batch, then never answer the create call (a client killed mid-create).
+        self.hang_on_create = False
+        self._hang_now = False
         self._lock = threading.Lock()
         self.port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -289,9 +299,17 @@ class ApiDouble:
         writer: asyncio.StreamWriter,
     ) -> bool:
         if path.startswith("/v1/files") or path.startswith("/v1/batches"):
-            return self._openai_batch_api(method, path, headers, raw, writer)
-        if path.startswith("/v1/messages/batches"):
-            return self._anthropic_batch_api(method, path, raw, writer)
+            keep = self._openai_batch_api(method, path, headers, raw, writer)
+        elif path.startswith("/v1/messages/batches"):
+            keep = self._anthropic_batch_api(method, path, raw, writer)
+        else:
+            keep = None
+        if keep is not None:
+            if self._hang_now:
+                self._hang_now = False
+                await asyncio.sleep(self.slow_s)
+                return False
+            return keep
         if method != "POST" or path not in ("/v1/chat/completions", "/v1/messages"):
             self._send(writer, 404, b'{"error": {"message": "no such endpoint"}}')
             self._record(LogEntry(method, path, None, 404, None, None))
@@ -313,6 +331,12 @@ class ApiDouble:
             wait = retry_after if retry_after is not None else self.retry_after
             err = self._error_body(anthropic, "rate_limit_error", "slow down")
             self._send(writer, 429, err, extra={"retry-after": f"{wait}"})
+            await writer.drain()
+            return True
+        if fault in PERMANENT_FAULTS:
+            self._record(LogEntry(method, path, body, int(fault), fault, key))
+            kind, message = PERMANENT_FAULTS[fault]
+            self._send(writer, int(fault), self._error_body(anthropic, kind, message))
             await writer.drain()
             return True
         if fault == "500":
@@ -372,7 +396,7 @@ class ApiDouble:
         if fmt.get("type") == "json_object":
             return json.dumps({"answer": key[:8]})
         prompt = last_user_text(body.get("messages", []))
-        return f"reply {key[:12]} to: {prompt[:60]}"
+        return f"{self.voice} {key[:12]} to: {prompt[:60]}"
 
     def openai_reply(self, body: dict[str, Any]) -> dict[str, Any]:
         text = self.reply_text(body)
@@ -416,7 +440,7 @@ class ApiDouble:
             out_words = _words(json.dumps(value))
             stop = "tool_use"
         else:
-            text = f"reply {key[:12]} to: {last_user_text(body.get('messages', []))[:60]}"
+            text = f"{self.voice} {key[:12]} to: {last_user_text(body.get('messages', []))[:60]}"
             content = [{"type": "text", "text": text}]
             out_words = _words(text)
             stop = "end_turn"
@@ -489,6 +513,9 @@ class ApiDouble:
                 "metadata": body.get("metadata"),
                 "_polls": 0,
             }
+            if self.hang_on_create:
+                self._hang_now = True
+                return True
             return self._json(writer, self._public(self.batches[batch_id]))
         if len(parts) >= 3 and parts[2] in self.batches:
             batch = self.batches[parts[2]]
@@ -570,9 +597,19 @@ class ApiDouble:
     def _anthropic_batch_api(self, method: str, path: str, raw: bytes, writer: Any) -> bool:
         parts = path.strip("/").split("/")  # v1 messages batches [id [results|cancel]]
         self._record(LogEntry(method, path, None, 200, None, None))
+        if method == "GET" and len(parts) == 3:  # list, newest first
+            data = [self._public(b) for b in reversed(self.anthropic_batches.values())]
+            return self._json(
+                writer,
+                {"data": data, "has_more": False,
+                 "first_id": data[0]["id"] if data else None,
+                 "last_id": data[-1]["id"] if data else None},
+            )  # fmt: skip
         if method == "POST" and len(parts) == 3:
             body = json.loads(raw)
             batch_id = "msgbatch_" + uuid.uuid4().hex[:20]
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
             self.anthropic_batches[batch_id] = {
                 "id": batch_id,
                 "type": "message_batch",
@@ -584,8 +621,8 @@ class ApiDouble:
                     "canceled": 0,
                     "expired": 0,
                 },
-                "created_at": "2026-11-21T00:00:00Z",
-                "expires_at": "2026-11-22T00:00:00Z",
+                "created_at": now,
+                "expires_at": later,
                 "ended_at": None,
                 "cancel_initiated_at": None,
                 "archived_at": None,
@@ -594,6 +631,9 @@ class ApiDouble:
                 "_polls": 0,
                 "_results": b"",
             }
+            if self.hang_on_create:
+                self._hang_now = True
+                return True
             return self._json(writer, self._public(self.anthropic_batches[batch_id]))
         if len(parts) >= 4 and parts[3] in self.anthropic_batches:
             batch = self.anthropic_batches[parts[3]]

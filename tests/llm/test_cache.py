@@ -82,3 +82,41 @@ def test_not_a_database_names_the_file(tmp_path):
     bad.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(CaravanError, match="bad.sqlite"):
         ResponseCache(bad)
+
+
+def test_cache_path_that_is_a_folder_names_it(tmp_path):
+    (tmp_path / "c.sqlite").mkdir()
+    with pytest.raises(CaravanError, match="c.sqlite: not a usable cache database"):
+        ResponseCache(tmp_path / "c.sqlite")
+
+
+def test_unreadable_cached_row_names_the_file_and_the_way_out(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cache = ResponseCache(path)
+    cache.put_many([("k1", "openai", "m", Response("a", text="hi"))])
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE responses SET response = '' WHERE key = 'k1'")
+    with pytest.raises(CaravanError, match=r"c\.sqlite: the cached response .* --refresh"):
+        cache.get_many(["k1"])
+
+
+def test_empty_cache_file_is_a_fresh_cache(tmp_path):
+    path = tmp_path / "c.sqlite"
+    path.touch()
+    cache = ResponseCache(path)
+    assert cache.count() == 0 and cache.get_many(["k"]) == {}
+
+
+def test_cache_file_corrupted_after_opening_names_the_file(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cache = ResponseCache(path)
+    cache.put_many(
+        [(f"k{i}", "openai", "m", Response(str(i), text="x" * 2000)) for i in range(200)]
+    )
+    cache.close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(CaravanError, match="c.sqlite: not a usable cache database"):
+        ResponseCache(path).get_many([f"k{i}" for i in range(200)])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from llm.cache_scope import cache_scope
 from llm.job import CompleteJob, run_job
 from llm.types import Request
 
@@ -63,7 +64,7 @@ def test_sigkill_midway_then_restart(double, tmp_path):
     key_of = {
         Request(
             [{"role": "user", "content": f"question {i}"}], "gpt-4o-mini", id=f"p{i}"
-        ).cache_key("openai"): f"question {i}"
+        ).cache_key(cache_scope("openai", "gpt-4o-mini", double.base_url + "/v1")): f"question {i}"
         for i in range(N)
     }
     assert done_at_kill <= set(key_of)

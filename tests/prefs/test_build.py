@@ -297,3 +297,29 @@ def test_provenance_records_settings_but_no_secrets(tmp_path, double):
         assert config["judge"]["model"] == "judge-model" and config["k"] == 3
         assert config["pool"][0]["base_url"].startswith("http://127.0.0.1:")
         assert config["excluded"] == {"judge_failed": 1, "tie": 1}
+
+
+def test_max_cost_caps_generation_and_judging_then_resumes(tmp_path, double, capsys):
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(
+        "".join(
+            f"{m}: {{input: 1.0, output: 1.0, max_output: 4096}}\n"
+            for m in ("alpha", "beta", "gamma", "delta", "judge-model")
+        )
+    )
+    # A generation call (max_tokens 2048) costs at most about $0.0021: room for two.
+    run(build_args(tmp_path, double, "--prices", str(prices), "--max-cost", "0.0045"), 1)
+    err = capsys.readouterr().err
+    assert "--max-cost $0.0045 reached" in err
+    paid = {e.key for e in double.generation_requests()}
+    assert 1 <= len(paid) <= 2
+    run(build_args(tmp_path, double, "--prices", str(prices)))
+    assert all(double.served[k] == 1 for k in paid)  # resumed from the cache, not re-bought
+    rows = read_records(tmp_path / "out" / "prefs.parquet").to_pylist()
+    assert rows
+
+
+def test_max_cost_needs_prices_for_every_model(tmp_path, double, capsys):
+    run(build_args(tmp_path, double, "--max-cost", "1"), 1)
+    assert "no known price" in capsys.readouterr().err
+    assert double.generation_requests() == []

@@ -217,3 +217,43 @@ def test_async_complete(fake_vllm):
 def test_empty_batch_does_not_start_the_engine(fake_vllm):
     assert VLLMBackend("m").complete_batch([]) == []
     assert FakeLLM.instances == []
+
+
+def test_llm_is_never_entered_from_two_threads_at_once(fake_vllm, monkeypatch):
+    import threading
+    import time
+
+    inside, overlaps = [0], []
+    real_chat = FakeLLM.chat
+
+    def slow_chat(self, *args, **kwargs):
+        inside[0] += 1
+        overlaps.append(inside[0])
+        time.sleep(0.05)
+        try:
+            return real_chat(self, *args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(FakeLLM, "chat", slow_chat)
+    backend = VLLMBackend("org/model")
+    backend.load()
+    threads = [
+        threading.Thread(target=backend.complete_batch, args=([_req(f"q{i}")],)) for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(overlaps) == 4 and max(overlaps) == 1
+
+
+def test_engine_hands_vllm_whole_batches_of_concurrency(fake_vllm):
+    from llm.engine import Engine, EngineConfig
+
+    backend = VLLMBackend("org/model")
+    out = Engine(backend, config=EngineConfig(concurrency=5, progress=False)).run(
+        [_req(f"q{i}", id=str(i)) for i in range(12)]
+    )
+    assert all(r.ok for r in out)
+    assert [len(c["messages"]) for c in FakeLLM.instances[0].calls] == [5, 5, 2]
