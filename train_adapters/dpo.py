@@ -3,7 +3,7 @@
 TRL's own precompute writes its cache through `datasets` into a per-process temp directory
 when the dataset lives in memory (ours does), so with several processes the other ranks
 cannot find it. Here every rank computes its share of the reference forward passes, the
-results are gathered to all ranks, and rank 0 stores them under `cache_dir("dpo")`. The key
+results are gathered to all ranks, and rank 0 stores them under `cache_dir("dpo-ref-logps")`. The key
 hashes the reference weights, the *tokenized* dataset (data, chat template, tokenizer and
 truncation all count) and every DPO setting (loss type, beta, `ld_alpha`, lengths, ...), plus
 the precision; rank 0's key is broadcast so every rank agrees. A later run with the same key

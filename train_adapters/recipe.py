@@ -47,7 +47,7 @@ class DPOOptions(_Strict):
     add_role_tokens: bool = False
     # Keep precomputed reference log-probs on disk, keyed by weights, data and loss settings.
     cache_reference_log_probs: bool = True
-    cache_dir: str | None = None  # default: caravan.cache_root.cache_dir("dpo")
+    cache_dir: str | None = None  # default: caravan.cache_root.cache_dir("dpo-ref-logps")
 
 
 class GRPOOptions(_Strict):

@@ -115,7 +115,7 @@ def test_reference_log_probs_default_to_caravan_cache_root(
             ]
         )
     assert done.value.code == 0
-    assert len(list((tmp_path / "cache-root" / "dpo").glob("*.parquet"))) == 1
+    assert len(list((tmp_path / "cache-root" / "dpo-ref-logps").glob("*.parquet"))) == 1
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def test_train_dpo_with_two_processes_shares_cached_reference_log_probs(
         env=_env(CARAVAN_CACHE_DIR=str(cache)),
     )  # fmt: skip
     assert proc.stderr.count("cached reference log-probs in") == 1  # rank 0 alone writes
-    files = list((cache / "dpo").glob("*.parquet"))
+    files = list((cache / "dpo-ref-logps").glob("*.parquet"))
     assert len(files) == 1 and pq.read_table(files[0]).num_rows == 8
     assert [e["epoch"] for e in _steps(out)] == [0.5, 1.0]
 
