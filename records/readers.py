@@ -335,6 +335,7 @@ def _mixed_type_error(
 @dataclass
 class _FileStats:
     rows: int = 0
+    objects: int = 0
     good: int = 0
     keys: set[str] = field(default_factory=set)
 
@@ -343,7 +344,7 @@ def _wrong_kind_error(stats: dict[str, _FileStats], kind: RecordKind) -> str | N
     """One message for a file of another shape, instead of one per row."""
     wanted = [c for c in kind.required if c != "id"]
     for source, st in stats.items():
-        if st.rows == 0 or st.good or st.keys & set(wanted):
+        if st.objects == 0 or st.good or st.keys & set(wanted):
             continue
         from records.schemas import KINDS
 
@@ -351,7 +352,7 @@ def _wrong_kind_error(stats: dict[str, _FileStats], kind: RecordKind) -> str | N
         guess = f"; it looks like {others[0]} records" if others else ""
         cols = ", ".join(sorted(st.keys)[:12]) or "none"
         return (
-            f"{source}: not {kind.name} records: none of its {st.rows} rows has "
+            f"{source}: not {kind.name} records: none of its {st.objects} rows has "
             f"{', '.join(f'`{c}`' for c in wanted)} (its columns: {cols}){guess}. "
             f"Convert it first (see `verify build-rlvr`) or pick the right --kind."
         )
@@ -371,9 +372,9 @@ def _collect(
         if raw.error is not None:
             bad.append(BadRow(raw.loc, raw.error, raw=raw.raw))
         elif not isinstance(raw.row, dict):
-            kind_hint = "a JSON object" if kind is not None else "an object"
-            bad.append(BadRow(raw.loc, f"row must be {kind_hint}, got {type(raw.row).__name__}"))
+            bad.append(BadRow(raw.loc, f"row must be a JSON object, got {type(raw.row).__name__}"))
         else:
+            st.objects += 1
             if len(st.keys) < 64:
                 st.keys.update(raw.row)
             parsed.append((raw.loc, raw.row))
