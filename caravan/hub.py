@@ -15,8 +15,33 @@ from caravan.errors import CaravanError
 
 # Suffixes that mark a file name; hub ids like "Qwen/Qwen2.5-0.5B" have dots but none of these.
 FILE_SUFFIXES = frozenset(
-    ".jsonl .ndjson .json .parquet .pq .arrow .arrows .ipc .feather .gz .csv .tsv .txt "
-    ".yaml .yml .zip .bz2 .xz .zst .bin .safetensors .pt .pth .gguf .md".split()
+    [
+        ".jsonl",
+        ".ndjson",
+        ".json",
+        ".parquet",
+        ".pq",
+        ".arrow",
+        ".arrows",
+        ".ipc",
+        ".feather",
+        ".gz",
+        ".csv",
+        ".tsv",
+        ".txt",
+        ".yaml",
+        ".yml",
+        ".zip",
+        ".bz2",
+        ".xz",
+        ".zst",
+        ".bin",
+        ".safetensors",
+        ".pt",
+        ".pth",
+        ".gguf",
+        ".md",
+    ]
 )
 DEFAULT_ENDPOINT = "https://huggingface.co"
 PROBE_TIMEOUT_S = 3.0

@@ -8,9 +8,9 @@ draw (the first n of one seeded shuffle), so growing a run reuses finished work.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
-import dataclasses
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
