@@ -455,10 +455,15 @@ def _open_cache(cfg: BuildConfig) -> ResponseCache:
     return ResponseCache(cfg.cache or default_cache_path())
 
 
-def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
-    """The whole pipeline; writes the pairs file and the side table, returns the report."""
-    from prefs.ifmerge import check_unique_ids, load_if_pairs, verify_rows
-    from prefs.output import pair_rows, side_rows, write_outputs
+def load_inputs(
+    cfg: BuildConfig,
+) -> tuple[list[PromptItem], dict[str, str], int, list[dict[str, Any]]]:
+    """Read and check every input (prompts, --merge-if pairs, IF labels) before any call.
+
+    The run and the dry run share this, so a dry run fails on exactly the inputs the run
+    would fail on. Returns (prompts, {file: fingerprint}, duplicates, merged IF pairs).
+    """
+    from prefs.ifmerge import check_labels, load_if_pairs
 
     items, fingerprints, duplicates = load_prompts(
         cfg.prompts,
@@ -469,6 +474,18 @@ def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
     )
     merged, merged_fps = load_if_pairs(cfg.merge_if, cfg.ground_truth_field)
     fingerprints.update(merged_fps)
+    if cfg.verify_if:
+        check_labels([(f"prompt {it.id!r}", it.ground_truth) for it in items])
+        check_labels([(f"pair {r['id']!r}", r.get("ground_truth")) for r in merged])
+    return items, fingerprints, duplicates, merged
+
+
+def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
+    """The whole pipeline; writes the pairs file and the side table, returns the report."""
+    from prefs.ifmerge import check_unique_ids, verify_rows
+    from prefs.output import pair_rows, side_rows, write_outputs
+
+    items, fingerprints, duplicates, merged = load_inputs(cfg)
     report = BuildReport(prompts=len(items), duplicates=duplicates)
     for line in compat_warnings(cfg):
         log(line)
@@ -543,9 +560,7 @@ def dry_run(cfg: BuildConfig) -> DryRun:
     """What `build` would send and roughly cost; nothing is sent."""
     from llm.tokens import CHARS_PER_TOKEN, expected_output_tokens
 
-    items, _, _ = load_prompts(
-        cfg.prompts, prompt_field=cfg.prompt_field, source=cfg.source, limit=cfg.limit
-    )
+    items, _, _, _ = load_inputs(cfg)
     cache_path = cfg.cache or default_cache_path()
     cache = ResponseCache(cache_path) if cache_path.exists() else None
     prices = PriceTable(cfg.prices)

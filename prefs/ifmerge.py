@@ -25,10 +25,7 @@ def load_if_pairs(
         loaded = load_records(path, "preference")
         if loaded.bad_rows:
             bad = loaded.bad_rows[0]
-            raise CaravanError(
-                f"--merge-if {bad.location.source} {bad.location.unit} {bad.location.index}: "
-                f"{bad.error} ({len(loaded.bad_rows)} bad rows)"
-            )
+            raise CaravanError(f"--merge-if {bad} ({len(loaded.bad_rows)} bad rows)")
         fingerprints[str(path)] = loaded.fingerprint
         for row in loaded.table.to_pylist():
             gt = if_ground_truth(row, ground_truth_field)
@@ -48,6 +45,19 @@ def load_if_pairs(
                 )
             )
     return rows, fingerprints
+
+
+def check_labels(labelled: list[tuple[str, str | None]]) -> None:
+    """Every IF label given must parse; the error names its owner (prompt or pair)."""
+    from verifiers.ifeval import parse_ground_truth
+
+    for owner, gt in labelled:
+        if not gt:
+            continue
+        try:
+            parse_ground_truth(gt)
+        except CaravanError as exc:
+            raise CaravanError(f"{owner}: its IF ground truth: {exc}") from exc
 
 
 def check_unique_ids(rows: list[dict[str, Any]]) -> None:

@@ -121,15 +121,14 @@ def dedup(input: Path, output: Path, field_: str, threshold: float, shingle_size
 
     loaded = load_records(input)
     if loaded.bad_rows:
-        bad = loaded.bad_rows[0]
-        raise CaravanError(f"{bad.location.source} row {bad.location.index}: {bad.error}")
+        raise CaravanError(f"{loaded.bad_rows[0]} ({len(loaded.bad_rows)} bad rows)")
     rows = loaded.table.to_pylist()
     if field_ not in loaded.table.column_names:
         raise CaravanError(f"{input}: no `{field_}` column")
     texts = []
     for i, row in enumerate(rows):
         if not isinstance(row[field_], str):
-            raise CaravanError(f"{input} row {i}: `{field_}` is not text")
+            raise CaravanError(f"{loaded.locations[i]}: `{field_}` is not text")
         texts.append(row[field_])
     cfg = DedupConfig(threshold, shingle_size, num_perm)
     report = dedup_texts(texts, cfg)

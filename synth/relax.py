@@ -67,14 +67,15 @@ def _assistant(row: dict[str, Any]) -> str | None:
 
 
 def select(cfg: RelaxConfig, rows: list[dict]) -> tuple[list[Pair], list[dict]]:
-    from verifiers.ifeval import parse_ground_truth
+    from verifiers.ifeval import InstructionLabel, parse_ground_truth
 
     pairs, skipped = [], []
     for row in rows:
         if row["task"] != "if":
             continue
         label = parse_ground_truth(row["ground_truth"])
-        ids, kwargs = list(label.instruction_ids), list(label.kwargs)
+        ids = label.names  # a Tülu {"func_name": ...} label is a single check
+        kwargs = list(label.kwargs) if isinstance(label, InstructionLabel) else [label.args]
         if len(ids) < 2:
             skipped.append({"id": row["id"], "persona_id": row.get("persona_id"),
                             "stage": "relax", "reason": "fewer than 2 constraints", "details": ids})  # fmt: skip
@@ -155,7 +156,7 @@ class RelaxResult:
 
 def run(cfg: RelaxConfig) -> RelaxResult:
     from records import Provenance, write_records
-    from verifiers.ifeval import check_instructions
+    from verifiers.ifeval import InstructionLabel, failed_checks
 
     rows, source, fingerprint = load_prompt_rows(cfg.input, "prompt", "if")
     pairs, rejected = select(cfg, rows)
@@ -203,13 +204,12 @@ def run(cfg: RelaxConfig) -> RelaxResult:
     for p in live:
         if p.reason is not None:
             continue
-        results = check_instructions(p.original_answer, p.ids, p.kwargs)
-        if not all(results):
-            failed = [i for i, ok in zip(p.ids, results, strict=True) if not ok]
+        failed = failed_checks(p.original_answer, InstructionLabel(p.ids, p.kwargs))
+        if failed:
             p.reject("original answer fails its constraints", failed)
             continue
-        (still_ok,) = check_instructions(p.relaxed_answer, [p.ids[p.drop]], [p.kwargs[p.drop]])
-        if still_ok:
+        dropped = InstructionLabel([p.ids[p.drop]], [p.kwargs[p.drop]])
+        if not failed_checks(p.relaxed_answer, dropped):
             p.reject("relaxed answer still satisfies the dropped constraint", [p.ids[p.drop]])
             continue
         row = p.row

@@ -182,7 +182,10 @@ def build_rlvr(
             src_rows = src_rows[: limit + (few_shot if task != "ifeval" else 0)]
         shots = few_shot if task != "ifeval" else 0
         built = []
-        for item in BUILDERS[task](src_rows, loaded.source, shots=shots, seed=seed):
+        locs = loaded.locations[: len(src_rows)]
+        for item in BUILDERS[task](
+            src_rows, loaded.source, shots=shots, seed=seed, locations=locs
+        ):
             (bad if isinstance(item, BadRow) else built).append(item)
         if limit is not None:
             built = built[:limit]

@@ -110,7 +110,7 @@ def test_missing_column_names_the_file(tmp_path):
 def test_bad_rows_and_unreadable_files(tmp_path):
     bad_json = tmp_path / "t.jsonl"
     bad_json.write_text('{"prompt": "fine"}\n\n{"prompt": oops}\n')
-    with pytest.raises(CaravanError, match=r"t.jsonl line 3: invalid JSON"):
+    with pytest.raises(CaravanError, match=r"t.jsonl: line 3: invalid JSON"):
         run_check([bad_json], [_eval_set()], _config(), tmp_path / "r.json")
     garbage = tmp_path / "g.parquet"
     garbage.write_bytes(b"PAR1 this is not parquet")

@@ -43,7 +43,7 @@ def test_missing_field_names_the_file_and_columns(tmp_path):
 
 def test_empty_eval_text_is_an_error_naming_the_row(tmp_path):
     f = write_jsonl(tmp_path / "e.jsonl", [{"question": "fine"}, {"question": " ?? "}])
-    with pytest.raises(CaravanError, match=r"row 1: no text"):
+    with pytest.raises(CaravanError, match=r"row 2: no text"):
         load_eval_set(f"e={f}")
 
 

@@ -122,7 +122,7 @@ def test_missing_prompt_column_names_file_and_row(tmp_path, capsys):
                  "--model", "m", "--text-field", "text", "--dry-run"])  # fmt: skip
     assert code == 1
     err = capsys.readouterr().err
-    assert "p.jsonl row 1" in err and "`text`" in err
+    assert "p.jsonl: line 2:" in err and "`text`" in err
 
 
 def test_batch_flag_uses_the_batch_api(double, prompts, tmp_path):

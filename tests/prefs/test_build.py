@@ -211,7 +211,7 @@ def test_bad_pool_and_prompt_errors_are_one_line(tmp_path, double, capsys):
         ],
         1,
     )
-    assert "p.jsonl row 0: needs a `messages` or `prompt` column" in capsys.readouterr().err
+    assert "p.jsonl: line 1: needs a `messages` or `prompt` column" in capsys.readouterr().err
 
 
 def test_failed_generations_are_recorded_and_the_prompt_reported(tmp_path, double, capsys):
