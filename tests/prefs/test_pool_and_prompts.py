@@ -84,10 +84,10 @@ def test_prompt_errors_name_the_row(tmp_path):
     with pytest.raises(CaravanError, match=r"p.jsonl: line 2: id 'a' already used by .*p.jsonl: line 1"):
         load_prompts([path])
     path.write_text('{"id": "a", "prompt": "   "}\n')
-    with pytest.raises(CaravanError, match="row 0: the last user turn is empty"):
+    with pytest.raises(CaravanError, match="p.jsonl: line 1: the last user turn is empty"):
         load_prompts([path])
     path.write_text('{"id": "a", "messages": [{"role": "assistant", "content": "x"}]}\n')
-    with pytest.raises(CaravanError, match="row 0: the conversation has no user turn"):
+    with pytest.raises(CaravanError, match="p.jsonl: line 1: the conversation has no user turn"):
         load_prompts([path])
 
 
