@@ -483,7 +483,7 @@ def load_inputs(
 def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
     """The whole pipeline; writes the pairs file and the side table, returns the report."""
     from prefs.ifmerge import check_unique_ids, verify_rows
-    from prefs.output import pair_rows, side_rows, write_outputs
+    from prefs.output import mark_if_dropped, pair_rows, side_rows, write_outputs
 
     items, fingerprints, duplicates, merged = load_inputs(cfg)
     report = BuildReport(prompts=len(items), duplicates=duplicates)
@@ -498,7 +498,9 @@ def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
     check_unique_ids(rows)
     report.merged_if = len(merged)
     if cfg.verify_if:
-        rows, report.if_dropped, report.if_unverified = verify_rows(rows)
+        rows, if_dropped, report.if_unverified = verify_rows(rows)
+        report.if_dropped = len(if_dropped)
+        mark_if_dropped(results, set(if_dropped))
     for result in results:
         if result.excluded:
             report.excluded[result.excluded] += 1

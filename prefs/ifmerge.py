@@ -80,11 +80,14 @@ def last_user(row: dict[str, Any]) -> str | None:
     return users[-1] if users else None
 
 
-def verify_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
-    """(kept rows, dropped, rows without ground truth). Every constraint must pass."""
+def verify_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str], int]:
+    """(kept rows, ids of dropped rows, rows without ground truth). Every constraint must
+    pass."""
     from verifiers.ifeval import score_ground_truth
 
-    kept, dropped, unverified = [], 0, 0
+    kept: list[dict[str, Any]] = []
+    dropped: list[str] = []
+    unverified = 0
     for row in rows:
         gt = row.get("ground_truth")
         if not gt:
@@ -98,7 +101,7 @@ def verify_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, 
         except CaravanError as exc:
             raise CaravanError(f"pair {row['id']!r}: its IF ground truth: {exc}") from exc
         if score < 1.0:
-            dropped += 1
+            dropped.append(row["id"])
             continue
         kept.append({**row, "if_verified": True})
     return kept, dropped, unverified

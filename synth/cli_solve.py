@@ -92,6 +92,8 @@ def relax(**opts) -> None:
             click.echo(line)
         return
     result = rx.run(cfg)
+    if result.note:
+        click.echo(result.note, err=True)
     rej = f" ({reason_counts(result.rejected)})" if result.rejected else ""
     click.echo(
         f"wrote {len(result.rows)} preference pairs to {cfg.output} with {cfg.choice.label()}; "
