@@ -354,7 +354,7 @@ async def judge(
         raise BuildPending(len(pending))
     outcomes = [_read(t, r) for (_, t), r in zip(tasks, responses, strict=True)]
     for round_no in range(cfg.judge_retries):
-        failed = [i for i, o in enumerate(outcomes) if not o.ok]
+        failed = [i for i, o in enumerate(outcomes) if worth_retrying(o)]
         if not failed:
             break
         log(f"judging: retry round {round_no + 1} for {len(failed)} failed judge calls")
@@ -375,6 +375,18 @@ async def judge(
             outcomes[i] = retried
     for (result, task), outcome in zip(tasks, outcomes, strict=True):
         result.aspects[task.aspect] = outcome
+
+
+def worth_retrying(outcome: AspectResult) -> bool:
+    """A failed judge call gets another round unless its replies were already paid for
+    `parse_retries + 1` times and never parsed: the engine retried those itself, and
+    asking again would only pay for the same unusable reply."""
+    from llm.engine import EngineConfig
+
+    if outcome.ok:
+        return False
+    paid_enough = outcome.attempts >= EngineConfig().parse_retries + 1
+    return not (outcome.error_kind == "parse_failure" and paid_enough)
 
 
 class BuildPending(CaravanError):

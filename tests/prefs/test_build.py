@@ -297,3 +297,22 @@ def test_provenance_records_settings_but_no_secrets(tmp_path, double):
         assert config["judge"]["model"] == "judge-model" and config["k"] == 3
         assert config["pool"][0]["base_url"].startswith("http://127.0.0.1:")
         assert config["excluded"] == {"judge_failed": 1, "tie": 1}
+
+
+@pytest.mark.parametrize("judge_retries", ["1", "3"])
+def test_a_judge_reply_that_never_parses_is_paid_at_most_parse_retries_plus_one(
+    tmp_path, double, judge_retries
+):
+    from llm.engine import EngineConfig
+
+    from .conftest import judge_parts
+
+    run(build_args(tmp_path, double, "--judge-retries", judge_retries))
+    never = [
+        e for e in double.generation_requests()
+        if (e.body.get("response_format") or {}).get("type") == "json_schema"
+        and judge_parts(e.body)[0] == "honesty" and "MALFORMED-honesty" in judge_parts(e.body)[2]
+    ]  # fmt: skip
+    assert len(never) == EngineConfig().parse_retries + 1  # 3, not 6 (or 12)
+    flaky = [s for s in side(tmp_path) if s["prompt_key"] == "q2"]
+    assert all(s["prompt_status"] == "paired" for s in flaky)  # other failures still retried
