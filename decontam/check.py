@@ -211,16 +211,9 @@ def scan_train(
     fields = resolve_fields(src.columns, config.fields, src.label)
     scan = TrainScan(src.label, fingerprint or src.fingerprint(), [str(f) for f in fields])
     total = src.num_rows()
-    from tqdm import tqdm
+    from caravan.progress import StepProgress
 
-    bar = tqdm(
-        total=total,
-        unit="rows",
-        desc=f"scan {src.path.name}",
-        disable=not config.progress,
-        unit_scale=True,
-        leave=False,
-    )
+    bar = StepProgress(f"scan {src.path.name}", total, enabled=config.progress, unit="rows")
     if executor is None:
         _init_worker(catalog.index, config.instance_threshold)
     done = log.done.get(src.label) if log is not None else None
@@ -251,7 +244,7 @@ def scan_train(
                 scan.coverage.append(cov)
             if matches and on_matches is not None:
                 on_matches(src.label, matches)
-            bar.update(nrows)
+            bar.advance(nrows, info=f"{len(scan.train_row)} matches")
     if scan.rows > 0 and scan.rows_without_text == scan.rows:
         raise CaravanError(
             f"{src.label}: none of its {scan.rows} rows has text in field(s) "

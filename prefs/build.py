@@ -277,18 +277,22 @@ async def generate(
     chunks so one progress display can follow all models."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from caravan.progress import PlainTicker, is_terminal
+
     per_prompt, per_model = plan_generation(cfg, items)
     models = _models_by_name(cfg)
     got: dict[tuple[int, str], Response] = {}
     chunk = cfg.chunk_size or max(64, 4 * cfg.concurrency)
+    plain = cfg.progress and not is_terminal(sys.stderr)  # nohup/Slurm: periodic lines
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), disable=not cfg.progress, transient=False,
+        TimeElapsedColumn(), disable=not cfg.progress or plain, transient=False,
     )  # fmt: skip
 
     async def one_model(name: str) -> None:
         m, work = models[name], per_model[name]
         task = progress.add_task(f"generate {name}", total=len(work))
+        ticker = PlainTicker(f"generate {name}", len(work), unit="responses") if plain else None
         # One backend per model for all its chunks: a local model loads once.
         options = dict(m.options)
         if m.provider in ("openai", "anthropic"):
@@ -305,6 +309,10 @@ async def generate(
                 for (i, _), response in zip(part, responses, strict=True):
                     got[(i, name)] = response
                 progress.advance(task, len(part))
+                if ticker is not None:
+                    ticker.update(ticker.done + len(part))
+            if ticker is not None:
+                ticker.finish()
         finally:
             if hasattr(backend, "aclose"):
                 await backend.aclose()

@@ -112,8 +112,9 @@ def relax(**opts) -> None:
 @click.option("--shingle-size", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--num-perm", default=128, show_default=True, type=click.IntRange(min=16))
 @click.option("--rejected", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
 def dedup(input: Path, output: Path, field_: str, threshold: float, shingle_size: int,
-          num_perm: int, rejected: Path | None) -> None:  # fmt: skip
+          num_perm: int, rejected: Path | None, no_progress: bool) -> None:  # fmt: skip
     """Remove exact and near-duplicate rows (MinHash LSH); removed rows go to a side file
     naming the row each one duplicates."""
     from caravan.errors import CaravanError
@@ -133,7 +134,7 @@ def dedup(input: Path, output: Path, field_: str, threshold: float, shingle_size
             raise CaravanError(f"{loaded.locations[i]}: `{field_}` is not text")
         texts.append(row[field_])
     cfg = DedupConfig(threshold, shingle_size, num_perm)
-    report = dedup_texts(texts, cfg)
+    report = dedup_texts(texts, cfg, progress=not no_progress)
     side = side_path(output, rejected)
     write_rejections(
         [{"id": rows[r.index].get("id", r.index), "stage": "dedup",

@@ -273,7 +273,9 @@ def run(cfg: GenerateConfig) -> GenerateResult:
         rows.append(row)
     summary = None
     if cfg.dedup and rows:
-        report = dedup_texts([r["prompt"] for r in rows], cfg.dedup_config)
+        report = dedup_texts(
+            [r["prompt"] for r in rows], cfg.dedup_config, progress=cfg.calls.progress
+        )
         for rem in report.removed:
             dup, kept = rows[rem.index], rows[rem.duplicate_of]
             rejected.append(

@@ -153,3 +153,16 @@ def test_fuzzy_results_are_reported_separately(tmp_path):
     assert fuzzy["results"][0]["matches"][0]["train_row"] == 0
     assert fuzzy["results"][0]["matches"][0]["eval_row"] == 0
     assert "fuzzy containment" in res.output
+
+
+def test_check_and_fuzzy_print_progress_lines_off_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARAVAN_PROGRESS_EVERY", "0")
+    ev, train = _files(tmp_path)
+    args = ["check", "--train", str(train), "--eval", f"toy={ev}:question", "--workers", "1",
+            "--report", str(tmp_path / "r.json"), "--fuzzy"]  # fmt: skip
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "scan train.jsonl: 3 rows" in res.stderr
+    assert "fuzzy train.jsonl: 3 rows" in res.stderr and "done in" in res.stderr
+    quiet = CliRunner().invoke(cli, [*args, "--quiet"])
+    assert "fuzzy train.jsonl" not in quiet.stderr
