@@ -63,7 +63,7 @@ _BBH_TASKS = (
     "word_sorting",
 )
 
-# The Tülu 3 decontamination suite (REFERENCE.md §3): hub id, split, text fields.
+# The Tülu 3 decontamination suite: hub id, split, text fields.
 BUILTIN_EVALS: dict[str, BuiltinEval] = {
     "mmlu": BuiltinEval("cais/mmlu", "test", ("question",), ("all",)),
     "humaneval": BuiltinEval("openai/openai_humaneval", "test", ("prompt",)),

@@ -1,6 +1,6 @@
 """Stream training data in chunks and pick the text that decontamination compares.
 
-Which text (REFERENCE.md §3: user turns / prompts only): by default the user turns of a
+Which text (Tülu 3 decontaminates user turns / prompts only): by default the user turns of a
 `messages` column, else a `prompt` column (a string, or the user turns of a message list).
 `--field COL` picks other columns; `--field COL:ROLE,ROLE` picks turns of a message-list
 column (e.g. `messages:user,assistant`), `COL:all` every turn. Several fields are joined

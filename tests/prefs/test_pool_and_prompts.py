@@ -47,11 +47,13 @@ def test_sampling_is_distinct_seeded_and_independent_of_other_prompts():
         sample_models(pool, "a", 9, 0)
 
 
-def test_on_policy_backends():
-    assert on_policy_model("/ckpt/step-100").provider == "local"
+def test_on_policy_backends(tmp_path):
+    (tmp_path / "step-100").mkdir()
+    (tmp_path / "x").mkdir()
+    assert on_policy_model(str(tmp_path / "step-100")).provider == "local"
     served = on_policy_model("my-policy", base_url="http://gpu:8000/v1")
     assert served.provider == "openai" and served.origin == "on-policy"
-    assert on_policy_model("/ckpt/x", "vllm").name == "policy:x"
+    assert on_policy_model(str(tmp_path / "x"), "vllm").name == "policy:x"
 
 
 def test_prompts_from_sft_rows_cut_after_last_user_turn_and_keep_source(tmp_path):
@@ -111,3 +113,12 @@ def test_the_shipped_example_pool_parses():
     models = load_pool(path)
     assert len(models) == 6 and {m.provider for m in models} == {"openai", "anthropic", "vllm"}
     assert all(m.params["max_tokens"] == 2048 for m in models)
+
+
+def test_a_missing_on_policy_path_is_no_such_folder_not_a_hub_id(tmp_path):
+    from prefs.pool import on_policy_model
+
+    missing = str(tmp_path / "ckpt" / "sft-8b")
+    with pytest.raises(CaravanError, match=f"no such --on-policy model folder: {missing}"):
+        on_policy_model(missing)
+    assert on_policy_model("org/policy-8b").model == "org/policy-8b"  # a hub id stays one
