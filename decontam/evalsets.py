@@ -230,6 +230,9 @@ def load_builtin(name: str) -> EvalSet:
     """Load a built-in eval set from the hub; a clear error when the hub is unreachable."""
     b = BUILTIN_EVALS[name]
     try:
+        from caravan.hub import require_hub
+
+        require_hub(b.hf_id, "eval set")  # seconds, not minutes of retries, when offline
         import datasets
 
         configs = list(b.configs)
