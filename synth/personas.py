@@ -31,7 +31,9 @@ class PersonaSet:
     personas: list[Persona]
     source: str
     fingerprint: str
-    duplicates: list[str] = dataclasses.field(default_factory=list)  # "WHERE repeats WHERE" per dropped row
+    duplicates: list[str] = dataclasses.field(
+        default_factory=list
+    )  # "WHERE repeats WHERE" per dropped row
 
     def duplicate_note(self) -> str | None:
         """One line saying which personas were dropped as repeats, or None."""

@@ -183,9 +183,7 @@ def build_rlvr(
         shots = few_shot if task != "ifeval" else 0
         built = []
         locs = loaded.locations[: len(src_rows)]
-        for item in BUILDERS[task](
-            src_rows, loaded.source, shots=shots, seed=seed, locations=locs
-        ):
+        for item in BUILDERS[task](src_rows, loaded.source, shots=shots, seed=seed, locations=locs):
             (bad if isinstance(item, BadRow) else built).append(item)
         if limit is not None:
             built = built[:limit]

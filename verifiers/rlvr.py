@@ -66,9 +66,7 @@ def _math_fields(row: dict[str, Any], label: str, index: int) -> tuple[str, str]
     if answer in (None, "") and row.get("solution"):
         answer = last_boxed(str(row["solution"]))
     if not problem or answer in (None, ""):
-        raise CaravanError(
-            "needs `problem` and `answer` (or a boxed `solution`)"
-        )
+        raise CaravanError("needs `problem` and `answer` (or a boxed `solution`)")
     return str(problem), str(answer)
 
 

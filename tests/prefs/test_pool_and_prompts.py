@@ -83,7 +83,9 @@ def test_prompts_from_sft_rows_cut_after_last_user_turn_and_keep_source(tmp_path
 def test_prompt_errors_name_the_row(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n')
-    with pytest.raises(CaravanError, match=r"p.jsonl: line 2: id 'a' already used by .*p.jsonl: line 1"):
+    with pytest.raises(
+        CaravanError, match=r"p.jsonl: line 2: id 'a' already used by .*p.jsonl: line 1"
+    ):
         load_prompts([path])
     path.write_text('{"id": "a", "prompt": "   "}\n')
     with pytest.raises(CaravanError, match="p.jsonl: line 1: the last user turn is empty"):

@@ -57,7 +57,11 @@ def test_bad_line_is_named_without_a_kind(tmp_path, name, bad, reason):
 
 def test_mixed_type_column_names_the_line_and_quarantines(tmp_path):
     path = tmp_path / "p.jsonl"
-    rows = [{"persona": "a", "age": 30}, {"persona": "b", "age": 41.5}, {"persona": "c", "age": "x"}]
+    rows = [
+        {"persona": "a", "age": 30},
+        {"persona": "b", "age": 41.5},
+        {"persona": "c", "age": "x"},
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     loaded = load_records(path)
     (bad,) = loaded.bad_rows

@@ -176,8 +176,10 @@ def test_duplicate_personas_are_reported_not_dropped_silently(synth, api, tmp_pa
     out = tmp_path / "o.parquet"
     res = synth("generate", "--persona", personas, "--task", "gsm", "--output", out, *api)
     assert res.exit_code == 0, res.stderr
-    assert f"1 duplicate persona(s) in {personas} used once: {personas}: line 3 repeats line 1" \
+    assert (
+        f"1 duplicate persona(s) in {personas} used once: {personas}: line 3 repeats line 1"
         in res.stderr
+    )
     dry = synth("generate", "--persona", personas, "--task", "gsm", "--output", out,
                 "--dry-run", *api)  # fmt: skip
     assert "1 duplicate persona(s)" in dry.stdout

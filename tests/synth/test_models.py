@@ -58,7 +58,9 @@ def test_offline_message_names_every_way_out(monkeypatch):
     assert "--base-url URL --model NAME" in msg and "OpenAI-compatible server" in msg
 
 
-@pytest.mark.parametrize("name", ["./ckpt/final", "~/models/x", "/models/x", "ckpt/model.safetensors"])
+@pytest.mark.parametrize(
+    "name", ["./ckpt/final", "~/models/x", "/models/x", "ckpt/model.safetensors"]
+)
 def test_a_missing_path_looking_model_is_no_such_folder(name):
     from synth.models import check_local_model
 
