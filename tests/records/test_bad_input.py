@@ -210,3 +210,20 @@ def test_unreachable_hub_fails_in_one_line_within_seconds(monkeypatch):
     assert time.monotonic() - start < 5
     msg = str(info.value)
     assert "\n" not in msg and "cannot be reached" in msg and "HF_HUB_OFFLINE=1" in msg
+
+
+def test_validate_command_names_file_and_line_and_quarantines(tmp_path, sft_rows):
+    from click.testing import CliRunner
+
+    from records.cli import cli
+
+    path = _lines(tmp_path, "mixed", sft_rows, b'{"id": "x", "source": "caf\xe9"}')
+    side = tmp_path / "q.jsonl"
+    res = CliRunner(env={"COLUMNS": "400"}).invoke(
+        cli, ["validate", str(path), "--kind", "sft", "--quarantine", str(side)]
+    )
+    assert res.exit_code == 1
+    assert f"{path}: line 2" in res.output and "not UTF-8" in res.output
+    assert json.loads(side.read_text())["line"] == 2
+    info = CliRunner().invoke(cli, ["info", str(path)])
+    assert "1 unreadable row(s), first at" in info.output and "line 2" in info.output
