@@ -265,9 +265,9 @@ class MatchWriter:
         table = pa.table(
             {
                 "train": [train] * len(matches),
-                "train_row": [m[0] for m in matches],
+                "train_row": [m[0] + 1 for m in matches],  # 1-based, as every row we name
                 "eval": [self.catalog.sets[s].name for s in sets],
-                "eval_row": rows,
+                "eval_row": np.asarray(rows) + 1,
                 "coverage": [m[2] for m in matches],
                 "train_text": [m[3] for m in matches],
                 "eval_text": [self.catalog.index.texts[i] for i in items],
@@ -289,7 +289,8 @@ def pair_results(scan: TrainScan, catalog: EvalCatalog, config: CheckConfig) -> 
         sel = np.flatnonzero(sets == k)
         order = sel[np.lexsort((rows[sel], -cov[sel], eval_rows[sel]))]
         matches = [
-            {"eval_row": int(eval_rows[i]), "train_row": int(rows[i]), "coverage": float(cov[i])}
+            {"eval_row": int(eval_rows[i]) + 1, "train_row": int(rows[i]) + 1,
+             "coverage": float(cov[i])}  # fmt: skip
             for i in order
         ]
         best, seen = [], set()
@@ -389,6 +390,7 @@ def run_check(
     results = [r for s in scans for r in pair_results(s, catalog, config)]
     report: dict[str, Any] = {
         "tool": f"caravan {__version__} decontam",
+        "rows_count_from": 1,  # train_row / eval_row are 1-based (reports without it: 0)
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": settings,
         "train": [
@@ -399,7 +401,7 @@ def run_check(
                 "rows": s.rows,
                 "tokens": s.tokens,
                 "rows_without_text": s.rows_without_text,
-                "rows_without_text_examples": s.rows_without_text_examples,
+                "rows_without_text_examples": [r + 1 for r in s.rows_without_text_examples],
             }
             for s in scans
         ],

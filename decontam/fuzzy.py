@@ -167,8 +167,8 @@ def run_fuzzy(train_paths: list, catalog: Any, config: Any, cfg: FuzzyConfig) ->
             matches = sorted(
                 (
                     {
-                        "eval_row": int(eval_rows[j]),
-                        "train_row": int(found[j][0]),
+                        "eval_row": int(eval_rows[j]) + 1,
+                        "train_row": int(found[j][0]) + 1,
                         "containment": found[j][2],
                     }
                     for j in sel

@@ -4,8 +4,8 @@ Which text (Tülu 3 decontaminates user turns / prompts only): by default the us
 `messages` column, else a `prompt` column (a string, or the user turns of a message list).
 `--field COL` picks other columns; `--field COL:ROLE,ROLE` picks turns of a message-list
 column (e.g. `messages:user,assistant`), `COL:all` every turn. Several fields are joined
-with newlines. Rows are numbered from 0 in file order (across the files of a folder, in
-sorted order); those numbers are the `train_row` of the report and of `decontam remove`.
+with newlines. Rows are numbered in file order (across the files of a folder, in sorted
+order), from 0 inside the scan; the report and `decontam remove` show them counting from 1.
 
 Parquet and Arrow files are read in record batches of the needed columns only; JSON Lines
 in blocks of raw lines that the workers parse. Nothing holds the whole corpus in memory.
