@@ -289,8 +289,11 @@ def pair_results(scan: TrainScan, catalog: EvalCatalog, config: CheckConfig) -> 
         sel = np.flatnonzero(sets == k)
         order = sel[np.lexsort((rows[sel], -cov[sel], eval_rows[sel]))]
         matches = [
-            {"eval_row": int(eval_rows[i]) + 1, "train_row": int(rows[i]) + 1,
-             "coverage": float(cov[i])}  # fmt: skip
+            {
+                "eval_row": int(eval_rows[i]) + 1,  # 1-based, as every row we name
+                "train_row": int(rows[i]) + 1,
+                "coverage": float(cov[i]),
+            }
             for i in order
         ]
         best, seen = [], set()
