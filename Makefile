@@ -1,15 +1,26 @@
 # Set-up commands the README promises. `make test` works on a fresh machine with Python >= 3.11.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build keeps CUDA packages out; override for a GPU box (TORCH_SPEC="torch").
+# Which torch to install, and from where. On PyPI (the default index) Linux wheels are the CUDA
+# build; for the CPU build (no CUDA packages) pass the PyTorch CPU index:
+#   make test TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX_URL ?=
+TORCH_INSTALL = $(PY) -m pip install -q $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) "$(TORCH_SPEC)"
 
 .PHONY: test lint install dev check-core demo bench clean
 
 $(VENV)/.dev-installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(TORCH_INSTALL)
 	$(PY) -m pip install -q -e '.[dev,train]'
+	touch $@
+
+# The demo needs the core toolkit plus torch and transformers (the local backend), nothing more.
+$(VENV)/.demo-installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(TORCH_INSTALL)
+	$(PY) -m pip install -q -e '.[local]'
 	touch $@
 
 dev: $(VENV)/.dev-installed
@@ -31,7 +42,7 @@ install:
 # The main job: persona-driven IF prompts from the bundled example personas. Without an API key
 # it runs the embedded local model (Qwen/Qwen2.5-0.5B-Instruct from the hub, or
 # CARAVAN_LOCAL_MODEL=PATH); with OPENAI_API_KEY set it uses gpt-4o.
-demo: dev
+demo: $(VENV)/.demo-installed
 	$(VENV)/bin/synth generate --persona example --task if -n 20 --output out/prompts.parquet
 
 # Every benchmark that runs on a CPU machine (train_gpu.py needs a GPU: run it there).

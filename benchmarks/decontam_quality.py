@@ -145,7 +145,9 @@ def main() -> None:
         report = run_check([train], sets, cfg, Path(tmp) / "r.json")
         exact_time = time.perf_counter() - t0
     found = {
-        (m["train_row"], r["eval"], m["eval_row"]) for r in report["results"] for m in r["matches"]
+        (m["train_row"] - 1, r["eval"], m["eval_row"] - 1)  # the report counts from 1
+        for r in report["results"]
+        for m in r["matches"]
     }
     rec = recall_by_mode(found, truth)
     fp = sorted({x for x in found if x[0] not in truth})

@@ -214,16 +214,9 @@ def scan_train(
     fields = resolve_fields(src.columns, config.fields, src.label)
     scan = TrainScan(src.label, fingerprint or src.fingerprint(), [str(f) for f in fields])
     total = src.num_rows()
-    from tqdm import tqdm
+    from caravan.progress import StepProgress
 
-    bar = tqdm(
-        total=total,
-        unit="rows",
-        desc=f"scan {src.path.name}",
-        disable=not config.progress,
-        unit_scale=True,
-        leave=False,
-    )
+    bar = StepProgress(f"scan {src.path.name}", total, enabled=config.progress, unit="rows")
     if executor is None:
         _init_worker(catalog.index, config.instance_threshold)
     done = log.done.get(src.label) if log is not None else None
@@ -254,7 +247,7 @@ def scan_train(
                 scan.coverage.append(cov)
             if matches and on_matches is not None:
                 on_matches(src.label, matches)
-            bar.update(nrows)
+            bar.advance(nrows, info=f"{len(scan.train_row)} matches")
     if scan.rows > 0 and scan.rows_without_text == scan.rows:
         raise CaravanError(
             f"{src.label}: none of its {scan.rows} rows has text in field(s) "
@@ -275,9 +268,9 @@ class MatchWriter:
         table = pa.table(
             {
                 "train": [train] * len(matches),
-                "train_row": [m[0] for m in matches],
+                "train_row": [m[0] + 1 for m in matches],  # 1-based, as every row we name
                 "eval": [self.catalog.sets[s].name for s in sets],
-                "eval_row": rows,
+                "eval_row": np.asarray(rows) + 1,
                 "coverage": [m[2] for m in matches],
                 "train_text": [m[3] for m in matches],
                 "eval_text": [self.catalog.index.texts[i] for i in items],
@@ -299,9 +292,9 @@ class MatchWriter:
         table = pa.table(
             {
                 "train": [c.train for c in candidates],
-                "train_row": [c.train_row for c in candidates],
+                "train_row": [c.train_row + 1 for c in candidates],
                 "eval": [self.catalog.sets[s].name for s in sets],
-                "eval_row": rows,
+                "eval_row": np.asarray(rows) + 1,
                 "coverage": [None] * len(candidates),
                 "train_text": [c.train_text for c in candidates],
                 "eval_text": [self.catalog.index.texts[i] for i in items],
@@ -325,7 +318,11 @@ def pair_results(scan: TrainScan, catalog: EvalCatalog, config: CheckConfig) -> 
         sel = np.flatnonzero(sets == k)
         order = sel[np.lexsort((rows[sel], -cov[sel], eval_rows[sel]))]
         matches = [
-            {"eval_row": int(eval_rows[i]), "train_row": int(rows[i]), "coverage": float(cov[i])}
+            {
+                "eval_row": int(eval_rows[i]) + 1,  # 1-based, as every row we name
+                "train_row": int(rows[i]) + 1,
+                "coverage": float(cov[i]),
+            }
             for i in order
         ]
         best, seen = [], set()
@@ -439,6 +436,7 @@ def run_check(
     results = [r for s in scans for r in pair_results(s, catalog, config)]
     report: dict[str, Any] = {
         "tool": f"caravan {__version__} decontam",
+        "rows_count_from": 1,  # train_row / eval_row are 1-based (reports without it: 0)
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": settings,
         "train": [
@@ -449,7 +447,7 @@ def run_check(
                 "rows": s.rows,
                 "tokens": s.tokens,
                 "rows_without_text": s.rows_without_text,
-                "rows_without_text_examples": s.rows_without_text_examples,
+                "rows_without_text_examples": [r + 1 for r in s.rows_without_text_examples],
             }
             for s in scans
         ],

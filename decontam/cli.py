@@ -225,7 +225,7 @@ def check(
         workers=workers,
         batch_rows=batch_rows,
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
-        progress=not quiet and sys.stderr.isatty(),
+        progress=not quiet,
         resume=not restart,
     )
     config.validate()

@@ -63,7 +63,7 @@ _BBH_TASKS = (
     "word_sorting",
 )
 
-# The Tülu 3 decontamination suite (REFERENCE.md §3): hub id, split, text fields.
+# The Tülu 3 decontamination suite: hub id, split, text fields.
 BUILTIN_EVALS: dict[str, BuiltinEval] = {
     "mmlu": BuiltinEval("cais/mmlu", "test", ("question",), ("all",)),
     "humaneval": BuiltinEval("openai/openai_humaneval", "test", ("prompt",)),
@@ -180,14 +180,14 @@ def rows_to_eval_set(
                 t = value_text(row.get(f))
             except ValueError as exc:
                 raise CaravanError(
-                    f"eval set {name!r} ({source}) row {i}, field {f!r}: {exc}"
+                    f"eval set {name!r} ({source}) row {i + 1}, field {f!r}: {exc}"
                 ) from exc
             if t:
                 parts.append(t)
         text = "\n".join(parts)
         if not tokenize(text):
             raise CaravanError(
-                f"eval set {name!r} ({source}) row {i}: no text (no letters or digits) in "
+                f"eval set {name!r} ({source}) row {i + 1}: no text (no letters or digits) in "
                 f"field(s) {', '.join(fields)}; fix or drop the row, or pick other fields"
             )
         texts.append(text)
@@ -219,7 +219,7 @@ def load_local(spec: EvalSpec) -> EvalSet:
         bad = loaded.bad_rows[0]
         raise CaravanError(
             f"eval set {spec.name!r}: {len(loaded.bad_rows)} unreadable row(s) in {path}, "
-            f"first at {bad.location.source} {bad.location.unit} {bad.location.index}: {bad.error}"
+            f"first at {bad}"
         )
     columns = loaded.table.column_names
     fields = list(spec.fields) or _default_fields(spec.name, columns, str(path))
@@ -230,6 +230,9 @@ def load_builtin(name: str) -> EvalSet:
     """Load a built-in eval set from the hub; a clear error when the hub is unreachable."""
     b = BUILTIN_EVALS[name]
     try:
+        from caravan.hub import require_hub
+
+        require_hub(b.hf_id, "eval set")  # seconds, not minutes of retries, when offline
         import datasets
 
         configs = list(b.configs)

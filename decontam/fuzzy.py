@@ -145,6 +145,7 @@ def fuzzy_matches(
 
 def run_fuzzy(train_paths: list, catalog: Any, config: Any, cfg: FuzzyConfig) -> dict[str, Any]:
     """The report's "fuzzy" section: per (train, eval) containment matches and parameters."""
+    from caravan.progress import StepProgress
     from decontam.trainio import chunk_texts, iter_chunks, open_train, resolve_fields
 
     cfg.validate()
@@ -153,9 +154,12 @@ def run_fuzzy(train_paths: list, catalog: Any, config: Any, cfg: FuzzyConfig) ->
         src = open_train(p)
         fields = resolve_fields(src.columns, config.fields, src.label)
         found: list[tuple[int, int, float]] = []
-        for chunk in iter_chunks(src, fields, cfg.chunk_rows):
-            texts = chunk_texts(chunk, fields)
-            found.extend(fuzzy_matches(texts, catalog.index.texts, cfg, chunk.start))
+        label = f"fuzzy {src.path.name}"
+        with StepProgress(label, src.num_rows(), enabled=config.progress, unit="rows") as bar:
+            for chunk in iter_chunks(src, fields, cfg.chunk_rows):
+                texts = chunk_texts(chunk, fields)
+                found.extend(fuzzy_matches(texts, catalog.index.texts, cfg, chunk.start))
+                bar.advance(chunk.num_rows, info=f"{len(found)} matches")
         items = np.array([f[1] for f in found], dtype=np.int64)
         sets, eval_rows = catalog.locate(items) if items.size else (items, items)
         for k, es in enumerate(catalog.sets):
@@ -163,8 +167,8 @@ def run_fuzzy(train_paths: list, catalog: Any, config: Any, cfg: FuzzyConfig) ->
             matches = sorted(
                 (
                     {
-                        "eval_row": int(eval_rows[j]),
-                        "train_row": int(found[j][0]),
+                        "eval_row": int(eval_rows[j]) + 1,
+                        "train_row": int(found[j][0]) + 1,
                         "containment": found[j][2],
                     }
                     for j in sel

@@ -1,6 +1,6 @@
 """Exact Tülu 3 overlap between training texts and an eval index.
 
-Definition (REFERENCE.md §3): an eval token *matches* a training instance if it lies inside
+Definition (Tülu 3): an eval token *matches* a training instance if it lies inside
 an n-gram of the eval instance that also occurs in that training instance. The eval
 instance *overlaps* the training instance if the matched fraction of its tokens is greater
 than `threshold` (strictly: exactly 0.5 is not > 0.5). An eval instance shorter than n

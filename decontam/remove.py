@@ -73,17 +73,20 @@ def _train_entry(report: dict, report_path: Path, train: Path, fingerprint: str)
 def rows_to_remove(
     report: dict, train_label: str, only_contaminated: bool, semantic: bool = False
 ) -> dict[int, list[dict[str, Any]]]:
-    """train row -> its matches (eval, eval_row, method, coverage / similarity), best first.
+    """0-based train row -> its matches (eval, eval_row, method, coverage / similarity), best first.
 
     Exact matches come first (by coverage), then, with `semantic`, the flagged pairs of the
     report's semantic section (by similarity; a pair the judge called "different" is kept).
+
+    Reports name rows from 1 (`rows_count_from`); reports written before that count from 0.
     """
+    base = int(report.get("rows_count_from", 0))
     out: dict[int, list[dict[str, Any]]] = {}
     for r in report["results"]:
         if r["train"] != train_label or (only_contaminated and not r["contaminated"]):
             continue
         for m in r["matches"]:
-            out.setdefault(int(m["train_row"]), []).append(
+            out.setdefault(int(m["train_row"]) - base, []).append(
                 {
                     "eval": r["eval"],
                     "eval_row": int(m["eval_row"]),
@@ -100,7 +103,7 @@ def rows_to_remove(
             for m in r["matches"]:
                 if not m["flagged"]:
                     continue
-                out.setdefault(int(m["train_row"]), []).append(
+                out.setdefault(int(m["train_row"]) - base, []).append(
                     {
                         "eval": r["eval"],
                         "eval_row": int(m["eval_row"]),
@@ -265,7 +268,7 @@ def run_remove(
         ok = True
     finally:
         sink.close(ok, schema)
-    missing = sorted(set(drop) - {r["decontam_row"] for r in removed_rows})
+    missing = sorted(r + 1 for r in set(drop) - {r["decontam_row"] - 1 for r in removed_rows})
     if missing:
         raise CaravanError(
             f"{report_path} names rows {missing[:5]} that {src.label} does not have ({row} rows)"
@@ -294,7 +297,7 @@ def _removed(
     best = matches[0]
     out = dict(rec)
     out.update(
-        decontam_row=row,
+        decontam_row=row + 1,  # 1-based, like the report
         decontam_eval=best["eval"],
         decontam_eval_row=best["eval_row"],
         decontam_coverage=None if best["coverage"] is None else float(best["coverage"]),

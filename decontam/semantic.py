@@ -228,8 +228,8 @@ def _results(
             matches = sorted(
                 (
                     {
-                        "eval_row": int(eval_rows[j]),
-                        "train_row": candidates[j].train_row,
+                        "eval_row": int(eval_rows[j]) + 1,  # 1-based, as every row we name
+                        "train_row": candidates[j].train_row + 1,
                         "similarity": round(float(candidates[j].similarity), 6),
                         "judge": candidates[j].verdict,
                         "judge_reason": candidates[j].reason,

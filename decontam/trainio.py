@@ -1,11 +1,11 @@
 """Stream training data in chunks and pick the text that decontamination compares.
 
-Which text (REFERENCE.md §3: user turns / prompts only): by default the user turns of a
+Which text (Tülu 3 decontaminates user turns / prompts only): by default the user turns of a
 `messages` column, else a `prompt` column (a string, or the user turns of a message list).
 `--field COL` picks other columns; `--field COL:ROLE,ROLE` picks turns of a message-list
 column (e.g. `messages:user,assistant`), `COL:all` every turn. Several fields are joined
-with newlines. Rows are numbered from 0 in file order (across the files of a folder, in
-sorted order); those numbers are the `train_row` of the report and of `decontam remove`.
+with newlines. Rows are numbered in file order (across the files of a folder, in sorted
+order), from 0 inside the scan; the report and `decontam remove` show them counting from 1.
 
 Parquet and Arrow files are read in record batches of the needed columns only; JSON Lines
 in blocks of raw lines that the workers parse. Nothing holds the whole corpus in memory.
@@ -14,7 +14,6 @@ in blocks of raw lines that the workers parse. Nothing holds the whole corpus in
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import pyarrow.parquet as pq
 
 from caravan.errors import CaravanError
 from records.fingerprint import fingerprint_path
+from records.jsontext import parse_line
 from records.readers import detect_format, open_arrow
 
 ALL_ROLES = "all"
@@ -142,14 +142,13 @@ def chunk_texts(chunk: Chunk, fields: list[FieldSpec]) -> list[str]:
             try:
                 out.append(row_text({k: v[i] for k, v in values.items()}, fields))
             except ValueError as exc:
-                raise CaravanError(f"{chunk.source} row {chunk.start + i}: {exc}") from exc
+                raise CaravanError(f"{chunk.source} row {chunk.start + i + 1}: {exc}") from exc
         return out
     out = []
     for raw, lineno in zip(chunk.lines or [], chunk.linenos or [], strict=True):
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise CaravanError(f"{chunk.source} line {lineno}: invalid JSON: {exc.msg}") from exc
+        row, err = parse_line(raw)
+        if err is not None:
+            raise CaravanError(f"{chunk.source}: line {lineno}: {err}")
         if not isinstance(row, dict):
             raise CaravanError(f"{chunk.source} line {lineno}: row must be a JSON object")
         try:
@@ -223,10 +222,9 @@ def _columns_of(path: Path) -> list[str]:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CaravanError(f"{path} line {lineno}: invalid JSON: {exc.msg}") from exc
+                row, err = parse_line(line)
+                if err is not None:
+                    raise CaravanError(f"{path}: line {lineno}: {err}")
                 if isinstance(row, dict):
                     names.update(dict.fromkeys(row))
                 seen += 1
@@ -251,7 +249,7 @@ def _json_table(path: Path) -> pa.Table:
     loaded = load_records(path)
     if loaded.bad_rows:
         bad = loaded.bad_rows[0]
-        raise CaravanError(f"{path} {bad.location.unit} {bad.location.index}: {bad.error}")
+        raise CaravanError(str(bad))
     return loaded.table
 
 

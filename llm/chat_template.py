@@ -1,4 +1,4 @@
-"""The Tülu chat format as a Jinja template (REFERENCE.md §2).
+"""The Tülu chat format as a Jinja template (as open-instruct renders Tülu 3 conversations).
 
 Used where a tokenizer ships no chat template of its own (the local backend falls back to
 it) and by the tiny test model. The assistant turn is wrapped in `{% generation %}` markers so

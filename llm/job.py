@@ -100,10 +100,7 @@ def load_rows(job: CompleteJob) -> tuple[list[dict[str, Any]], str]:
     loaded = load_records(job.input)
     if loaded.bad_rows:
         bad = loaded.bad_rows[0]
-        raise CaravanError(
-            f"{bad.location.source} row {bad.location.index}: {bad.error} "
-            f"({len(loaded.bad_rows)} bad rows)"
-        )
+        raise CaravanError(f"{bad} ({len(loaded.bad_rows)} bad rows)")
     rows = loaded.table.to_pylist()
     field_name = job.text_field or job.messages_field
     clash = [c for c in OUTPUT_COLUMNS if c in loaded.table.column_names]
@@ -113,7 +110,8 @@ def load_rows(job: CompleteJob) -> tuple[list[dict[str, Any]], str]:
         value = row.get(field_name)
         if value is None or (job.text_field and not isinstance(value, str)):
             want = "a text" if job.text_field else "a messages"
-            raise CaravanError(f"{job.input} row {i}: `{field_name}` must hold {want} value")
+            where = loaded.locations[i]
+            raise CaravanError(f"{where}: `{field_name}` must hold {want} value")
     return rows, loaded.fingerprint
 
 

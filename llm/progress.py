@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from caravan.progress import PlainTicker, is_terminal
 from llm.accounting import RunStats
 
 
@@ -27,7 +28,8 @@ class _RateColumn(ProgressColumn):
 
 
 class RunProgress:
-    """A rich progress bar on stderr, or nothing when disabled."""
+    """A rich progress bar on stderr; off a terminal (nohup, Slurm) a plain line every
+    CARAVAN_PROGRESS_EVERY seconds (see caravan.progress); nothing when disabled."""
 
     def __init__(self, enabled: bool, label: str = "completing") -> None:
         self.enabled = enabled
@@ -36,9 +38,14 @@ class RunProgress:
         self._progress: Progress | None = None
         self._task: Any = None
         self._ticks = 0
+        self._plain: PlainTicker | None = None
 
     def start(self, stats: RunStats) -> None:
         if not self.enabled:
+            return
+        if not is_terminal(sys.stderr):
+            self._plain = PlainTicker(self.label, stats.total, unit="requests")
+            self._plain.done = stats.cached
             return
         self._progress = Progress(
             TextColumn("{task.description}"),
@@ -57,20 +64,30 @@ class RunProgress:
             self.label, total=stats.total, completed=stats.cached, info=""
         )
 
+    def _info(self, stats: RunStats) -> str:
+        retries = sum(stats.retries.values())
+        return f"{stats.tokens:,} tok ${stats.cost_usd:.4f} fail {stats.failed} retry {retries}"
+
     def advance(self, stats: RunStats, n: int = 1) -> None:
+        if self._plain is not None:
+            self._plain.update(stats.done, self._info(stats))
+            return
         if self._progress is None:
             return
         self._ticks += 1
         info = None
         if self._ticks % 16 == 0 or stats.done == stats.total:  # formatting is not free
-            retries = sum(stats.retries.values())
-            info = f"{stats.tokens:,} tok ${stats.cost_usd:.4f} fail {stats.failed} retry {retries}"
+            info = self._info(stats)
         if info is None:
             self._progress.advance(self._task, n)
         else:
             self._progress.update(self._task, advance=n, info=info)
 
     def stop(self, stats: RunStats, summary: bool = True) -> None:
+        if self._plain is not None:
+            self._plain.done = stats.done
+            self._plain.finish(self._info(stats))
+            self._plain = None
         if self._progress is not None:
             self._progress.stop()
             self._progress = None

@@ -283,18 +283,22 @@ async def generate(
     chunks so one progress display can follow all models."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from caravan.progress import PlainTicker, is_terminal
+
     per_prompt, per_model = plan_generation(cfg, items)
     models = _models_by_name(cfg)
     got: dict[tuple[int, str], Response] = {}
     chunk = cfg.chunk_size or max(64, 4 * cfg.concurrency)
+    plain = cfg.progress and not is_terminal(sys.stderr)  # nohup/Slurm: periodic lines
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), disable=not cfg.progress, transient=False,
+        TimeElapsedColumn(), disable=not cfg.progress or plain, transient=False,
     )  # fmt: skip
 
     async def one_model(name: str) -> None:
         m, work = models[name], per_model[name]
         task = progress.add_task(f"generate {name}", total=len(work))
+        ticker = PlainTicker(f"generate {name}", len(work), unit="responses") if plain else None
         # One backend per model for all its chunks: a local model loads once.
         options = in_process_options(m.provider, dict(m.options), cfg.concurrency)
         if m.provider in ("openai", "anthropic"):
@@ -312,6 +316,10 @@ async def generate(
                 for (i, _), response in zip(part, responses, strict=True):
                     got[(i, name)] = response
                 progress.advance(task, len(part))
+                if ticker is not None:
+                    ticker.update(ticker.done + len(part))
+            if ticker is not None:
+                ticker.finish()
         finally:
             if hasattr(backend, "aclose"):
                 await backend.aclose()
@@ -361,7 +369,7 @@ async def judge(
         raise BuildPending(len(pending))
     outcomes = [_read(t, r) for (_, t), r in zip(tasks, responses, strict=True)]
     for round_no in range(cfg.judge_retries):
-        failed = [i for i, o in enumerate(outcomes) if not o.ok]
+        failed = [i for i, o in enumerate(outcomes) if worth_retrying(o)]
         if not failed:
             break
         log(f"judging: retry round {round_no + 1} for {len(failed)} failed judge calls")
@@ -382,6 +390,18 @@ async def judge(
             outcomes[i] = retried
     for (result, task), outcome in zip(tasks, outcomes, strict=True):
         result.aspects[task.aspect] = outcome
+
+
+def worth_retrying(outcome: AspectResult) -> bool:
+    """A failed judge call gets another round unless its replies were already paid for
+    `parse_retries + 1` times and never parsed: the engine retried those itself, and
+    asking again would only pay for the same unusable reply."""
+    from llm.engine import EngineConfig
+
+    if outcome.ok:
+        return False
+    paid_enough = outcome.attempts >= EngineConfig().parse_retries + 1
+    return not (outcome.error_kind == "parse_failure" and paid_enough)
 
 
 class BuildPending(CaravanError):
@@ -462,10 +482,15 @@ def _open_cache(cfg: BuildConfig) -> ResponseCache:
     return ResponseCache(cfg.cache or default_cache_path())
 
 
-def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
-    """The whole pipeline; writes the pairs file and the side table, returns the report."""
-    from prefs.ifmerge import check_unique_ids, load_if_pairs, verify_rows
-    from prefs.output import pair_rows, side_rows, write_outputs
+def load_inputs(
+    cfg: BuildConfig,
+) -> tuple[list[PromptItem], dict[str, str], int, list[dict[str, Any]]]:
+    """Read and check every input (prompts, --merge-if pairs, IF labels) before any call.
+
+    The run and the dry run share this, so a dry run fails on exactly the inputs the run
+    would fail on. Returns (prompts, {file: fingerprint}, duplicates, merged IF pairs).
+    """
+    from prefs.ifmerge import check_labels, load_if_pairs
 
     items, fingerprints, duplicates = load_prompts(
         cfg.prompts,
@@ -476,6 +501,18 @@ def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
     )
     merged, merged_fps = load_if_pairs(cfg.merge_if, cfg.ground_truth_field)
     fingerprints.update(merged_fps)
+    if cfg.verify_if:
+        check_labels([(f"prompt {it.id!r}", it.ground_truth) for it in items])
+        check_labels([(f"pair {r['id']!r}", r.get("ground_truth")) for r in merged])
+    return items, fingerprints, duplicates, merged
+
+
+def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
+    """The whole pipeline; writes the pairs file and the side table, returns the report."""
+    from prefs.ifmerge import check_unique_ids, verify_rows
+    from prefs.output import mark_if_dropped, pair_rows, side_rows, write_outputs
+
+    items, fingerprints, duplicates, merged = load_inputs(cfg)
     report = BuildReport(prompts=len(items), duplicates=duplicates)
     for line in compat_warnings(cfg):
         log(line)
@@ -488,7 +525,9 @@ def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
     check_unique_ids(rows)
     report.merged_if = len(merged)
     if cfg.verify_if:
-        rows, report.if_dropped, report.if_unverified = verify_rows(rows)
+        rows, if_dropped, report.if_unverified = verify_rows(rows)
+        report.if_dropped = len(if_dropped)
+        mark_if_dropped(results, set(if_dropped))
     for result in results:
         if result.excluded:
             report.excluded[result.excluded] += 1
@@ -550,9 +589,7 @@ def dry_run(cfg: BuildConfig) -> DryRun:
     """What `build` would send and roughly cost; nothing is sent."""
     from llm.tokens import CHARS_PER_TOKEN, expected_output_tokens, output_token_bound
 
-    items, _, _ = load_prompts(
-        cfg.prompts, prompt_field=cfg.prompt_field, source=cfg.source, limit=cfg.limit
-    )
+    items, _, _, _ = load_inputs(cfg)
     cache_path = cfg.cache or default_cache_path()
     cache = ResponseCache(cache_path) if cache_path.exists() else None
     prices = PriceTable(cfg.prices)

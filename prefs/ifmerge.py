@@ -25,10 +25,7 @@ def load_if_pairs(
         loaded = load_records(path, "preference")
         if loaded.bad_rows:
             bad = loaded.bad_rows[0]
-            raise CaravanError(
-                f"--merge-if {bad.location.source} {bad.location.unit} {bad.location.index}: "
-                f"{bad.error} ({len(loaded.bad_rows)} bad rows)"
-            )
+            raise CaravanError(f"--merge-if {bad} ({len(loaded.bad_rows)} bad rows)")
         fingerprints[str(path)] = loaded.fingerprint
         for row in loaded.table.to_pylist():
             gt = if_ground_truth(row, ground_truth_field)
@@ -48,6 +45,19 @@ def load_if_pairs(
                 )
             )
     return rows, fingerprints
+
+
+def check_labels(labelled: list[tuple[str, str | None]]) -> None:
+    """Every IF label given must parse; the error names its owner (prompt or pair)."""
+    from verifiers.ifeval import parse_ground_truth
+
+    for owner, gt in labelled:
+        if not gt:
+            continue
+        try:
+            parse_ground_truth(gt)
+        except CaravanError as exc:
+            raise CaravanError(f"{owner}: its IF ground truth: {exc}") from exc
 
 
 def check_unique_ids(rows: list[dict[str, Any]]) -> None:
@@ -70,11 +80,14 @@ def last_user(row: dict[str, Any]) -> str | None:
     return users[-1] if users else None
 
 
-def verify_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
-    """(kept rows, dropped, rows without ground truth). Every constraint must pass."""
+def verify_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str], int]:
+    """(kept rows, ids of dropped rows, rows without ground truth). Every constraint must
+    pass."""
     from verifiers.ifeval import score_ground_truth
 
-    kept, dropped, unverified = [], 0, 0
+    kept: list[dict[str, Any]] = []
+    dropped: list[str] = []
+    unverified = 0
     for row in rows:
         gt = row.get("ground_truth")
         if not gt:
@@ -88,7 +101,7 @@ def verify_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, 
         except CaravanError as exc:
             raise CaravanError(f"pair {row['id']!r}: its IF ground truth: {exc}") from exc
         if score < 1.0:
-            dropped += 1
+            dropped.append(row["id"])
             continue
         kept.append({**row, "if_verified": True})
     return kept, dropped, unverified

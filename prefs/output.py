@@ -76,12 +76,23 @@ def pair_rows(cfg: BuildConfig, results: list[PromptResult]) -> list[dict[str, A
     return rows
 
 
+IF_DROPPED = "dropped by --verify-if"
+
+
+def mark_if_dropped(results: list[PromptResult], ids: set[str]) -> None:
+    """Record on each judged prompt whose pair --verify-if dropped that it is no longer
+    paired, so the side table agrees with the pairs file."""
+    for result in results:
+        if result.pair is not None and result.item.id in ids:
+            result.excluded = IF_DROPPED
+
+
 def side_rows(cfg: BuildConfig, results: list[PromptResult]) -> list[dict[str, Any]]:
     """One row per response of every prompt, paired or not (nothing is thrown away)."""
     rows = []
     for result in results:
         item = result.item
-        status = "paired" if result.pair is not None else result.excluded
+        status = result.excluded or ("paired" if result.pair is not None else None)
         for ci, cand in enumerate(result.candidates):
             r = cand.response
             row: dict[str, Any] = {

@@ -130,6 +130,10 @@ def on_policy_model(
         provider = "openai" if base_url else "local"
     if provider not in PROVIDERS:
         raise CaravanError(f"--on-policy-provider: unknown provider {provider!r}")
+    if provider in ("local", "vllm"):
+        from caravan.hub import check_exists
+
+        check_exists(model, "--on-policy model folder")  # a typo must not go to the hub
     label = Path(model).name if provider in ("local", "vllm") else model
     return PoolModel(
         name=f"policy:{label}",

@@ -118,13 +118,11 @@ def load_prompts(
         loaded = load_records(path)
         if loaded.bad_rows:
             bad = loaded.bad_rows[0]
-            raise CaravanError(
-                f"{bad.location.source} {bad.location.unit} {bad.location.index}: {bad.error}"
-            )
+            raise CaravanError(str(bad))
         fingerprints[str(path)] = loaded.fingerprint
         tag = source or Path(path).stem
         for i, row in enumerate(loaded.table.to_pylist()):
-            where = f"{path} row {i}"
+            where = str(loaded.locations[i])
             messages = row_prompt(row, where, prompt_field)
             rid = str(row["id"]) if row.get("id") is not None else f"{Path(path).stem}-{i}"
             if rid in seen_ids:

@@ -80,13 +80,26 @@ def _section(path: Path, schema: pa.Schema, prov: Provenance) -> str:
             col = kind.column(f.name)
             meaning = col.doc + ("" if col.required else " (optional)")
         out.append(f"| `{f.name}` | `{f.type}` | {meaning or 'extra column, passed through'} |")
-    out += [
-        "",
-        "```python",
-        "from datasets import load_dataset",
-        f'ds = load_dataset("{loader}", data_files="{path.name}", split="train")',
-        "```",
-    ]
+    if prov.rows == 0:  # `load_dataset` refuses a split without rows
+        read = "pyarrow.parquet.read_table" if loader == "parquet" else "pyarrow.feather.read_table"
+        out += [
+            "",
+            "This file holds no rows (its columns are kept). `load_dataset` cannot build an "
+            "empty split, so read it as:",
+            "",
+            "```python",
+            f"import datasets, {read.rsplit('.', 1)[0]}",
+            f'ds = datasets.Dataset({read}("{path.name}"))',
+            "```",
+        ]
+    else:
+        out += [
+            "",
+            "```python",
+            "from datasets import load_dataset",
+            f'ds = load_dataset("{loader}", data_files="{path.name}", split="train")',
+            "```",
+        ]
     if kind is not None and kind.trl_hint:
         out += ["", kind.trl_hint]
     return "\n".join(out)

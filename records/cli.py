@@ -61,7 +61,7 @@ def validate(
         return
     table = Table("where", "problem")
     for bad in loaded.bad_rows[:show]:
-        table.add_row(f"{bad.location.unit} {bad.location.index}", bad.error)
+        table.add_row(str(bad.location), bad.error)
     _console.print(table)
     if len(loaded.bad_rows) > show:
         _console.print(f"... and {len(loaded.bad_rows) - show} more")
@@ -119,6 +119,13 @@ def info(source: str, split: str | None, config: str | None) -> None:
     """Show rows, columns and stored provenance of a dataset file."""
     loaded = load_records(source, None, split=split, config=config)
     click.echo(f"{loaded.source}: {loaded.table.num_rows} rows")
+    if loaded.bad_rows:
+        first = loaded.bad_rows[0]
+        click.echo(
+            f"  and {len(loaded.bad_rows)} unreadable row(s), first at {first} "
+            "(list them with `caravan records validate`)",
+            err=True,
+        )
     for field in loaded.table.schema:
         click.echo(f"  {field.name}: {field.type}")
     prov = None

@@ -21,8 +21,10 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from caravan.errors import CaravanError
+from caravan.hub import looks_like_path, require_hub
 from records.errors import RecordValidationError
 from records.fingerprint import fingerprint_path
+from records.jsontext import BOM, decode_text, loads_strict, not_json_constant, parse_line
 from records.schemas import RecordKind, get_kind
 from records.validate import BadRow, RowLocation, validate_rows
 
@@ -52,6 +54,7 @@ class Loaded:
     source: str
     fingerprint: str
     files: list[str] = field(default_factory=list)
+    locations: list[RowLocation] = field(default_factory=list)  # of each table row
 
 
 @dataclass
@@ -75,22 +78,23 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_bytes(path: Path) -> io.BufferedIOBase:
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")  # noqa: SIM115 - caller closes
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")  # noqa: SIM115 - caller closes
 
 
 def _iter_jsonl(path: Path) -> Iterator[_Raw]:
-    with _open_text(path) as fh:
+    with _open_bytes(path) as fh:
         for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
+            if not line.strip() or line.strip() == BOM:
                 continue
             loc = RowLocation(str(path), lineno, "line")
-            try:
-                yield _Raw(loc, json.loads(line))
-            except json.JSONDecodeError as exc:
-                yield _Raw(loc, error=f"invalid JSON: {exc.msg} at column {exc.colno}", raw=line)
+            value, err = parse_line(line)
+            if err is None:
+                yield _Raw(loc, value)
+            else:
+                yield _Raw(loc, error=err, raw=line.decode("utf-8", errors="replace"))
 
 
 def _json_rows(path: Path, data: Any) -> list[Any]:
@@ -111,22 +115,40 @@ def _json_rows(path: Path, data: Any) -> list[Any]:
     )
 
 
-def _iter_json(path: Path) -> Iterator[_Raw]:
-    with _open_text(path) as fh:
-        text = fh.read()
+def _line_of_bad_byte(data: bytes) -> int:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data":  # many .json files on the hub are JSON Lines
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return data[: exc.start].count(b"\n") + 1
+    return 1
+
+
+def _iter_json(path: Path) -> Iterator[_Raw]:
+    with _open_bytes(path) as fh:
+        data = fh.read()
+    text, err = decode_text(data)
+    if err is not None:
+        raise CaravanError(f"{path}: line {_line_of_bad_byte(data)}: {err}")
+    value, err, constants = loads_strict(text)
+    if err is not None:
+        if "Extra data" in err:  # many .json files on the hub are JSON Lines
             yield from _iter_jsonl(path)
             return
-        raise CaravanError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
-    for i, row in enumerate(_json_rows(path, data)):
-        yield _Raw(RowLocation(str(path), i, "row"), row)
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CaravanError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
+        except RecursionError:
+            pass
+        raise CaravanError(f"{path}: {err}")
+    for i, row in enumerate(_json_rows(path, value), start=1):
+        loc = RowLocation(str(path), i, "row")
+        bad = not_json_constant(row) if constants else None
+        yield _Raw(loc, error=bad) if bad else _Raw(loc, row)
 
 
 def _iter_table_batches(label: str, batches: Iterator[pa.RecordBatch]) -> Iterator[_Raw]:
-    index = 0
+    index = 1
     for batch in batches:
         for row in batch.to_pylist():
             yield _Raw(RowLocation(label, index, "row"), row)
@@ -185,10 +207,11 @@ def _data_files(folder: Path) -> list[Path]:
 def _hub_rows(
     name: str, split: str | None, config: str | None
 ) -> tuple[pa.Schema, Iterator[_Raw], str, str]:
-    import datasets
-
     split = split or "train"
     label = f"hf:{name}" + (f"[{config}]" if config else "") + f"/{split}"
+    require_hub(name)
+    import datasets
+
     try:
         ds = datasets.load_dataset(name, name=config, split=split)
     except Exception as exc:  # noqa: BLE001 - hub, network and auth errors all look different
@@ -206,7 +229,26 @@ def _hub_rows(
     )
 
 
-def _column_array(name: str, values: list[Any], typ: pa.DataType | None, source: str) -> pa.Array:
+def _first_failing(values: list[Any]) -> int:
+    """Index of the first value that Arrow cannot put in one column with those before it."""
+    lo, hi = 1, len(values)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            pa.array(values[:mid])
+            lo = mid + 1
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            hi = mid
+    return lo - 1
+
+
+def _column_array(
+    name: str,
+    values: list[Any],
+    typ: pa.DataType | None,
+    source: str,
+    locations: list[RowLocation] | None = None,
+) -> pa.Array:
     if typ is not None:
         try:
             return pa.array(values, type=typ)
@@ -215,8 +257,11 @@ def _column_array(name: str, values: list[Any], typ: pa.DataType | None, source:
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        i = _first_failing(values)
+        where = str(locations[i]) if locations else f"{source}: row {i + 1}"
         raise CaravanError(
-            f"{source}: column `{name}` mixes value types Arrow cannot unify: {exc}"
+            f"{where}: column `{name}` holds a value whose type does not fit the rows "
+            f"before it ({exc}); fix the row or quarantine it (--quarantine PATH)"
         ) from exc
 
 
@@ -225,14 +270,19 @@ def rows_to_table(
     kind: RecordKind | None = None,
     source_schema: pa.Schema | None = None,
     source: str = "<rows>",
+    locations: list[RowLocation] | None = None,
 ) -> pa.Table:
     """Build a table from row dicts: kind columns with their types, then extra columns.
 
     Unlike `pa.Table.from_pylist`, keys missing from the first row are kept, not dropped.
+    With no rows, the columns of `kind` or `source_schema` are kept, so an empty table
+    still says what it would hold.
     """
     names: dict[str, None] = {}
     if kind is not None:
         names.update(dict.fromkeys(kind.column_names))
+    if not rows and source_schema is not None:
+        names.update(dict.fromkeys(source_schema.names))
     for row in rows:
         names.update(dict.fromkeys(row))
     fields, arrays = [], []
@@ -246,32 +296,111 @@ def rows_to_table(
             typ = None
             if source_schema is not None and name in source_schema.names:
                 typ = source_schema.field(name).type
-            arr = _column_array(name, values, typ, source)
+            arr = _column_array(name, values, typ, source, locations)
             fields.append(pa.field(name, arr.type))
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _collect(raws: Iterator[_Raw], kind: RecordKind | None) -> tuple[list[dict], list[BadRow]]:
-    good: list[dict] = []
+def _type_class(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _mixed_type_error(
+    row: dict[str, Any], skip: set[str], first: dict[str, tuple[str, RowLocation]], loc: RowLocation
+) -> str | None:
+    """A column whose value here has another type than in the first row that had it."""
+    for key, value in row.items():
+        if value is None or key in skip:
+            continue
+        cls = _type_class(value)
+        seen = first.get(key)
+        if seen is None:
+            first[key] = (cls, loc)
+        elif seen[0] != cls:
+            return f"column `{key}` is {cls} here but {seen[0]} at {seen[1]}"
+    return None
+
+
+@dataclass
+class _FileStats:
+    rows: int = 0
+    objects: int = 0
+    good: int = 0
+    keys: set[str] = field(default_factory=set)
+
+
+def _wrong_kind_error(stats: dict[str, _FileStats], kind: RecordKind) -> str | None:
+    """One message for a file of another shape, instead of one per row."""
+    wanted = [c for c in kind.required if c != "id"]
+    for source, st in stats.items():
+        if st.objects == 0 or st.good or st.keys & set(wanted):
+            continue
+        from records.schemas import KINDS
+
+        others = [k.name for k in KINDS.values() if k is not kind and set(k.required) <= st.keys]
+        guess = f"; it looks like {others[0]} records" if others else ""
+        cols = ", ".join(sorted(st.keys)[:12]) or "none"
+        return (
+            f"{source}: not {kind.name} records: none of its {st.objects} rows has "
+            f"{', '.join(f'`{c}`' for c in wanted)} (its columns: {cols}){guess}. "
+            f"Convert it first (see `verify build-rlvr`) or pick the right --kind."
+        )
+    return None
+
+
+def _collect(
+    raws: Iterator[_Raw], kind: RecordKind | None
+) -> tuple[list[dict], list[BadRow], list[RowLocation]]:
+    """Split rows into good and bad; the good rows' locations come back alongside."""
     bad: list[BadRow] = []
     parsed: list[tuple[RowLocation, Any]] = []
+    stats: dict[str, _FileStats] = {}
     for raw in raws:
+        st = stats.setdefault(raw.loc.source, _FileStats())
+        st.rows += 1
         if raw.error is not None:
             bad.append(BadRow(raw.loc, raw.error, raw=raw.raw))
-        elif kind is None and not isinstance(raw.row, dict):
-            bad.append(BadRow(raw.loc, f"row must be an object, got {type(raw.row).__name__}"))
+        elif not isinstance(raw.row, dict):
+            bad.append(BadRow(raw.loc, f"row must be a JSON object, got {type(raw.row).__name__}"))
         else:
+            st.objects += 1
+            if len(st.keys) < 64:
+                st.keys.update(raw.row)
             parsed.append((raw.loc, raw.row))
+    checked: Iterator[tuple[RowLocation, Any, str | None]]
     if kind is None:
-        return [row for _, row in parsed], bad
-    for loc, row, err in validate_rows(parsed, kind):
+        checked = ((loc, row, None) for loc, row in parsed)
+    else:
+        checked = validate_rows(parsed, kind)
+    skip = set(kind.column_names) if kind is not None else set()
+    first: dict[str, tuple[str, RowLocation]] = {}
+    good: list[dict] = []
+    locs: list[RowLocation] = []
+    for loc, row, err in checked:
+        err = err or _mixed_type_error(row, skip, first, loc)
         if err is None:
             good.append(row)
+            locs.append(loc)
+            stats[loc.source].good += 1
         else:
-            bad.append(BadRow(loc, err, row=row if isinstance(row, dict) else None))
+            bad.append(BadRow(loc, err, row=row))
+    if kind is not None:
+        wrong = _wrong_kind_error(stats, kind)
+        if wrong:
+            raise CaravanError(wrong)
     bad.sort(key=lambda b: (b.location.source, b.location.index))
-    return good, bad
+    return good, bad, locs
 
 
 def load_records(
@@ -280,8 +409,13 @@ def load_records(
     *,
     split: str | None = None,
     config: str | None = None,
+    allow_empty: bool = False,
 ) -> Loaded:
-    """Read every row of `source`, split into a table of valid rows and a list of bad ones."""
+    """Read every row of `source`, split into a table of valid rows and a list of bad ones.
+
+    A source without a single row is an error unless `allow_empty`: a pipeline fed nothing
+    would otherwise write empty outputs and exit 0.
+    """
     kind_ = get_kind(kind) if kind is not None else None
     path = Path(source).expanduser()
     if path.exists():
@@ -299,17 +433,24 @@ def load_records(
             for it in raws:
                 yield from it
 
-        good, bad = _collect(chain(), kind_)
+        good, bad, locs = _collect(chain(), kind_)
         file_names = [str(f) for f in files]
-    elif _HUB_ID.match(str(source)) and not str(source).startswith((".", "/", "~")):
-        schema, it, label, fingerprint = _hub_rows(str(source), split, config)
-        good, bad = _collect(it, kind_)
-        file_names = []
-    else:
+    elif looks_like_path(source) or not _HUB_ID.match(str(source)):
         raise CaravanError(f"no such file or folder: {source}")
-    table = rows_to_table(good, kind_, schema, label)
+    else:
+        schema, it, label, fingerprint = _hub_rows(str(source), split, config)
+        good, bad, locs = _collect(it, kind_)
+        file_names = []
+    if not good and not bad and not allow_empty:
+        raise CaravanError(f"{label}: holds no rows; an empty input is an error")
+    table = rows_to_table(good, kind_, schema, label, locs)
     return Loaded(
-        table=table, bad_rows=bad, source=label, fingerprint=fingerprint, files=file_names
+        table=table,
+        bad_rows=bad,
+        source=label,
+        fingerprint=fingerprint,
+        files=file_names,
+        locations=locs,
     )
 
 

@@ -12,7 +12,10 @@ from records.schemas import PREFERENCE, RLVR, ROLES, SFT, RecordKind
 
 @dataclass
 class RowLocation:
-    """Where a row lives: `line` (1-based, JSONL) or `row` (0-based index, tables)."""
+    """Where a row lives: `line` (JSONL line) or `row` (table or JSON list position).
+
+    Both count from 1, the way editors and `sed -n Np` do.
+    """
 
     source: str
     index: int

@@ -73,10 +73,10 @@ def _as_table(data: pa.Table | list[dict[str, Any]], kind: RecordKind | None) ->
         return data if isinstance(data, pa.Table) else rows_to_table(list(data))
     rows = data.to_pylist() if isinstance(data, pa.Table) else list(data)
     source_schema = data.schema if isinstance(data, pa.Table) else None
-    raws = (_Raw(RowLocation("<data to write>", i), row) for i, row in enumerate(rows))
-    good, bad = _collect(raws, kind)
+    raws = (_Raw(RowLocation("<data to write>", i), row) for i, row in enumerate(rows, start=1))
+    good, bad, locs = _collect(raws, kind)
     handle_bad_rows(bad, kind, "the data to write", "fail", None)
-    return rows_to_table(good, kind, source_schema)
+    return rows_to_table(good, kind, source_schema, locations=locs)
 
 
 def write_records(

@@ -70,6 +70,8 @@ def generate(**opts) -> None:
             click.echo(line)
         return
     result = calls.guard.run(gen.run, cfg)
+    if result.persona_note:
+        click.echo(result.persona_note, err=True)
     if result.dedup_summary:
         click.echo(result.dedup_summary)
     from synth.rejections import reason_counts

@@ -93,6 +93,8 @@ def relax(**opts) -> None:
             click.echo(line)
         return
     result = calls.guard.run(rx.run, cfg)
+    if result.note:
+        click.echo(result.note, err=True)
     rej = f" ({reason_counts(result.rejected)})" if result.rejected else ""
     click.echo(
         f"wrote {len(result.rows)} preference pairs to {cfg.output} with {cfg.choice.label()}; "
@@ -112,8 +114,9 @@ def relax(**opts) -> None:
 @click.option("--shingle-size", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--num-perm", default=128, show_default=True, type=click.IntRange(min=16))
 @click.option("--rejected", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
 def dedup(input: Path, output: Path, field_: str, threshold: float, shingle_size: int,
-          num_perm: int, rejected: Path | None) -> None:  # fmt: skip
+          num_perm: int, rejected: Path | None, no_progress: bool) -> None:  # fmt: skip
     """Remove exact and near-duplicate rows (MinHash LSH); removed rows go to a side file
     naming the row each one duplicates."""
     from caravan.errors import CaravanError
@@ -123,18 +126,17 @@ def dedup(input: Path, output: Path, field_: str, threshold: float, shingle_size
 
     loaded = load_records(input)
     if loaded.bad_rows:
-        bad = loaded.bad_rows[0]
-        raise CaravanError(f"{bad.location.source} row {bad.location.index}: {bad.error}")
+        raise CaravanError(f"{loaded.bad_rows[0]} ({len(loaded.bad_rows)} bad rows)")
     rows = loaded.table.to_pylist()
     if field_ not in loaded.table.column_names:
         raise CaravanError(f"{input}: no `{field_}` column")
     texts = []
     for i, row in enumerate(rows):
         if not isinstance(row[field_], str):
-            raise CaravanError(f"{input} row {i}: `{field_}` is not text")
+            raise CaravanError(f"{loaded.locations[i]}: `{field_}` is not text")
         texts.append(row[field_])
     cfg = DedupConfig(threshold, shingle_size, num_perm)
-    report = dedup_texts(texts, cfg)
+    report = dedup_texts(texts, cfg, progress=not no_progress)
     side = side_path(output, rejected)
     write_rejections(
         [{"id": rows[r.index].get("id", r.index), "stage": "dedup",

@@ -69,29 +69,43 @@ def shingles(text: str, size: int) -> set[bytes]:
     return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
 
 
-def dedup_texts(texts: list[str], config: DedupConfig | None = None) -> DedupReport:
-    """Which of `texts` to keep (first of each group) and why the others go."""
+def dedup_texts(
+    texts: list[str], config: DedupConfig | None = None, *, progress: bool = False
+) -> DedupReport:
+    """Which of `texts` to keep (first of each group) and why the others go.
+
+    LSH only proposes candidates (pairs well below the threshold collide too); a row is
+    removed only when its estimated Jaccard with a kept row reaches `threshold`.
+    """
     from datasketch import MinHash, MinHashLSH
+
+    from caravan.progress import StepProgress
 
     cfg = config or DedupConfig()
     report = DedupReport()
     exact: dict[str, int] = {}
     lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
     hashes: dict[int, Any] = {}
-    for i, text in enumerate(texts):
-        key = hashlib.sha256(normalise(text).encode()).hexdigest()
-        if key in exact:
-            report.removed.append(Removed(i, exact[key], "exact", 1.0))
-            continue
-        exact[key] = i
-        mh = MinHash(num_perm=cfg.num_perm, seed=cfg.seed)
-        mh.update_batch(list(shingles(text, cfg.shingle_size)))
-        hits = [int(h) for h in lsh.query(mh)]
-        if hits:
-            best = max(hits, key=lambda j: (mh.jaccard(hashes[j]), -j))
-            report.removed.append(Removed(i, best, "near", round(mh.jaccard(hashes[best]), 3)))
-            continue
-        lsh.insert(str(i), mh)
-        hashes[i] = mh
-        report.kept.append(i)
+    step = 256
+    with StepProgress("dedup", len(texts), enabled=progress, unit="rows") as bar:
+        for i, text in enumerate(texts):
+            if i and i % step == 0:
+                bar.advance(step)
+            key = hashlib.sha256(normalise(text).encode()).hexdigest()
+            if key in exact:
+                report.removed.append(Removed(i, exact[key], "exact", 1.0))
+                continue
+            exact[key] = i
+            mh = MinHash(num_perm=cfg.num_perm, seed=cfg.seed)
+            mh.update_batch(list(shingles(text, cfg.shingle_size)))
+            scored = [(mh.jaccard(hashes[j]), -j) for j in map(int, lsh.query(mh))]
+            close = [x for x in scored if x[0] >= cfg.threshold]
+            if close:
+                sim, neg = max(close)
+                report.removed.append(Removed(i, -neg, "near", round(sim, 3)))
+                continue
+            lsh.insert(str(i), mh)
+            hashes[i] = mh
+            report.kept.append(i)
+        bar.advance(len(texts) - bar.done)
     return report

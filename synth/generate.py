@@ -174,6 +174,7 @@ class GenerateResult:
     rejected: list[dict[str, Any]]
     requests: int
     dedup_summary: str | None = None
+    persona_note: str | None = None  # duplicate personas dropped from the input
 
 
 def prepare(cfg: GenerateConfig) -> tuple[Template, list[Item], Any]:
@@ -187,9 +188,11 @@ def prepare(cfg: GenerateConfig) -> tuple[Template, list[Item], Any]:
 
 
 def dry_run(cfg: GenerateConfig) -> list[str]:
-    template, items, _ = prepare(cfg)
+    template, items, pset = prepare(cfg)
     caller = Caller(cfg.choice, cfg.calls)
+    note = pset.duplicate_note()
     lines = [
+        *([note] if note else []),
         f"model: {cfg.choice.label()} ({cfg.choice.why})",
         *estimate_lines(caller, requests_for(caller, cfg, items)),
     ]
@@ -270,7 +273,9 @@ def run(cfg: GenerateConfig) -> GenerateResult:
         rows.append(row)
     summary = None
     if cfg.dedup and rows:
-        report = dedup_texts([r["prompt"] for r in rows], cfg.dedup_config)
+        report = dedup_texts(
+            [r["prompt"] for r in rows], cfg.dedup_config, progress=cfg.calls.progress
+        )
         for rem in report.removed:
             dup, kept = rows[rem.index], rows[rem.duplicate_of]
             rejected.append(
@@ -296,4 +301,6 @@ def run(cfg: GenerateConfig) -> GenerateResult:
         config=cfg.provenance_config(template), inputs={pset.source: pset.fingerprint}
     )
     write_records(rows, cfg.output, "rlvr" if cfg.task == "if" else None, provenance=prov)
-    return GenerateResult(cfg.output, rejected_path, rows, rejected, sent, summary)
+    return GenerateResult(
+        cfg.output, rejected_path, rows, rejected, sent, summary, pset.duplicate_note()
+    )

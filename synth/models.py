@@ -9,12 +9,11 @@ hub cache, nor downloadable, we stop before any work with one line saying what t
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from caravan.errors import CaravanError
+from caravan.hub import check_exists, hub_reachable
 from caravan.secrets import public_url
 
 DEFAULT_LOCAL_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -86,20 +85,6 @@ def choose_model(
     )
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get(
-        "TRANSFORMERS_OFFLINE", ""
-    ) not in ("", "0"):
-        return False
-    parts = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _in_hub_cache(model: str) -> bool:
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -116,7 +101,9 @@ def no_local_model_message(model: str) -> str:
     return (
         f"local model {model!r} is not on this machine and the Hugging Face hub cannot be "
         f"reached: download an instruct model folder elsewhere and point at it with "
-        f"--local-model PATH or {LOCAL_MODEL_ENV}=PATH (or set OPENAI_API_KEY to use {DEFAULT_OPENAI_MODEL})"
+        f"--local-model PATH or {LOCAL_MODEL_ENV}=PATH; or serve a model with a local "
+        f"OpenAI-compatible server (vLLM, llama.cpp, Ollama) and pass --base-url URL --model NAME; "
+        f"or set OPENAI_API_KEY to use {DEFAULT_OPENAI_MODEL}"
     )
 
 
@@ -126,6 +113,7 @@ def check_local_model(model: str) -> None:
         if not Path(model).expanduser().is_dir():
             raise CaravanError(f"local model {model!r} is a file; give the model's folder")
         return
-    if _in_hub_cache(model) or _hub_reachable():
+    check_exists(model, "model folder")
+    if _in_hub_cache(model) or hub_reachable():
         return
     raise CaravanError(no_local_model_message(model))

@@ -8,6 +8,7 @@ draw (the first n of one seeded shuffle), so growing a run reuses finished work.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from dataclasses import dataclass
@@ -30,6 +31,19 @@ class PersonaSet:
     personas: list[Persona]
     source: str
     fingerprint: str
+    duplicates: list[str] = dataclasses.field(
+        default_factory=list
+    )  # "WHERE repeats WHERE" per dropped row
+
+    def duplicate_note(self) -> str | None:
+        """One line saying which personas were dropped as repeats, or None."""
+        if not self.duplicates:
+            return None
+        more = f" (and {len(self.duplicates) - 1} more)" if len(self.duplicates) > 1 else ""
+        return (
+            f"{len(self.duplicates)} duplicate persona(s) in {self.source} used once: "
+            f"{self.duplicates[0]}{more}"
+        )
 
 
 def example_personas_path() -> Path:
@@ -51,7 +65,8 @@ def load_personas(
     """Every persona in `source` (JSONL, JSON, Parquet, Arrow, folder or hub id), in order.
 
     A missing column, an empty file, a blank persona or an unreadable file raises
-    CaravanError naming the file (and row). Duplicate texts are kept once.
+    CaravanError naming the file (and 1-based line or row). Duplicate texts are kept once
+    and listed in `duplicates`, so the caller can say so.
     """
     from records import load_records
 
@@ -74,13 +89,8 @@ def load_personas(
         ) from exc
     if loaded.bad_rows:
         bad = loaded.bad_rows[0]
-        raise CaravanError(
-            f"{bad.location.source} row {bad.location.index}: {bad.error} "
-            f"({len(loaded.bad_rows)} bad rows in the persona file)"
-        )
+        raise CaravanError(f"{bad} ({len(loaded.bad_rows)} bad rows in the persona file)")
     table = loaded.table
-    if table.num_rows == 0:
-        raise CaravanError(f"{loaded.source}: the persona file holds no rows")
     if field not in table.column_names:
         raise CaravanError(
             f"{loaded.source}: no `{field}` column (columns: {', '.join(table.column_names)}); "
@@ -89,16 +99,18 @@ def load_personas(
     texts = table.column(field).to_pylist()
     ids = table.column(id_field).to_pylist() if id_field in table.column_names else None
     out: list[Persona] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
+    duplicates: list[str] = []
+    locs = loaded.locations
     for i, text in enumerate(texts):
         if not isinstance(text, str) or not text.strip():
-            raise CaravanError(
-                f"{loaded.source} row {i} (counting from 0): `{field}` is empty or not text"
-            )
+            raise CaravanError(f"{locs[i]}: `{field}` is empty or not text")
         text = " ".join(text.split())
         if text in seen:
+            first = locs[seen[text]]
+            duplicates.append(f"{locs[i]} repeats {first.unit} {first.index}")
             continue
-        seen.add(text)
+        seen[text] = i
         pid = ids[i] if ids is not None and ids[i] not in (None, "") else persona_id(text)
         out.append(Persona(str(pid), text))
     taken: set[str] = set()
@@ -106,7 +118,7 @@ def load_personas(
         if p.id in taken:
             raise CaravanError(f"{loaded.source}: persona id {p.id!r} is used twice")
         taken.add(p.id)
-    return PersonaSet(out, loaded.source, loaded.fingerprint)
+    return PersonaSet(out, loaded.source, loaded.fingerprint, duplicates)
 
 
 def sample_personas(personas: list[Persona], n: int | None, seed: int) -> list[Persona]:

@@ -67,14 +67,15 @@ def _assistant(row: dict[str, Any]) -> str | None:
 
 
 def select(cfg: RelaxConfig, rows: list[dict]) -> tuple[list[Pair], list[dict]]:
-    from verifiers.ifeval import parse_ground_truth
+    from verifiers.ifeval import InstructionLabel, parse_ground_truth
 
     pairs, skipped = [], []
     for row in rows:
         if row["task"] != "if":
             continue
         label = parse_ground_truth(row["ground_truth"])
-        ids, kwargs = list(label.instruction_ids), list(label.kwargs)
+        ids = label.names  # a Tülu {"func_name": ...} label is a single check
+        kwargs = list(label.kwargs) if isinstance(label, InstructionLabel) else [label.args]
         if len(ids) < 2:
             skipped.append({"id": row["id"], "persona_id": row.get("persona_id"),
                             "stage": "relax", "reason": "fewer than 2 constraints", "details": ids})  # fmt: skip
@@ -137,6 +138,9 @@ def dry_run(cfg: RelaxConfig) -> list[str]:
     template = load_template("relax_if", cfg.template)
     lines = [f"model: {cfg.choice.label()} ({cfg.choice.why})",
              f"prompts with >= 2 constraints: {len(pairs)} ({len(skipped)} skipped)"]  # fmt: skip
+    few = few_constraints_note(skipped, sum(r["task"] == "if" for r in rows))
+    if few:
+        lines.append(few)
     lines += estimate_lines(caller, rewrite_requests(caller, cfg, template, pairs))
     missing = sum(p.original_answer is None for p in pairs)
     lines.append(
@@ -151,13 +155,28 @@ class RelaxResult:
     rows: list[dict[str, Any]]
     rejected: list[dict[str, Any]]
     rejected_path: Path
+    note: str | None = None  # how many prompts had too few constraints to relax
+
+
+def few_constraints_note(rejected: list[dict[str, Any]], total: int) -> str | None:
+    """Say how many prompts could not be relaxed for want of a second constraint, and how
+    to generate prompts that can (`synth generate` defaults to --min-constraints 1)."""
+    few = sum(r.get("reason") == "fewer than 2 constraints" for r in rejected)
+    if not few:
+        return None
+    return (
+        f"{few} of {total} IF prompts have fewer than 2 constraints; relax drops one and keeps "
+        "the rest, so it needs at least 2: generate them with "
+        "`synth generate --task if --min-constraints 2`"
+    )
 
 
 def run(cfg: RelaxConfig) -> RelaxResult:
     from records import Provenance, write_records
-    from verifiers.ifeval import check_instructions
+    from verifiers.ifeval import InstructionLabel, failed_checks
 
     rows, source, fingerprint = load_prompt_rows(cfg.input, "prompt", "if")
+    rows_if = [r for r in rows if r["task"] == "if"]
     pairs, rejected = select(cfg, rows)
     template = load_template("relax_if", cfg.template)
     caller = Caller(cfg.choice, cfg.calls)
@@ -203,13 +222,12 @@ def run(cfg: RelaxConfig) -> RelaxResult:
     for p in live:
         if p.reason is not None:
             continue
-        results = check_instructions(p.original_answer, p.ids, p.kwargs)
-        if not all(results):
-            failed = [i for i, ok in zip(p.ids, results, strict=True) if not ok]
+        failed = failed_checks(p.original_answer, InstructionLabel(p.ids, p.kwargs))
+        if failed:
             p.reject("original answer fails its constraints", failed)
             continue
-        (still_ok,) = check_instructions(p.relaxed_answer, [p.ids[p.drop]], [p.kwargs[p.drop]])
-        if still_ok:
+        dropped = InstructionLabel([p.ids[p.drop]], [p.kwargs[p.drop]])
+        if not failed_checks(p.relaxed_answer, dropped):
             p.reject("relaxed answer still satisfies the dropped constraint", [p.ids[p.drop]])
             continue
         row = p.row
@@ -240,9 +258,11 @@ def run(cfg: RelaxConfig) -> RelaxResult:
                              "relaxed_answer": p.relaxed_answer})  # fmt: skip
     rejected_path = side_path(cfg.output, cfg.rejected)
     write_rejections(rejected, rejected_path)
+    few = few_constraints_note(rejected, len(rows_if))
     if not out:
         raise CaravanError(
             f"no pair survived ({len(rejected)} rejected, reasons in {rejected_path})"
+            + (f"; {few}" if few else "")
         )
     prov = Provenance.capture(
         config={"model": cfg.choice.label(), "seed": cfg.seed, "drop_id": cfg.drop_id,
@@ -250,4 +270,4 @@ def run(cfg: RelaxConfig) -> RelaxResult:
         inputs={source: fingerprint},
     )  # fmt: skip
     write_records(out, cfg.output, "preference", provenance=prov)
-    return RelaxResult(out, rejected, rejected_path)
+    return RelaxResult(out, rejected, rejected_path, few)

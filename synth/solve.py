@@ -64,29 +64,36 @@ def load_prompt_rows(
     path: Path, prompt_field: str, task: str | None
 ) -> tuple[list[dict], str, str]:
     from records import load_records
+    from verifiers.ifeval import parse_ground_truth
 
     loaded = load_records(path)
     if loaded.bad_rows:
         bad = loaded.bad_rows[0]
-        raise CaravanError(f"{bad.location.source} row {bad.location.index}: {bad.error}")
+        raise CaravanError(f"{bad} ({len(loaded.bad_rows)} bad rows)")
     rows = loaded.table.to_pylist()
     if not rows:
         raise CaravanError(f"{path}: holds no prompts")
     for i, row in enumerate(rows):
+        where = loaded.locations[i]
         row.setdefault("id", str(i))
         row["id"] = str(row["id"]) if row["id"] is not None else str(i)
         if not isinstance(row.get(prompt_field), str) or not row[prompt_field].strip():
             msgs = row.get("messages")
             user = [m for m in msgs or [] if m.get("role") == "user"]
             if not user:
-                raise CaravanError(f"{path} row {i}: no `{prompt_field}` text and no user message")
+                raise CaravanError(f"{where}: no `{prompt_field}` text and no user message")
             row[prompt_field] = user[-1]["content"]
         t = row.get("task") or task
         if t is None:
-            raise CaravanError(f"{path} row {i}: no `task` column; pass --task")
+            raise CaravanError(f"{where}: no `task` column; pass --task")
         row["task"] = t
-        if t == "if" and not row.get("ground_truth"):
-            raise CaravanError(f"{path} row {i}: an `if` row needs its `ground_truth`")
+        if t == "if":
+            if not row.get("ground_truth"):
+                raise CaravanError(f"{where}: an `if` row needs its `ground_truth`")
+            try:
+                parse_ground_truth(row["ground_truth"])
+            except CaravanError as exc:
+                raise CaravanError(f"{where}: {exc}") from exc
     return rows, loaded.source, loaded.fingerprint
 
 
@@ -201,11 +208,9 @@ def check(cfg: SolveConfig, job: Job) -> tuple[dict[str, Any] | None, str | None
     if not cfg.verify:
         return {"answer": answer, **extra}, None, []
     if task == "if":
-        from verifiers.ifeval import check_instructions, parse_ground_truth
+        from verifiers.ifeval import failed_checks, parse_ground_truth
 
-        label = parse_ground_truth(job.row["ground_truth"])
-        results = check_instructions(answer, label.instruction_ids, label.kwargs)
-        failed = [i for i, passed in zip(label.instruction_ids, results, strict=True) if not passed]
+        failed = failed_checks(answer, parse_ground_truth(job.row["ground_truth"]))
         if failed:
             return None, "answer fails its constraints", [f"fails {i}" for i in failed]
         return {"answer": answer, "verified": True, "agreement": None}, None, []

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from caravan.cli_support import group
 from caravan.errors import CaravanError
+from caravan.progress import StepProgress
 from records import BadRow, Provenance, load_records, read_records, write_records
 from records.readers import handle_bad_rows
 from verifiers.registry import known_verifiers
@@ -116,14 +116,13 @@ def score(
     checkpoint = Checkpoint(output.with_name(f".{output.name}.partial.jsonl"), key)
     if checkpoint.done:
         click.echo(f"resuming: {len(checkpoint.done)} rows already scored", err=True)
-    with Progress(console=_err, transient=True) as progress:
-        task = progress.add_task("scoring", total=len(rows))
+    with StepProgress("scoring", len(rows), unit="rows") as progress:
         scored, summary = score_rows(
             rows,
             response_column=response_column,
             truncated_column=truncated_column,
             config=cfg,
-            progress=lambda n: progress.advance(task, n),
+            progress=progress.advance,
             source=loaded.source,
             checkpoint=checkpoint,
         )
@@ -202,7 +201,8 @@ def build_rlvr(
             src_rows = src_rows[: limit + (few_shot if task != "ifeval" else 0)]
         shots = few_shot if task != "ifeval" else 0
         built = []
-        for item in BUILDERS[task](src_rows, loaded.source, shots=shots, seed=seed):
+        locs = loaded.locations[: len(src_rows)]
+        for item in BUILDERS[task](src_rows, loaded.source, shots=shots, seed=seed, locations=locs):
             (bad if isinstance(item, BadRow) else built).append(item)
         if limit is not None:
             built = built[:limit]

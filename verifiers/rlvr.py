@@ -45,7 +45,7 @@ class SourceSpec:
 def _need(row: dict[str, Any], keys: tuple[str, ...], label: str, index: int) -> list[Any]:
     missing = [k for k in keys if row.get(k) in (None, "")]
     if missing:
-        raise CaravanError(f"{label} row {index}: missing {', '.join(missing)}")
+        raise CaravanError(f"missing {', '.join(missing)}")
     return [row[k] for k in keys]
 
 
@@ -67,9 +67,7 @@ def _math_fields(row: dict[str, Any], label: str, index: int) -> tuple[str, str]
     if answer in (None, "") and row.get("solution"):
         answer = last_boxed(str(row["solution"]))
     if not problem or answer in (None, ""):
-        raise CaravanError(
-            f"{label} row {index}: needs `problem` and `answer` (or a boxed `solution`)"
-        )
+        raise CaravanError("needs `problem` and `answer` (or a boxed `solution`)")
     return str(problem), str(answer)
 
 
@@ -92,19 +90,30 @@ def _split_examples(
 
 
 def _guarded(
-    rows: list[dict[str, Any]], label: str, skip: set[int], build: Any
+    rows: list[dict[str, Any]],
+    label: str,
+    skip: set[int],
+    build: Any,
+    locations: list[RowLocation] | None = None,
 ) -> Iterable[dict[str, Any] | BadRow]:
+    """Build each row; a failure becomes a BadRow at the row's 1-based place in `label`."""
     for i, row in enumerate(rows):
         if i in skip:
             continue
         try:
             yield build(i, row)
         except CaravanError as exc:
-            yield BadRow(RowLocation(label, i), str(exc), row=row)
+            loc = locations[i] if locations else RowLocation(label, i + 1)
+            yield BadRow(loc, str(exc), row=row)
 
 
 def gsm8k_rows(
-    rows: list[dict[str, Any]], label: str, *, shots: int = 0, seed: int = 0
+    rows: list[dict[str, Any]],
+    label: str,
+    *,
+    shots: int = 0,
+    seed: int = 0,
+    locations: list[RowLocation] | None = None,
 ) -> Iterable[dict[str, Any] | BadRow]:
     """RLVR rows for GSM8K; a row that cannot be converted comes back as a BadRow."""
     picked, skip = _split_examples(rows, shots, seed)
@@ -128,11 +137,16 @@ def gsm8k_rows(
             "constraint": None,
         }
 
-    return _guarded(rows, label, skip, build)
+    return _guarded(rows, label, skip, build, locations)
 
 
 def math_rows(
-    rows: list[dict[str, Any]], label: str, *, shots: int = 0, seed: int = 0
+    rows: list[dict[str, Any]],
+    label: str,
+    *,
+    shots: int = 0,
+    seed: int = 0,
+    locations: list[RowLocation] | None = None,
 ) -> Iterable[dict[str, Any] | BadRow]:
     """RLVR rows for MATH; a row that cannot be converted comes back as a BadRow."""
     picked, skip = _split_examples(rows, shots, seed)
@@ -150,7 +164,7 @@ def math_rows(
             "constraint": None,
         }
 
-    return _guarded(rows, label, skip, build)
+    return _guarded(rows, label, skip, build, locations)
 
 
 def if_ground_truth(instruction_ids: list[str], kwargs: list[dict[str, Any] | None]) -> str:
@@ -162,7 +176,11 @@ def if_ground_truth(instruction_ids: list[str], kwargs: list[dict[str, Any] | No
 
 
 def ifeval_rows(
-    rows: list[dict[str, Any]], label: str, **_: Any
+    rows: list[dict[str, Any]],
+    label: str,
+    *,
+    locations: list[RowLocation] | None = None,
+    **_: Any,
 ) -> Iterable[dict[str, Any] | BadRow]:
     """RLVR rows for IFEval-style prompts; bad rows come back as BadRow."""
 
@@ -173,11 +191,11 @@ def ifeval_rows(
             try:
                 kwargs = json.loads(kwargs)
             except json.JSONDecodeError as exc:
-                raise CaravanError(f"{label} row {i}: kwargs is not JSON") from exc
+                raise CaravanError("kwargs is not JSON") from exc
         try:
             truth = if_ground_truth(list(ids), list(kwargs))
         except CaravanError as exc:
-            raise CaravanError(f"{label} row {i}: {exc}") from exc
+            raise CaravanError(f"{exc}") from exc
         return {
             "id": f"ifeval-{row.get('key', i)}",
             "messages": [{"role": "user", "content": str(prompt)}],
@@ -187,7 +205,7 @@ def ifeval_rows(
             "constraint": None,
         }
 
-    return _guarded(rows, label, set(), build)
+    return _guarded(rows, label, set(), build, locations)
 
 
 BUILDERS = {"gsm8k": gsm8k_rows, "math": math_rows, "ifeval": ifeval_rows}

@@ -64,7 +64,7 @@ class Summary:
 
 def response_text(value: Any, column: str, index: int) -> str:
     if value is None:
-        raise CaravanError(f"row {index}: `{column}` is empty")
+        raise CaravanError(f"row {index + 1}: `{column}` is empty")
     if isinstance(value, list) and value and isinstance(value[0], dict):
         assistant = [m for m in value if m.get("role") == "assistant"]
         return _completion_text(assistant[-1:] or value[-1:])

@@ -51,14 +51,15 @@ def test_planted_rows_are_found_and_reported(tmp_path):
     assert res["eval_instances"] == 4 and res["overlapped"] == 1
     assert res["fraction"] == 0.25 and res["contaminated"] is True
     assert res["matches"] == [
-        {"eval_row": 1, "train_row": 3, "coverage": 1.0},
-        {"eval_row": 1, "train_row": 30, "coverage": 1.0},
+        {"eval_row": 2, "train_row": 4, "coverage": 1.0},  # rows count from 1
+        {"eval_row": 2, "train_row": 31, "coverage": 1.0},
     ]
-    assert res["best_matches"] == [{"eval_row": 1, "train_row": 3, "coverage": 1.0}]
+    assert res["best_matches"] == [{"eval_row": 2, "train_row": 4, "coverage": 1.0}]
+    assert saved["rows_count_from"] == 1
     assert saved["train"][0]["rows"] == 40 and saved["train"][0]["fields"] == ["messages:user"]
     assert saved["contaminated"] == [{"train": str(train), "eval": "toy"}]
     matches = pq.read_table(tmp_path / "r.matches.parquet").to_pylist()
-    assert [(m["train_row"], m["eval_row"]) for m in matches] == [(3, 1), (30, 1)]
+    assert [(m["train_row"], m["eval_row"]) for m in matches] == [(4, 2), (31, 2)]
     assert matches[0]["eval_text"] == EVAL[1] and "WENG EARNS" in matches[0]["train_text"]
 
 
@@ -67,7 +68,7 @@ def test_field_selects_assistant_turns(tmp_path):
     report = run_check(
         [train], [_eval_set()], _config(fields=["messages:user,assistant"]), tmp_path / "r.json"
     )
-    assert {m["train_row"] for m in report["results"][0]["matches"]} == {3, 17, 30}
+    assert {m["train_row"] for m in report["results"][0]["matches"]} == {4, 18, 31}
 
 
 def test_dataset_threshold_is_strictly_greater(tmp_path):
@@ -88,7 +89,7 @@ def test_workers_give_the_same_result_and_cache_is_reused(tmp_path):
         tmp_path / "b.json",
     )
     assert one["results"] == two["results"]
-    assert {m["train_row"] for m in two["results"][0]["matches"]} == {3, 30, 2500}
+    assert {m["train_row"] for m in two["results"][0]["matches"]} == {4, 31, 2501}
     assert one["eval_index_cache_hits"] == 0 and two["eval_index_cache_hits"] == 1
 
 
@@ -110,7 +111,7 @@ def test_missing_column_names_the_file(tmp_path):
 def test_bad_rows_and_unreadable_files(tmp_path):
     bad_json = tmp_path / "t.jsonl"
     bad_json.write_text('{"prompt": "fine"}\n\n{"prompt": oops}\n')
-    with pytest.raises(CaravanError, match=r"t.jsonl line 3: invalid JSON"):
+    with pytest.raises(CaravanError, match=r"t.jsonl: line 3: invalid JSON"):
         run_check([bad_json], [_eval_set()], _config(), tmp_path / "r.json")
     garbage = tmp_path / "g.parquet"
     garbage.write_bytes(b"PAR1 this is not parquet")
@@ -127,7 +128,7 @@ def test_empty_training_text(tmp_path):
     )
     report = run_check([some], [_eval_set()], _config(), tmp_path / "r.json")
     assert report["train"][0]["rows_without_text"] == 2
-    assert report["train"][0]["rows_without_text_examples"] == [0, 2]
+    assert report["train"][0]["rows_without_text_examples"] == [1, 3]
     none = write_jsonl(tmp_path / "n.jsonl", [{"prompt": ""}, {"prompt": "  "}])
     with pytest.raises(CaravanError, match="none of its 2 rows has text"):
         run_check([none], [_eval_set()], _config(), tmp_path / "r.json")
@@ -160,7 +161,7 @@ def test_spawned_workers_agree_with_forked_ones(tmp_path, monkeypatch):
         tmp_path / "b.json",
     )
     assert forked["results"] == spawned["results"]
-    assert {m["train_row"] for m in spawned["results"][0]["matches"]} == {3, 30}
+    assert {m["train_row"] for m in spawned["results"][0]["matches"]} == {4, 31}
 
 
 def test_an_interrupted_check_resumes_where_it_stopped(tmp_path, monkeypatch):
@@ -191,7 +192,7 @@ def test_an_interrupted_check_resumes_where_it_stopped(tmp_path, monkeypatch):
     report = run_check([train], [_eval_set()], cfg, tmp_path / "r.json")
     assert calls == [500, 600, 700, 800, 900]  # the first 500 rows were replayed
     assert report["resumed_rows"] == {str(train): 500}
-    assert {m["train_row"] for m in report["results"][0]["matches"]} == {3, 30, 900}
+    assert {m["train_row"] for m in report["results"][0]["matches"]} == {4, 31, 901}
     assert pq.read_table(tmp_path / "r.matches.parquet").num_rows == 3
     assert report["train"][0]["rows"] == 1000
     assert not (tmp_path / "r.json.progress.jsonl").exists()

@@ -37,7 +37,7 @@ def test_check_prints_table_writes_report_and_can_fail(tmp_path):
     assert res.exit_code == 0, res.output
     assert "1 / 4" in res.output and "25.00" in res.output and "YES" in res.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["results"][0]["matches"] == [{"eval_row": 2, "train_row": 1, "coverage": 1.0}]
+    assert report["results"][0]["matches"] == [{"eval_row": 3, "train_row": 2, "coverage": 1.0}]
     res = CliRunner().invoke(cli, [*args, "--fail-on-contamination"])
     assert res.exit_code == 2
     res = CliRunner().invoke(cli, [*args, "--dataset-threshold", "0.3", "--fail-on-contamination"])
@@ -150,6 +150,19 @@ def test_fuzzy_results_are_reported_separately(tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     fuzzy = report["fuzzy"]
     assert fuzzy["params"]["scheme"] == "affine64" and fuzzy["params"]["threshold"] == 0.7
-    assert fuzzy["results"][0]["matches"][0]["train_row"] == 0
-    assert fuzzy["results"][0]["matches"][0]["eval_row"] == 0
+    assert fuzzy["results"][0]["matches"][0]["train_row"] == 1
+    assert fuzzy["results"][0]["matches"][0]["eval_row"] == 1
     assert "fuzzy containment" in res.output
+
+
+def test_check_and_fuzzy_print_progress_lines_off_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARAVAN_PROGRESS_EVERY", "0")
+    ev, train = _files(tmp_path)
+    args = ["check", "--train", str(train), "--eval", f"toy={ev}:question", "--workers", "1",
+            "--report", str(tmp_path / "r.json"), "--fuzzy"]  # fmt: skip
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "scan train.jsonl: 3 rows" in res.stderr
+    assert "fuzzy train.jsonl: 3 rows" in res.stderr and "done in" in res.stderr
+    quiet = CliRunner().invoke(cli, [*args, "--quiet"])
+    assert "fuzzy train.jsonl" not in quiet.stderr

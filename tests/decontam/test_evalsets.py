@@ -43,7 +43,7 @@ def test_missing_field_names_the_file_and_columns(tmp_path):
 
 def test_empty_eval_text_is_an_error_naming_the_row(tmp_path):
     f = write_jsonl(tmp_path / "e.jsonl", [{"question": "fine"}, {"question": " ?? "}])
-    with pytest.raises(CaravanError, match=r"row 1: no text"):
+    with pytest.raises(CaravanError, match=r"row 2: no text"):
         load_eval_set(f"e={f}")
 
 
@@ -67,6 +67,7 @@ def test_builtin_offline_gives_a_clear_error(monkeypatch):
         raise ConnectionError("Couldn't reach 'openai/gsm8k' on the Hub (LocalEntryNotFoundError)")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CaravanError) as err:
         load_eval_set("gsm8k")
     msg = str(err.value)
@@ -84,6 +85,7 @@ def test_builtin_loads_every_config_with_its_fields(monkeypatch):
         return datasets.Dataset.from_list([{"input": f"{config} question", "target": "x"}])
 
     monkeypatch.setattr(datasets, "load_dataset", fake)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the fake is the hub: no reachability probe
     es = load_eval_set("bbh")
     assert len(calls) == len(BUILTIN_EVALS["bbh"].configs) == 27
     assert calls[0] == ("lukaemon/bbh", "boolean_expressions", "test")
@@ -94,3 +96,26 @@ def test_duplicate_names_are_rejected(tmp_path):
     f = write_jsonl(tmp_path / "e.jsonl", [{"question": "q"}])
     with pytest.raises(CaravanError, match="given twice"):
         load_eval_sets([f"a={f}", f"a={f}"])
+
+
+def test_builtin_with_the_hub_unreachable_fails_in_one_line_within_seconds(monkeypatch):
+    import socket
+    import time
+
+    import datasets
+
+    def never(*a, **kw):
+        raise AssertionError("an unreachable hub must not be asked (or retried)")
+
+    monkeypatch.setattr(datasets, "load_dataset", never)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    start = time.monotonic()
+    with pytest.raises(CaravanError) as err:
+        load_eval_set("gsm8k")
+    assert time.monotonic() - start < 5
+    msg = str(err.value)
+    assert "\n" not in msg and "cannot be reached" in msg and "--eval gsm8k=PATH:question" in msg

@@ -31,13 +31,13 @@ def test_parquet_round_trip(tmp_path):
     assert clean.schema.names == ["id", "messages"]
     assert b"caravan" in clean.schema.metadata  # provenance
     gone = removed.to_pylist()
-    assert [r["decontam_row"] for r in gone] == [3, 30]
-    assert gone[0]["decontam_eval"] == "toy" and gone[0]["decontam_eval_row"] == 1
+    assert [r["decontam_row"] for r in gone] == [4, 31]  # 1-based, like the report
+    assert gone[0]["decontam_eval"] == "toy" and gone[0]["decontam_eval_row"] == 2
     assert gone[0]["decontam_eval_text"] == EVAL[1] and gone[0]["decontam_coverage"] == 1.0
     # round trip: put the removed rows back at their positions
     back = clean.to_pylist()
     for r in gone:
-        row = r["decontam_row"]
+        row = r["decontam_row"] - 1
         back.insert(row, {k: v for k, v in r.items() if not k.startswith("decontam_")})
     assert back == pq.read_table(train).to_pylist()
     assert (res.output.parent / "README.md").exists()
@@ -55,7 +55,7 @@ def test_jsonl_round_trip_is_byte_exact(tmp_path):
     lines = train.read_text().splitlines(keepends=True)
     assert res.output.read_text() == lines[0] + lines[2]
     (gone,) = pq.read_table(res.removed_path).to_pylist()
-    assert gone["prompt"] == rows[1]["prompt"] and gone["decontam_row"] == 1
+    assert gone["prompt"] == rows[1]["prompt"] and gone["decontam_row"] == 2
     # JSONL in, Parquet out keeps columns
     res2 = run_remove(train, report, tmp_path / "clean.parquet")
     assert pq.read_table(res2.output).to_pylist() == [
@@ -110,7 +110,26 @@ def test_folder_of_files_is_numbered_in_order(tmp_path):
         w.write_table(table)
     report = _check(tmp_path, folder)
     rows = json.loads(report.read_text())["results"][0]["matches"]
-    assert sorted(m["train_row"] for m in rows) == [1, 3]
+    assert sorted(m["train_row"] for m in rows) == [2, 4]
     res = run_remove(folder, report, tmp_path / "clean.parquet")
     assert pq.read_table(res.output)["prompt"].to_pylist() == ["first", "third", "fifth"]
-    assert [r["decontam_row"] for r in pq.read_table(res.removed_path).to_pylist()] == [1, 3]
+    assert [r["decontam_row"] for r in pq.read_table(res.removed_path).to_pylist()] == [2, 4]
+
+
+def test_a_report_written_before_rows_counted_from_one_still_removes_the_right_rows(tmp_path):
+    rows = [{"prompt": "clean one"}, {"prompt": EVAL[0] + " extra"}, {"prompt": "clean two"}]
+    train = write_jsonl(tmp_path / "t.jsonl", rows)
+    report = _check(tmp_path, train)
+    legacy = json.loads(report.read_text())
+    assert legacy.pop("rows_count_from") == 1
+    for r in legacy["results"]:
+        for key in ("matches", "best_matches"):
+            for m in r.get(key, []):
+                m["train_row"] -= 1
+                m["eval_row"] -= 1
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(legacy))
+    res = run_remove(train, old, tmp_path / "clean.jsonl")
+    assert (res.kept, res.removed) == (2, 1)
+    (gone,) = pq.read_table(res.removed_path).to_pylist()
+    assert gone["prompt"] == rows[1]["prompt"] and gone["decontam_row"] == 2

@@ -122,7 +122,7 @@ def test_missing_prompt_column_names_file_and_row(tmp_path, capsys):
                  "--model", "m", "--text-field", "text", "--dry-run"])  # fmt: skip
     assert code == 1
     err = capsys.readouterr().err
-    assert "p.jsonl row 1" in err and "`text`" in err
+    assert "p.jsonl: line 2:" in err and "`text`" in err
 
 
 def test_batch_flag_uses_the_batch_api(double, prompts, tmp_path):
@@ -197,3 +197,17 @@ def test_dry_run_for_in_process_model_costs_nothing(prompts, tmp_path, capsys):
           "--model", "tiny", "--provider", "local", "--dry-run",
           "--cache", str(tmp_path / "c.sqlite")])  # fmt: skip
     assert "estimated cost, at most: $0.0000" in capsys.readouterr().out
+
+
+def test_progress_off_a_terminal_is_periodic_plain_lines(double, prompts, tmp_path, capsys,
+                                                         monkeypatch):  # fmt: skip
+    monkeypatch.setenv("CARAVAN_PROGRESS_EVERY", "0")
+    out = tmp_path / "answers.parquet"
+    code = _run([
+        "complete", "--input", str(prompts), "--output", str(out), "--model", "gpt-4o-mini",
+        "--base-url", double.base_url + "/v1", "--cache", str(tmp_path / "c.sqlite"),
+    ])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "completing: 1/3 requests (33%)" in err and "completing: 3/3 requests (100%)" in err
+    assert "\x1b[" not in err

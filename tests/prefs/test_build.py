@@ -211,7 +211,7 @@ def test_bad_pool_and_prompt_errors_are_one_line(tmp_path, double, capsys):
         ],
         1,
     )
-    assert "p.jsonl row 0: needs a `messages` or `prompt` column" in capsys.readouterr().err
+    assert "p.jsonl: line 1: needs a `messages` or `prompt` column" in capsys.readouterr().err
 
 
 def test_failed_generations_are_recorded_and_the_prompt_reported(tmp_path, double, capsys):
@@ -323,3 +323,22 @@ def test_max_cost_needs_prices_for_every_model(tmp_path, double, capsys):
     run(build_args(tmp_path, double, "--max-cost", "1"), 1)
     assert "no known price" in capsys.readouterr().err
     assert double.generation_requests() == []
+
+
+@pytest.mark.parametrize("judge_retries", ["1", "3"])
+def test_a_judge_reply_that_never_parses_is_paid_at_most_parse_retries_plus_one(
+    tmp_path, double, judge_retries
+):
+    from llm.engine import EngineConfig
+
+    from .conftest import judge_parts
+
+    run(build_args(tmp_path, double, "--judge-retries", judge_retries))
+    never = [
+        e for e in double.generation_requests()
+        if (e.body.get("response_format") or {}).get("type") == "json_schema"
+        and judge_parts(e.body)[0] == "honesty" and "MALFORMED-honesty" in judge_parts(e.body)[2]
+    ]  # fmt: skip
+    assert len(never) == EngineConfig().parse_retries + 1  # 3, not 6 (or 12)
+    flaky = [s for s in side(tmp_path) if s["prompt_key"] == "q2"]
+    assert all(s["prompt_status"] == "paired" for s in flaky)  # other failures still retried

@@ -84,6 +84,19 @@ def test_verify_if_drops_pairs_whose_chosen_answer_fails(tmp_path, double, capsy
     assert rows["if-0"]["if_verified"] is True and rows["q0"]["if_verified"] is True
     assert rows["if-2"]["if_verified"] is None and rows["q2"]["if_verified"] is None
     assert "dropped 2 pairs" in out and "2 pairs carry no IF ground truth" in out
+    side = read_records(tmp_path / "out" / "prefs.responses.parquet").to_pylist()
+    status = {r["prompt_key"]: r["prompt_status"] for r in side}
+    assert status == {"q0": "paired", "q1": "dropped by --verify-if", "q2": "paired"}
+
+
+def test_dry_run_reads_merge_files_and_checks_labels(tmp_path, double, capsys):
+    bad = [{"id": "z", "prompt": _m("user", "x"), "chosen": _m("assistant", "a"),
+            "rejected": _m("assistant", "b"), "ground_truth": "{not a label"}]  # fmt: skip
+    write_records(bad, tmp_path / "relax" / "bad.parquet", "preference")
+    run([*_args(tmp_path, double, "--verify-if", "--dry-run"), "--merge-if",
+         str(tmp_path / "relax" / "bad.parquet")], 1)  # fmt: skip
+    assert "pair 'z': its IF ground truth" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "prefs.parquet").exists()
 
 
 def test_merged_id_clash_and_bad_label_are_reported(tmp_path, double, capsys):

@@ -47,11 +47,13 @@ def test_sampling_is_distinct_seeded_and_independent_of_other_prompts():
         sample_models(pool, "a", 9, 0)
 
 
-def test_on_policy_backends():
-    assert on_policy_model("/ckpt/step-100").provider == "local"
+def test_on_policy_backends(tmp_path):
+    (tmp_path / "step-100").mkdir()
+    (tmp_path / "x").mkdir()
+    assert on_policy_model(str(tmp_path / "step-100")).provider == "local"
     served = on_policy_model("my-policy", base_url="http://gpu:8000/v1")
     assert served.provider == "openai" and served.origin == "on-policy"
-    assert on_policy_model("/ckpt/x", "vllm").name == "policy:x"
+    assert on_policy_model(str(tmp_path / "x"), "vllm").name == "policy:x"
 
 
 def test_prompts_from_sft_rows_cut_after_last_user_turn_and_keep_source(tmp_path):
@@ -81,13 +83,15 @@ def test_prompts_from_sft_rows_cut_after_last_user_turn_and_keep_source(tmp_path
 def test_prompt_errors_name_the_row(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n')
-    with pytest.raises(CaravanError, match=r"p.jsonl row 1: id 'a' already used"):
+    with pytest.raises(
+        CaravanError, match=r"p.jsonl: line 2: id 'a' already used by .*p.jsonl: line 1"
+    ):
         load_prompts([path])
     path.write_text('{"id": "a", "prompt": "   "}\n')
-    with pytest.raises(CaravanError, match="row 0: the last user turn is empty"):
+    with pytest.raises(CaravanError, match="p.jsonl: line 1: the last user turn is empty"):
         load_prompts([path])
     path.write_text('{"id": "a", "messages": [{"role": "assistant", "content": "x"}]}\n')
-    with pytest.raises(CaravanError, match="row 0: the conversation has no user turn"):
+    with pytest.raises(CaravanError, match="p.jsonl: line 1: the conversation has no user turn"):
         load_prompts([path])
 
 
@@ -111,3 +115,12 @@ def test_the_shipped_example_pool_parses():
     models = load_pool(path)
     assert len(models) == 6 and {m.provider for m in models} == {"openai", "anthropic", "vllm"}
     assert all(m.params["max_tokens"] == 2048 for m in models)
+
+
+def test_a_missing_on_policy_path_is_no_such_folder_not_a_hub_id(tmp_path):
+    from prefs.pool import on_policy_model
+
+    missing = str(tmp_path / "ckpt" / "sft-8b")
+    with pytest.raises(CaravanError, match=f"no such --on-policy model folder: {missing}"):
+        on_policy_model(missing)
+    assert on_policy_model("org/policy-8b").model == "org/policy-8b"  # a hub id stays one

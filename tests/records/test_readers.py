@@ -114,6 +114,7 @@ def test_hub_id_goes_to_datasets_with_split_and_config(monkeypatch, sft_rows):
         return datasets.Dataset.from_list(sft_rows)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no reachability probe: the fake is the hub
     loaded = load_records("allenai/some-sft", "sft", split="test", config="en")
     assert calls == [("allenai/some-sft", "en", "test")]
     assert loaded.table.to_pylist() == sft_rows
@@ -141,6 +142,7 @@ def test_unreachable_hub_id_is_one_clear_error(monkeypatch):
         raise ConnectionError("Couldn't reach the Hub")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CaravanError, match="'org/missing' is not a local path.*Couldn't reach"):
         read_records("org/missing", "sft")
 

@@ -85,14 +85,14 @@ def test_error_names_file_and_line(tmp_path, sft_rows):
     assert f"{path}: line 3" in str(err)
 
 
-def test_parquet_errors_name_row_index(tmp_path, rlvr_rows):
+def test_parquet_errors_name_1_based_row(tmp_path, rlvr_rows):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rlvr_rows[1]["dataset"] = ""
     path = tmp_path / "rl.parquet"
     pq.write_table(pa.Table.from_pylist(rlvr_rows), path)
-    with pytest.raises(RecordValidationError, match=r"rl.parquet: row 1: `dataset` is empty"):
+    with pytest.raises(RecordValidationError, match=r"rl.parquet: row 2: `dataset` is empty"):
         read_records(path, "rlvr")
 
 

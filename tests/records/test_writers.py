@@ -41,7 +41,7 @@ def test_trl_sees_the_columns_it_expects(tmp_path, sft_rows, preference_rows):
 def test_writer_refuses_invalid_rows_and_writes_nothing(tmp_path, sft_rows):
     sft_rows[1]["messages"] = []
     target = tmp_path / "out.parquet"
-    with pytest.raises(RecordValidationError, match="row 1: `messages` is an empty list"):
+    with pytest.raises(RecordValidationError, match="row 2: `messages` is an empty list"):
         write_records(sft_rows, target, "sft")
     assert not target.exists()
 

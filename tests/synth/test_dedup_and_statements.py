@@ -89,3 +89,41 @@ def test_a_prompt_that_changes_a_number_or_drops_a_rule_fails():
     assert missing_statements(wrong_relation, ids, kwargs) == [
         "keywords:frequency: prompt does not state the relation 'at least'"
     ]
+
+
+def _pairs_at_jaccard_0_6(n: int = 40) -> list[str]:
+    import random
+
+    from synth.dedup import shingles
+
+    rng = random.Random(0)
+    vocab = [f"w{i}" for i in range(5000)]
+    texts = []
+    for _ in range(n):
+        base = [rng.choice(vocab) for _ in range(200)]
+        other = base[:150] + [rng.choice(vocab) for _ in range(50)]
+        a, b = " ".join(base), " ".join(other)
+        sa, sb = shingles(a, 5), shingles(b, 5)
+        assert 0.55 < len(sa & sb) / len(sa | sb) < 0.65
+        texts += [a, b]
+    return texts
+
+
+def test_threshold_is_applied_to_lsh_candidates():
+    texts = _pairs_at_jaccard_0_6()
+    assert dedup_texts(texts, DedupConfig(threshold=0.8)).removed == []
+    removed = dedup_texts(texts, DedupConfig(threshold=0.5)).removed
+    assert len(removed) >= 30 and all(r.similarity >= 0.5 for r in removed)
+
+
+def test_dedup_command_prints_progress_lines_off_a_terminal(synth, tmp_path, monkeypatch):
+    monkeypatch.setenv("CARAVAN_PROGRESS_EVERY", "0")
+    src = tmp_path / "p.jsonl"
+    texts = _pairs_at_jaccard_0_6(5)
+    src.write_text("".join(json.dumps({"id": str(i), "prompt": t}) + "\n"
+                           for i, t in enumerate(texts)))  # fmt: skip
+    res = synth("dedup", "--input", src, "--output", tmp_path / "o.parquet")
+    assert res.exit_code == 0, res.stderr
+    assert "dedup: 10/10 rows (100%)" in res.stderr and "done in" in res.stderr
+    quiet = synth("dedup", "--input", src, "--output", tmp_path / "o.parquet", "--no-progress")
+    assert "dedup:" not in quiet.stderr.replace("dedup: kept", "")

@@ -167,3 +167,19 @@ def test_provenance_has_no_secret_and_names_inputs(synth, api, tmp_path):
     prov = json.loads(meta)
     assert prov["config"]["template"] == "generate_if"
     assert prov["inputs"][0]["source"].endswith("example_personas.json")
+
+
+def test_duplicate_personas_are_reported_not_dropped_silently(synth, api, tmp_path):
+    personas = tmp_path / "p.jsonl"
+    texts = ["A retired ship captain.", "A pastry chef.", "A  retired ship captain. "]
+    personas.write_text("".join(json.dumps({"persona": t}) + "\n" for t in texts))
+    out = tmp_path / "o.parquet"
+    res = synth("generate", "--persona", personas, "--task", "gsm", "--output", out, *api)
+    assert res.exit_code == 0, res.stderr
+    assert (
+        f"1 duplicate persona(s) in {personas} used once: {personas}: line 3 repeats line 1"
+        in res.stderr
+    )
+    dry = synth("generate", "--persona", personas, "--task", "gsm", "--output", out,
+                "--dry-run", *api)  # fmt: skip
+    assert "1 duplicate persona(s)" in dry.stdout

@@ -39,3 +39,30 @@ def test_explicit_choices(tmp_path):
         choose_model(None, "vllm", None)
     assert choose_model(None, "local", None).model == DEFAULT_LOCAL_MODEL
     assert choose_model(None, "anthropic", None).model == "claude-sonnet-4-5"
+
+
+def test_offline_message_names_every_way_out(monkeypatch):
+    import socket
+
+    from synth.models import check_local_model
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
+    with pytest.raises(CaravanError) as info:
+        check_local_model("org/not-cached-model")
+    msg = str(info.value)
+    assert "--local-model PATH" in msg and "OPENAI_API_KEY" in msg
+    assert "--base-url URL --model NAME" in msg and "OpenAI-compatible server" in msg
+
+
+@pytest.mark.parametrize(
+    "name", ["./ckpt/final", "~/models/x", "/models/x", "ckpt/model.safetensors"]
+)
+def test_a_missing_path_looking_model_is_no_such_folder(name):
+    from synth.models import check_local_model
+
+    with pytest.raises(CaravanError, match=f"no such model folder: {name}"):
+        check_local_model(name)

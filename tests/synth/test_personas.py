@@ -53,17 +53,38 @@ def test_missing_field(tmp_path):
 def test_empty_file(tmp_path):
     f = tmp_path / "p.jsonl"
     f.write_text("")
-    with pytest.raises(CaravanError, match="p.jsonl: the persona file holds no rows"):
+    with pytest.raises(CaravanError, match="p.jsonl: holds no rows; an empty input is an error"):
         load_personas(f)
 
 
-def test_blank_persona_names_the_row(tmp_path):
+def test_blank_persona_names_the_1_based_line(tmp_path):
     f = tmp_path / "p.jsonl"
     f.write_text(json.dumps({"persona": "A baker."}) + "\n" + json.dumps({"persona": "  "}) + "\n")
-    with pytest.raises(
-        CaravanError, match=r"p.jsonl row 1 \(counting from 0\): `persona` is empty"
-    ):
+    with pytest.raises(CaravanError, match=r"p.jsonl: line 2: `persona` is empty"):
         load_personas(f)
+
+
+def test_duplicate_personas_are_reported(tmp_path):
+    f = tmp_path / "p.jsonl"
+    rows = [{"persona": "A baker."}, {"persona": "A pilot."}, {"persona": " A  baker. "}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pset = load_personas(f)
+    assert [p.text for p in pset.personas] == ["A baker.", "A pilot."]
+    assert pset.duplicates == [f"{f}: line 3 repeats line 1"]
+    assert "1 duplicate persona(s)" in pset.duplicate_note()
+
+
+def test_bom_and_non_utf8_persona_files(tmp_path):
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"persona": "A baker."}]).encode())
+    assert [p.text for p in load_personas(bom).personas] == ["A baker."]
+    bom_lines = tmp_path / "bom.jsonl"
+    bom_lines.write_bytes(b"\xef\xbb\xbf" + json.dumps({"persona": "A baker."}).encode() + b"\n")
+    assert [p.text for p in load_personas(bom_lines).personas] == ["A baker."]
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"persona": "A baker."}\n{"persona": "Caf\xe9 owner."}\n')
+    with pytest.raises(CaravanError, match=r"latin.jsonl: line 2: not UTF-8"):
+        load_personas(latin)
 
 
 def test_unreadable_files(tmp_path):
@@ -73,7 +94,7 @@ def test_unreadable_files(tmp_path):
         load_personas(broken)
     bad_json = tmp_path / "q.jsonl"
     bad_json.write_text('{"persona": "ok."}\n{"persona": \n')
-    with pytest.raises(CaravanError, match="q.jsonl row 2: invalid JSON"):
+    with pytest.raises(CaravanError, match="q.jsonl: line 2: invalid JSON"):
         load_personas(bad_json)
     with pytest.raises(CaravanError, match="no such file or folder: ./nope.jsonl"):
         load_personas("./nope.jsonl")

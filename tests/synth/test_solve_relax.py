@@ -181,6 +181,8 @@ def test_relax_named_constraint_and_single_constraint_rows(synth, api, if_ids, t
           "--constraint-ids", if_ids, "--max-constraints", "1", *api)  # fmt: skip
     res = synth("relax", "--input", one, "--output", tmp_path / "r.parquet", *api)
     assert res.exit_code == 1 and "no pair survived" in res.stderr
+    assert "4 of 4 IF prompts have fewer than 2 constraints" in res.stderr
+    assert "--min-constraints 2" in res.stderr
     reasons = {r["reason"] for r in _jsonl(tmp_path / "r.rejected.jsonl")}
     assert reasons == {"fewer than 2 constraints"}
     two = tmp_path / "two.parquet"
@@ -229,3 +231,45 @@ def test_solve_template_override_is_recorded(synth, api, double, tmp_path):
     assert row["messages"][0]["content"].startswith("Add 40 and 2.\n\nShow your work")
     res = synth("solve", "--input", prompts, "--output", out, "--template", str(tpl), *api)
     assert res.exit_code == 1 and "--template expects TASK=PATH" in res.stderr
+
+
+def _tulu_prompts(tmp_path: Path) -> Path:
+    path = tmp_path / "tulu.jsonl"
+    rows = [
+        {"id": "t1", "task": "if", "prompt": "Write a note, all in lowercase letters.",
+         "ground_truth": json.dumps({"func_name": "validate_lowercase", "N": None})},
+        {"id": "t2", "task": "if", "prompt": "Write a note. Use no commas.",
+         "ground_truth": json.dumps({"func_name": "validate_lowercase"})},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_tulu_func_name_labels_in_solve_verify_and_relax(synth, api, tmp_path):
+    src = _tulu_prompts(tmp_path)
+    out = tmp_path / "sft.parquet"
+    res = synth("solve", "--input", src, "--output", out, "--verify", *api)
+    assert res.exit_code == 0, res.stderr
+    assert [r["id"] for r in read_records(out).to_pylist()] == ["t1"]  # t2's answer has capitals
+    (rej,) = _jsonl(tmp_path / "sft.rejected.jsonl")
+    assert rej["id"] == "t2" and rej["details"] == ["fails validate_lowercase"]
+    res = synth("relax", "--input", src, "--output", tmp_path / "p.parquet", *api)
+    assert res.exit_code == 1 and "AttributeError" not in res.stderr
+    assert "2 of 2 IF prompts have fewer than 2 constraints" in res.stderr
+
+
+def test_dry_runs_read_and_check_every_input(synth, api, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(
+        b'{"id": "a", "task": "if", "prompt": "p", "ground_truth": "[]"}\n'
+        b'{"id": "b", "task": "if", "prompt": "q", "ground_truth": "{\\"func_name\\": \\"nope\\"}"}\n'
+    )
+    for cmd in ("solve", "relax"):
+        res = synth(cmd, "--input", bad, "--output", tmp_path / "o.parquet", "--dry-run", *api)
+        assert res.exit_code == 1, res.stdout
+        assert f"{bad}: line 1: IF ground truth list must hold one entry" in res.stderr
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"id": "a", "prompt": "caf\xe9"}\n')
+    res = synth("solve", "--input", latin, "--output", tmp_path / "o.parquet", "--task", "math",
+                "--dry-run", *api)  # fmt: skip
+    assert res.exit_code == 1 and f"{latin}: line 1: not UTF-8" in res.stderr

@@ -157,7 +157,11 @@ def test_build_rlvr_bad_rows_fail_or_go_to_quarantine(tmp_path):
     )
     out = tmp_path / "o.parquet"
     proc = verify("build-rlvr", "--math", str(src), "--output", str(out))
-    assert proc.returncode == 1 and "row 1" in proc.stderr and not out.exists()
+    assert (
+        proc.returncode == 1
+        and "math.jsonl: line 2: needs `problem`" in proc.stderr
+        and not out.exists()
+    )
     bad = tmp_path / "bad.jsonl"
     proc = verify("build-rlvr", "--math", str(src), "--output", str(out), "--quarantine", str(bad))
     assert proc.returncode == 0, proc.stderr

@@ -17,7 +17,14 @@ not its per-word orthographic table (see `text.py`), so they can differ in rare 
 
 from verifiers.ifeval.checking import IFEvalReport, check_instructions, evaluate, loose_variants
 from verifiers.ifeval.conflicts import compatible, conflict_table, conflicts
-from verifiers.ifeval.labels import outcomes, parse_ground_truth, score_ground_truth
+from verifiers.ifeval.labels import (
+    InstructionLabel,
+    TuluLabel,
+    failed_checks,
+    outcomes,
+    parse_ground_truth,
+    score_ground_truth,
+)
 from verifiers.ifeval.registry import ALL_IDS, EXTRA_IDS, IFEVAL_IDS
 from verifiers.ifeval.sampler import (
     SampledConstraint,
@@ -41,6 +48,9 @@ __all__ = [
     "evaluate",
     "loose_variants",
     "outcomes",
+    "failed_checks",
+    "InstructionLabel",
+    "TuluLabel",
     "parse_ground_truth",
     "render_instructions",
     "sample_constraints",

@@ -109,7 +109,7 @@ class IFEvalReport:
 
 def _row_field(row: Mapping[str, Any], name: str, index: int) -> Any:
     if name not in row:
-        raise CaravanError(f"row {index}: missing column {name!r}")
+        raise CaravanError(f"row {index + 1}: missing column {name!r}")
     return row[name]
 
 
@@ -137,7 +137,7 @@ def evaluate(
             strict = check_instructions(response, ids, kws, prompt=prompt)
             loose = check_instructions(response, ids, kws, prompt=prompt, loose=True)
         except CaravanError as exc:
-            raise CaravanError(f"row {i}: {exc}") from None
+            raise CaravanError(f"row {i + 1}: {exc}") from None
         results.append(RowResult(strict, loose))
     if not results:
         raise CaravanError("no rows to evaluate")

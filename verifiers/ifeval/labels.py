@@ -27,11 +27,20 @@ class TuluLabel:
     func_name: str
     args: dict[str, Any]
 
+    @property
+    def names(self) -> list[str]:
+        """One name per check `outcomes` returns (a Tülu label is one check)."""
+        return [self.func_name]
+
 
 @dataclass(frozen=True)
 class InstructionLabel:
     instruction_ids: list[str]
     kwargs: list[dict[str, Any]]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.instruction_ids)
 
 
 Label = TuluLabel | InstructionLabel
@@ -87,9 +96,19 @@ def parse_ground_truth(ground_truth: str | dict | list) -> Label:
 
 
 def outcomes(
-    response: str, label: Label, *, loose: bool = False, prompt: str | None = None
+    response: str,
+    label: Label | str | dict | list,
+    *,
+    loose: bool = False,
+    prompt: str | None = None,
 ) -> list[bool]:
-    """Per-instruction pass/fail for a parsed label."""
+    """Per-check pass/fail (in `label.names` order) for a label in either format.
+
+    The one place that knows both formats: every caller (rewards, solve, relax, prefs)
+    goes through here, so a new format cannot crash one of them.
+    """
+    if not isinstance(label, TuluLabel | InstructionLabel):
+        label = parse_ground_truth(label)
     if isinstance(label, InstructionLabel):
         return check_instructions(
             response, label.instruction_ids, label.kwargs, prompt=prompt, loose=loose
@@ -101,6 +120,12 @@ def outcomes(
         raise CaravanError(
             f"IF label {label.func_name}: bad arguments {label.args}: {exc}"
         ) from None
+
+
+def failed_checks(response: str, label: Label, **kwargs: Any) -> list[str]:
+    """Names of the checks `response` fails under `label` (empty when it passes all)."""
+    results = outcomes(response, label, **kwargs)
+    return [name for name, ok in zip(label.names, results, strict=True) if not ok]
 
 
 def score_ground_truth(

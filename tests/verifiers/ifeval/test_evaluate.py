@@ -52,14 +52,14 @@ def test_responses_can_be_passed_separately():
     assert report.as_dict() == evaluate(ROWS).as_dict()
 
 
-def test_errors_name_the_row():
+def test_errors_name_the_1_based_row():
     bad = [
         ROWS[0],
         {"prompt": "x", "instruction_id_list": ["nope:nope"], "kwargs": [{}], "response": "r"},
     ]
-    with pytest.raises(CaravanError, match="row 1: unknown instruction id"):
+    with pytest.raises(CaravanError, match="row 2: unknown instruction id"):
         evaluate(bad)
-    with pytest.raises(CaravanError, match="row 0: missing column 'kwargs'"):
+    with pytest.raises(CaravanError, match="row 1: missing column 'kwargs'"):
         evaluate([{"instruction_id_list": [], "response": "r"}])
     with pytest.raises(CaravanError, match="no rows"):
         evaluate([])
