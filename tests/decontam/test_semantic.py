@@ -175,7 +175,9 @@ def _planted_setup(root: Path):
     train = write_parquet(
         root / "train.parquet", [{"id": i, "prompt": t} for i, t in enumerate(texts)]
     )
-    return load_eval_sets(eval_specs), train, truth
+    # The report names rows from 1: training row and eval row.
+    truth_1 = {r + 1: (s, k + 1) for r, (s, k) in truth.items()}
+    return load_eval_sets(eval_specs), train, truth_1
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +266,7 @@ def test_remove_semantic_drops_the_flagged_rows_with_an_audit_trail(planted):
     gone = pq.read_table(res.removed_path).to_pylist()
     assert res.kept + res.removed == UNPLANTED + len(truth)
     caught = [row for row in truth if row in flagged_rows]
-    assert not kept_ids & set(caught)
+    assert not kept_ids & {row - 1 for row in caught}  # ids are 0-based positions
     r = next(g for g in gone if g["decontam_row"] == caught[0])
     assert r["decontam_method"] == "semantic" and r["decontam_similarity"] >= 0.7
     assert (r["decontam_eval"], r["decontam_eval_row"]) == truth[caught[0]]
@@ -326,19 +328,19 @@ def test_judge_verdicts_are_reported_cached_and_costed(tmp_path, monkeypatch):
         cfg = CheckConfig(workers=1, progress=False)
         report = run_check([train], evals, cfg, tmp_path / "r.json", semantic=sem)
         matches = {m["train_row"]: m for m in report["semantic"]["results"][0]["matches"]}
-        assert matches[1]["judge"] == SAME and matches[1]["flagged"]
-        assert matches[2]["judge"] == SAME and matches[2]["eval_row"] == 2
-        assert matches[3]["judge"] == DIFFERENT and not matches[3]["flagged"]
-        assert matches[3]["eval_row"] == 2  # the decoy is close to the sprint item...
-        assert matches[4]["judge"] == ERROR and matches[4]["flagged"]  # kept when unsure
-        assert 0 not in matches
+        assert matches[2]["judge"] == SAME and matches[2]["flagged"]
+        assert matches[3]["judge"] == SAME and matches[3]["eval_row"] == 3
+        assert matches[4]["judge"] == DIFFERENT and not matches[4]["flagged"]
+        assert matches[4]["eval_row"] == 3  # the decoy is close to the sprint item...
+        assert matches[5]["judge"] == ERROR and matches[5]["flagged"]  # kept when unsure
+        assert 1 not in matches
         j = report["semantic"]["judge"]
         assert j["requests"] == len(matches) and j["errors"] == 1 and j["cost_usd"] > 0
         assert report["semantic"]["results"][0]["overlapped"] == 3
         sent = len(double.generation_requests())
         table = pq.read_table(report["matches_file"]).to_pylist()
         assert {r["train_row"]: r["judge"] for r in table if r["method"] == "semantic"}[
-            3
+            4
         ] == DIFFERENT
 
         again = run_check([train], evals, cfg, tmp_path / "r2.json", semantic=sem)
@@ -347,7 +349,7 @@ def test_judge_verdicts_are_reported_cached_and_costed(tmp_path, monkeypatch):
         assert len(double.generation_requests()) - sent == 1 + 2  # its attempts, nothing else
         res = run_remove(train, tmp_path / "r2.json", tmp_path / "clean.jsonl", semantic=True)
         gone = {r["decontam_row"] for r in pq.read_table(res.removed_path).to_pylist()}
-        assert gone == {1, 2, 4}  # the decoy stays: the judge said different
+        assert gone == {2, 3, 5}  # the decoy stays: the judge said different
         audit = pq.read_table(res.removed_path).to_pylist()[0]["decontam_matches"][0]
         assert audit["judge"] == SAME and audit["method"] == "semantic"
     finally:
@@ -377,7 +379,7 @@ def test_cli_check_and_remove_semantic(tmp_path):
     data = json.loads(report.read_text())
     assert data["results"][0]["overlapped"] == 0 and not data["contaminated"]  # 8-grams: none
     flagged = {m["train_row"] for m in data["semantic"]["results"][0]["matches"] if m["flagged"]}
-    assert flagged == {1}
+    assert flagged == {2}
     out = tmp_path / "clean.jsonl"
     args = ["remove", "--train", str(train), "--report", str(report), "--output", str(out)]
     assert run(cli, args).exit_code == 0
