@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from caravan.errors import CaravanError
 
@@ -78,12 +79,20 @@ def load_personas(
             f"{bad.location.source} row {bad.location.index}: {bad.error} "
             f"({len(loaded.bad_rows)} bad rows in the persona file)"
         )
-    table = loaded.table
+    out = personas_from_table(loaded.table, loaded.source, field, id_field)
+    return PersonaSet(out, loaded.source, loaded.fingerprint)
+
+
+def personas_from_table(
+    table: Any, source: str, field: str = "persona", id_field: str = "id"
+) -> list[Persona]:
+    """Personas of a table, in order: blank or non-text personas are errors naming the row,
+    repeated texts are kept once, a repeated id is an error."""
     if table.num_rows == 0:
-        raise CaravanError(f"{loaded.source}: the persona file holds no rows")
+        raise CaravanError(f"{source}: the persona file holds no rows")
     if field not in table.column_names:
         raise CaravanError(
-            f"{loaded.source}: no `{field}` column (columns: {', '.join(table.column_names)}); "
+            f"{source}: no `{field}` column (columns: {', '.join(table.column_names)}); "
             f"name the persona column with --persona-field"
         )
     texts = table.column(field).to_pylist()
@@ -93,7 +102,7 @@ def load_personas(
     for i, text in enumerate(texts):
         if not isinstance(text, str) or not text.strip():
             raise CaravanError(
-                f"{loaded.source} row {i} (counting from 0): `{field}` is empty or not text"
+                f"{source} row {i} (counting from 0): `{field}` is empty or not text"
             )
         text = " ".join(text.split())
         if text in seen:
@@ -104,9 +113,9 @@ def load_personas(
     taken: set[str] = set()
     for p in out:
         if p.id in taken:
-            raise CaravanError(f"{loaded.source}: persona id {p.id!r} is used twice")
+            raise CaravanError(f"{source}: persona id {p.id!r} is used twice")
         taken.add(p.id)
-    return PersonaSet(out, loaded.source, loaded.fingerprint)
+    return out
 
 
 def sample_personas(personas: list[Persona], n: int | None, seed: int) -> list[Persona]:

@@ -130,6 +130,61 @@ def _text(r: Any) -> tuple[str | None, str | None]:
     return (text, None) if text else (None, "empty reply")
 
 
+def accept_rewrite(p: Pair, response: Any) -> None:
+    """Keep the rewrite only if it states every kept constraint and not the dropped one."""
+    text, err = _text(response)
+    if text is None:
+        p.reject("rewrite failed", [err or ""])
+        return
+    text = clean_text(text)
+    keep = [j for j in range(len(p.ids)) if j != p.drop]
+    lost = missing_statements(text, [p.ids[j] for j in keep], [p.kwargs[j] for j in keep])
+    if lost:
+        p.reject("rewrite lost a kept constraint", lost)
+        return
+    if not missing_statements(text, [p.ids[p.drop]], [p.kwargs[p.drop]]):
+        p.reject("rewrite still states the dropped constraint", [p.ids[p.drop]])
+        return
+    p.relaxed_prompt = text
+
+
+def verify_pair(p: Pair) -> bool:
+    """The original answer passes every constraint; the relaxed one breaks the dropped one."""
+    from verifiers.ifeval import check_instructions
+
+    results = check_instructions(p.original_answer, p.ids, p.kwargs)
+    if not all(results):
+        failed = [i for i, ok in zip(p.ids, results, strict=True) if not ok]
+        p.reject("original answer fails its constraints", failed)
+        return False
+    (still_ok,) = check_instructions(p.relaxed_answer, [p.ids[p.drop]], [p.kwargs[p.drop]])
+    if still_ok:
+        p.reject("relaxed answer still satisfies the dropped constraint", [p.ids[p.drop]])
+        return False
+    return True
+
+
+def pair_output_row(cfg: RelaxConfig, template: Template, p: Pair) -> dict[str, Any]:
+    row = p.row
+    return {
+        "id": f"relax-{row['id']}",
+        "prompt": [{"role": "user", "content": row["prompt"]}],
+        "chosen": [{"role": "assistant", "content": p.original_answer}],
+        "rejected": [{"role": "assistant", "content": p.relaxed_answer}],
+        "score_chosen": None,
+        "score_rejected": None,
+        "persona_id": row.get("persona_id"),
+        "source": "synth:relax",
+        "ground_truth": row["ground_truth"],
+        "dataset": "ifeval",
+        "dropped_constraint": p.ids[p.drop],
+        "relaxed_prompt": p.relaxed_prompt,
+        "template": template.name,
+        "template_sha256": template.sha256,
+        "model": cfg.choice.model,
+    }
+
+
 def dry_run(cfg: RelaxConfig) -> list[str]:
     rows, _, _ = load_prompt_rows(cfg.input, "prompt", "if")
     pairs, skipped = select(cfg, rows)
@@ -155,7 +210,6 @@ class RelaxResult:
 
 def run(cfg: RelaxConfig) -> RelaxResult:
     from records import Provenance, write_records
-    from verifiers.ifeval import check_instructions
 
     rows, source, fingerprint = load_prompt_rows(cfg.input, "prompt", "if")
     pairs, rejected = select(cfg, rows)
@@ -164,20 +218,7 @@ def run(cfg: RelaxConfig) -> RelaxResult:
     caller.prepare()
     # 1. rewrite without the dropped constraint
     for p, r in zip(pairs, caller.run(rewrite_requests(caller, cfg, template, pairs)), strict=True):
-        text, err = _text(r)
-        if text is None:
-            p.reject("rewrite failed", [err or ""])
-            continue
-        text = clean_text(text)
-        keep = [j for j in range(len(p.ids)) if j != p.drop]
-        lost = missing_statements(text, [p.ids[j] for j in keep], [p.kwargs[j] for j in keep])
-        if lost:
-            p.reject("rewrite lost a kept constraint", lost)
-            continue
-        if not missing_statements(text, [p.ids[p.drop]], [p.kwargs[p.drop]]):
-            p.reject("rewrite still states the dropped constraint", [p.ids[p.drop]])
-            continue
-        p.relaxed_prompt = text
+        accept_rewrite(p, r)
     # 2. answer the relaxed prompts (and originals that came without an answer)
     live = [p for p in pairs if p.reason is None]
     requests = [
@@ -201,37 +242,9 @@ def run(cfg: RelaxConfig) -> RelaxResult:
     # 3. verify: original passes everything, relaxed answer breaks the dropped constraint
     out = []
     for p in live:
-        if p.reason is not None:
+        if p.reason is not None or not verify_pair(p):
             continue
-        results = check_instructions(p.original_answer, p.ids, p.kwargs)
-        if not all(results):
-            failed = [i for i, ok in zip(p.ids, results, strict=True) if not ok]
-            p.reject("original answer fails its constraints", failed)
-            continue
-        (still_ok,) = check_instructions(p.relaxed_answer, [p.ids[p.drop]], [p.kwargs[p.drop]])
-        if still_ok:
-            p.reject("relaxed answer still satisfies the dropped constraint", [p.ids[p.drop]])
-            continue
-        row = p.row
-        out.append(
-            {
-                "id": f"relax-{row['id']}",
-                "prompt": [{"role": "user", "content": row["prompt"]}],
-                "chosen": [{"role": "assistant", "content": p.original_answer}],
-                "rejected": [{"role": "assistant", "content": p.relaxed_answer}],
-                "score_chosen": None,
-                "score_rejected": None,
-                "persona_id": row.get("persona_id"),
-                "source": "synth:relax",
-                "ground_truth": row["ground_truth"],
-                "dataset": "ifeval",
-                "dropped_constraint": p.ids[p.drop],
-                "relaxed_prompt": p.relaxed_prompt,
-                "template": template.name,
-                "template_sha256": template.sha256,
-                "model": cfg.choice.model,
-            }
-        )
+        out.append(pair_output_row(cfg, template, p))
     for p in pairs:
         if p.reason is not None:
             rejected.append({"id": p.row["id"], "persona_id": p.row.get("persona_id"), "stage": "relax",
