@@ -122,13 +122,14 @@ async def arun_stage(
     jnl = journal if isinstance(journal, Journal) or journal is None else Journal(journal)
     settings = stage.settings()
     size = 0 if isinstance(stage, GlobalStage) else (batch_size or stage.batch_size)
-    batches = _batches(src.table, size)
+    selected = stage.select(src.table)
+    batches = _batches(selected, size)
     start_spent = _spent(stage)
     ready = False
     rows: list[dict[str, Any]] = []
     rejected: list[Any] = []
     counters: Counter[str] = Counter()
-    with StageProgress(label, src.table.num_rows, progress) as bar:
+    with StageProgress(label, selected.num_rows, progress) as bar:
         for batch in batches:
             key = batch_key(label, settings, batch) if jnl is not None else None
             result = jnl.get(key) if jnl is not None and key is not None else None
@@ -156,7 +157,7 @@ async def arun_stage(
     ids = [str(r.get("id")) for r in rows]
     if len(set(ids)) != len(ids) or any(i in ("None", "") for i in ids):
         raise CaravanError(f"stage {stage.name}: every output row needs a unique `id`")
-    counters["rows_in"] += src.table.num_rows
+    counters["rows_in"] += selected.num_rows
     counters["rows_out"] += len(rows)
     counters["rejected"] += len(rejected)
     table = rows_to_table(rows) if rows else pa.table({"id": pa.array([], pa.string())})

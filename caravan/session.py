@@ -136,8 +136,8 @@ class LLM:
         with self._lock:
             if self._cache is None and self._cache_arg not in (False, None):
                 arg = self._cache_arg
-                self._cache = arg if isinstance(arg, ResponseCache) else ResponseCache(
-                    self.cache_path
+                self._cache = (
+                    arg if isinstance(arg, ResponseCache) else ResponseCache(self.cache_path)
                 )
             return self._cache
 

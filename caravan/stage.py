@@ -62,7 +62,9 @@ class StageResult:
     def table(self) -> pa.Table:
         from records.readers import rows_to_table
 
-        return rows_to_table(self.rows) if self.rows else pa.table({"id": pa.array([], pa.string())})
+        return (
+            rows_to_table(self.rows) if self.rows else pa.table({"id": pa.array([], pa.string())})
+        )
 
 
 def rejected_table(stage: str, rejections: list[Rejection]) -> pa.Table:
@@ -107,6 +109,11 @@ class Stage:
     produces: ClassVar[str | None] = None
     batch_size: ClassVar[int] = 256  # rows per process() call
 
+    def select(self, table: pa.Table) -> pa.Table:
+        """Which input rows to work on (e.g. a seeded sample of n); the runner calls this
+        once on the whole input, before batching. Default: all of them."""
+        return table
+
     def setup(self) -> None:
         """Load models, indexes, templates: once per worker, before the first batch."""
 
@@ -115,9 +122,7 @@ class Stage:
 
     def settings(self) -> dict[str, Any]:
         """What provenance records for this stage (never keys: sessions describe themselves)."""
-        return {
-            k: public_value(v) for k, v in vars(self).items() if not k.startswith("_")
-        }
+        return {k: public_value(v) for k, v in vars(self).items() if not k.startswith("_")}
 
     def sessions(self) -> list[Any]:
         """The LLM sessions this stage calls (for dry runs and the cost limit)."""

@@ -217,7 +217,12 @@ class Judge(Stage):
         return [(self.llm, reqs)]
 
     def dry_output(self, batch: pa.Table) -> pa.Table:
-        return batch
+        rows = batch.to_pylist()
+        for row in rows:  # every response judged, distinct scores: the next steps can plan
+            n = len(row["candidates"])
+            row["judged"] = list(range(n))
+            row["scores"] = [float(n - i) for i in range(n)]
+        return pa.Table.from_pylist(rows)
 
 
 class Binarize(GlobalStage):

@@ -141,9 +141,13 @@ class Generate(Stage):
         return [(self.llm, requests_for(self.llm, self._cfg, self._items(batch)))]
 
     def dry_output(self, batch: pa.Table) -> pa.Table:
-        text = placeholder_text(self._cfg.max_tokens)
-        ids = [f"{self.task}-{i}" for i in batch.column("id").to_pylist()]
-        return pa.table({"id": ids, "task": [self.task] * len(ids), "prompt": [text] * len(ids)})
+        from synth.generate import output_row
+
+        self.setup()
+        items = self._items(batch)
+        for it in items:  # the longest prompt the model may write, with its real constraints
+            it.result = placeholder_text(self._cfg.max_tokens)
+        return pa.Table.from_pylist([output_row(self._cfg, self._template, it) for it in items])
 
 
 class Solve(Stage):
