@@ -20,13 +20,11 @@ from caravan.secrets import public_url
 from llm.types import Response
 from synth.calls import Caller, CallSettings, clean_text, estimate_lines
 from synth.dedup import DedupConfig, dedup_texts
-from synth.if_statement import missing_statements
 from synth.models import ModelChoice
 from synth.personas import Persona, load_personas, sample_personas
 from synth.rejections import side_path, write_rejections
+from synth.tasks import TASKS
 from synth.templates import Template, load_template
-
-TASKS = ("if", "math", "gsm", "algebra", "code", "instruction")
 
 
 @dataclass
@@ -136,6 +134,8 @@ def judge(cfg: GenerateConfig, item: Item, response: Response) -> tuple[str | No
     if response.finish_reason == "length":
         return None, [f"truncated at max_tokens={cfg.max_tokens}"]
     if cfg.task == "if":
+        from synth.if_statement import missing_statements  # IFEval machinery: load on use
+
         problems = missing_statements(
             text, [c.instruction_id for c in item.constraints], [c.kwargs for c in item.constraints]
         )
