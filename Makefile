@@ -48,6 +48,7 @@ bench: dev
 	$(PY) benchmarks/synth_checks.py
 	$(PY) benchmarks/prefs_pipeline.py
 	$(PY) benchmarks/llm_local.py
+	$(PY) benchmarks/cli_startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -86,9 +86,16 @@ class Pipeline:
             "name": self.name,
             "file": self.source,
             "sha256": self.sha256,
-            "vars": self.vars,
+            "vars": {k: _public(v) for k, v in self.vars.items()},
             "llms": {k: v.describe() for k, v in self.llms.items()},
         }
+
+
+def _public(value: Any) -> Any:
+    """URLs without credentials or query strings: variables end up in provenance."""
+    from caravan.secrets import public_url
+
+    return public_url(value) if isinstance(value, str) and "://" in value else value
 
 
 def _substitute(value: Any, values: dict[str, Any], where: str) -> Any:

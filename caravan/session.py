@@ -17,9 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from caravan.aio import run_sync
 from caravan.errors import CaravanError
-from caravan.secrets import public_url
 
 IN_PROCESS = ("local", "vllm")
 
@@ -96,6 +94,8 @@ class LLM:
 
     def describe(self) -> dict[str, Any]:
         """What provenance records: never a key, never URL credentials."""
+        from caravan.secrets import public_url
+
         return {
             "model": self.model,
             "provider": self.provider,
@@ -219,6 +219,8 @@ class LLM:
 
     def complete(self, inputs: Any, *, schema: Any = None, progress: bool | None = None):
         """Sync form of `acomplete`; works inside a running event loop too."""
+        from caravan.aio import run_sync
+
         return run_sync(self.acomplete(inputs, schema=schema, progress=progress))
 
     def estimate(self, inputs: Any, *, schema: Any = None) -> Any:

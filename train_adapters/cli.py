@@ -12,9 +12,6 @@ import yaml
 
 from caravan.cli_support import group
 from caravan.errors import CaravanError
-from train_adapters.mixer import parse_data_args
-from train_adapters.recipe import load_recipe, shipped_recipes
-from train_adapters.resolve import format_command, resolve
 
 
 @group(name="train")
@@ -31,6 +28,8 @@ def cli() -> None:
 @cli.command("recipes")
 def list_recipes() -> None:
     """List the shipped recipes."""
+    from train_adapters.recipe import load_recipe, shipped_recipes
+
     for name in shipped_recipes():
         recipe = load_recipe(name)
         click.echo(f"{name:<24} {recipe.stage:<5} {recipe.description}")
@@ -55,6 +54,10 @@ def _stage_command(stage: str):
     )
     @click.argument("overrides", nargs=-1)
     def command(recipe_name, model, data, output_dir, dry_run, overrides) -> None:
+        from train_adapters.mixer import parse_data_args
+        from train_adapters.recipe import load_recipe
+        from train_adapters.resolve import format_command, resolve
+
         extra = list(overrides)
         if model:
             extra.append(f"model={model}")

@@ -148,3 +148,17 @@ def test_a_bad_step_is_named(llm_env, tmp_path):
     result = _caravan("run", bad)
     assert result.exit_code != 0
     assert "step 2" in result.output and "synth.generat" in result.output
+
+
+def test_variables_keep_their_type_and_urls_lose_credentials(llm_env):
+    from caravan.pipeline import parse_pipeline
+
+    data = {
+        "vars": {"n": 5, "url": "http://bob:sk-secret-123@10.0.0.1:8000/v1?key=k"},
+        "llms": {"m": {"model": "gpt-4o", "base_url": "{url}"}},
+        "steps": [{"read": "example"}, {"synth.generate": {"task": "if", "llm": "m", "n": "{n}"}}],
+    }
+    pipe = parse_pipeline(data, "p.yaml", overrides={"n": 3})
+    assert pipe.steps[1].args["n"] == 3
+    record = str(pipe.record())
+    assert "sk-secret" not in record and "key=k" not in record and "10.0.0.1:8000" in record
