@@ -90,12 +90,20 @@ def _rlvr_fixture(tmp_path: Path) -> dict[str, Path]:
     return {
         "gsm8k_train": _write_jsonl(tmp_path / "gsm_train.jsonl", gsm),
         "math_train": _write_jsonl(tmp_path / "math_train.jsonl", math),
-        "gsm8k_test": _write_jsonl(tmp_path / "gsm_test.jsonl", [
-            {"question": f"A train leaves at {i} pm travelling west; when does it stop?"}
-            for i in range(8)]),  # fmt: skip
-        "math_test": _write_jsonl(tmp_path / "math_test.jsonl", [
-            {"problem": f"Find the derivative of x^{i} at the point x equals two."}
-            for i in range(8)]),  # fmt: skip
+        "gsm8k_test": _write_jsonl(
+            tmp_path / "gsm_test.jsonl",
+            [
+                {"question": f"A train leaves at {i} pm travelling west; when does it stop?"}
+                for i in range(8)
+            ],
+        ),  # fmt: skip
+        "math_test": _write_jsonl(
+            tmp_path / "math_test.jsonl",
+            [
+                {"problem": f"Find the derivative of x^{i} at the point x equals two."}
+                for i in range(8)
+            ],
+        ),  # fmt: skip
     }
 
 

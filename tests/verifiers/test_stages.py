@@ -10,7 +10,7 @@ def test_score_adds_rewards_and_filters_below_min_score(rlvr_rows):
     rows = [{**rlvr_rows[0], "response": "3 + 4 = 7. #### 7"},
             {**rlvr_rows[0], "id": "r-wrong", "response": "It is 8. #### 8"}]  # fmt: skip
     got = Score()(rows, progress=False)
-    scores = dict(zip(got.table.column("id").to_pylist(), got.table.column("score").to_pylist()))
+    scores = {r["id"]: r["score"] for r in got.to_list()}
     assert scores["r-0"] > 0 and scores["r-wrong"] == 0
     assert got.stats["verify.score.gsm8k:full_score"] == 1
     kept = Score(min_score=1.0)(rows, progress=False)
