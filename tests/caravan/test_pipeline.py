@@ -38,7 +38,7 @@ def eval_file(tmp_path) -> Path:
 def _tulu_vars(double, if_ids, eval_file, n=6):
     return ["--var", f"base_url={double.base_url}/v1", "--var", f"n={n}",
             "--var", "constraint_ids=[" + ", ".join(if_ids) + "]",
-            "--var", f"ifeval={eval_file}", "--no-llm-progress"]  # fmt: skip
+            "--var", f"evals=[ifeval={eval_file}:prompt]", "--no-llm-progress"]  # fmt: skip
 
 
 def test_tulu3_persona_if_pipeline_runs_and_resumes(double, llm_env, if_ids, eval_file):
@@ -107,13 +107,17 @@ def _rlvr_fixture(tmp_path: Path) -> dict[str, Path]:
     }
 
 
+def _rlvr_vars(train_gsm, train_math, test_gsm, test_math, test_if) -> list[str]:
+    evals = f"[gsm8k={test_gsm}:question, math={test_math}:problem, ifeval={test_if}:prompt]"
+    return ["--var", f"gsm8k_train={train_gsm}", "--var", f"math_train={train_math}",
+            "--var", f"evals={evals}"]  # fmt: skip
+
+
 def _rlvr_args(double, if_ids, paths, eval_file, n=4):
     args = ["run", RLVR, "--var", f"base_url={double.base_url}/v1", "--var", f"n={n}",
-            "--var", "constraint_ids=[" + ", ".join(if_ids) + "]",
-            "--var", f"ifeval_test={eval_file}", "--no-llm-progress"]  # fmt: skip
-    for k, v in paths.items():
-        args += ["--var", f"{k}={v}"]
-    return args
+            "--var", "constraint_ids=[" + ", ".join(if_ids) + "]", "--no-llm-progress"]  # fmt: skip
+    return args + _rlvr_vars(paths["gsm8k_train"], paths["math_train"], paths["gsm8k_test"],
+                             paths["math_test"], eval_file)  # fmt: skip
 
 
 def test_rlvr_pipeline_runs_on_small_fixtures(double, llm_env, if_ids, eval_file, tmp_path):
@@ -140,10 +144,10 @@ def test_rlvr_pipeline_on_the_shared_data(double, llm_env, if_ids, shared_data):
     args = ["run", RLVR, "--var", f"base_url={double.base_url}/v1", "--var", "n=3",
             "--var", "constraint_ids=[" + ", ".join(if_ids) + "]", "--var", "limit=40",
             "--no-llm-progress"]  # fmt: skip
-    for k, rel in {"gsm8k_train": "train/gsm8k_train.jsonl", "math_train": "train/math_train.jsonl",
-                   "gsm8k_test": "eval/gsm8k_test.jsonl", "math_test": "eval/math500_test.jsonl",
-                   "ifeval_test": "eval/ifeval_input_data.jsonl"}.items():  # fmt: skip
-        args += ["--var", f"{k}={shared_data / rel}"]
+    d = shared_data
+    args += _rlvr_vars(d / "train/gsm8k_train.jsonl", d / "train/math_train.jsonl",
+                       d / "eval/gsm8k_test.jsonl", d / "eval/math500_test.jsonl",
+                       d / "eval/ifeval_input_data.jsonl")  # fmt: skip
     result = _caravan(*args)
     assert result.exit_code == 0, result.output
     table = pq.read_table(llm_env / "data" / "rlvr" / "rlvr.parquet")
