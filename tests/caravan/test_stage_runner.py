@@ -164,3 +164,22 @@ def test_write_carries_the_chain_and_the_side_file(tmp_path):
     side = [json.loads(x) for x in (tmp_path / "even.rejected.jsonl").read_text().splitlines()]
     assert [s["id"] for s in side] == ["r1", "r3", "r5", "r7", "r9"]
     assert side[0]["row"] == {"id": "r1", "n": 1} and side[0]["reason"] == "odd_number"
+
+
+def test_progress_is_plain_lines_off_a_terminal(capsys):
+    from caravan.progress import StageProgress
+
+    with StageProgress("test.evens", 10, enabled=True, every_s=0.0) as bar:
+        assert not bar.tty  # pytest captures stderr: no rich bar
+        bar.advance(4, 1)
+        bar.advance(6, 2)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "test.evens: 4/10 rows, 1 rejected"
+    assert lines[-1] == "test.evens: 10/10 rows, 3 rejected"
+
+
+def test_cv_run_chains_stages_in_memory():
+    import caravan as cv
+
+    out = cv.run([Evens(), Total()], ROWS, progress=False)
+    assert out.to_list() == [{"id": "total", "n": 20, "rows": 5}]
