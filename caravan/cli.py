@@ -98,6 +98,9 @@ def run_cmd(ctx: click.Context, pipeline: Path, var: tuple[str, ...], dry_run: b
         for line in report.dry_run:
             click.echo(line)
         click.echo(f"estimated cost of the model steps, at most: ${report.cost_usd:.4f}")
+        if max_cost is not None and report.cost_usd > max_cost:
+            click.echo(f"warning: that is more than --max-cost ${max_cost:.4f}; a run stops "
+                       "once fresh calls pass it (finished batches are kept)")  # fmt: skip
     else:
         click.echo(f"done: {len(report.outputs)} files in {pipe.output} "
                    f"(fresh calls cost ${report.cost_usd:.4f}); record: {pipe.output / 'run.json'}")  # fmt: skip

@@ -73,12 +73,15 @@ def test_tulu3_persona_if_pipeline_runs_and_resumes(double, llm_env, if_ids, eva
 
 
 def test_dry_run_estimates_every_model_step_and_sends_nothing(double, llm_env, if_ids, eval_file):
-    result = _caravan("run", TULU, *_tulu_vars(double, if_ids, eval_file), "--dry-run")
+    result = _caravan(
+        "run", TULU, *_tulu_vars(double, if_ids, eval_file), "--dry-run", "--max-cost", "0.0001"
+    )
     assert result.exit_code == 0, result.output
     assert double.generation_requests() == []
     for step in ("synth.generate", "synth.solve", "synth.relax", "prefs.answer", "prefs.judge"):
         assert step in result.output
     assert "estimated cost of the model steps, at most: $" in result.output
+    assert "more than --max-cost $0.0001" in result.output
     assert not (llm_env / "data" / "tulu3-persona-if" / "sft.parquet").exists()
 
 
