@@ -57,6 +57,7 @@ def _check(tmp_path, proc) -> None:
     assert stages == ["synth.generate", "synth.solve"]  # the whole chain
     assert prov.config["steps"][0]["settings"]["llm"]["model"] == "gpt-4o"
     assert any("example_personas" in i["source"] for i in prov.inputs)
+    assert "sft.parquet" in (tmp_path / "data" / "README.md").read_text()  # the dataset card
     side = (tmp_path / "data" / "sft.rejected.jsonl").read_text().splitlines()
     assert len(side) == 6 - sft_rows  # every answer that failed its constraints, with why
 
