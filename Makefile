@@ -62,6 +62,7 @@ bench: dev
 	$(PY) benchmarks/prefs_pipeline.py
 	$(PY) benchmarks/llm_local.py
 	$(PY) benchmarks/llm_local_batching.py
+	$(PY) benchmarks/cli_startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,4 +1,11 @@
-"""Caravan: post-training data the way Tülu 3 makes it, handed to trainers."""
+"""Caravan: post-training data the way Tülu 3 makes it, handed to trainers.
+
+    import caravan as cv
+    gpt4o = cv.LLM("gpt-4o")
+    prompts = cv.synth.Generate(task="if", llm=gpt4o, n=20)(cv.read("example"))
+
+Everything below loads on first use, so `import caravan` (and every CLI's --help) stays fast.
+"""
 
 from caravan.errors import CaravanError
 
@@ -9,4 +16,34 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["CaravanError", "__version__"]
+_LAZY = {
+    "LLM": ("caravan.session", "LLM"),
+    "LLMSettings": ("caravan.session", "LLMSettings"),
+    "read": ("caravan.runner", "read"),
+    "run": ("caravan.pipeline", "run"),
+    "Dataset": ("caravan.dataset", "Dataset"),
+    "Stage": ("caravan.stage", "Stage"),
+    "GlobalStage": ("caravan.stage", "GlobalStage"),
+    "StageResult": ("caravan.stage", "StageResult"),
+    "Rejection": ("caravan.stage", "Rejection"),
+}
+_PACKAGES = ("synth", "prefs", "decontam", "verifiers", "llm", "records", "train_adapters")
+
+
+def __getattr__(name: str):
+    from importlib import import_module
+
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        return getattr(import_module(module), attr)
+    if name in _PACKAGES:  # cv.synth.Generate: a subpackage once moved under caravan.*
+        try:
+            return import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            return import_module(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CaravanError", "__version__", *_LAZY]

@@ -98,9 +98,11 @@ class StepProgress:
         enabled: bool = True,
         unit: str = "",
         stream: TextIO | None = None,
+        every_s: float | None = None,
     ) -> None:
         self.label, self.total, self.enabled, self.unit = label, total, enabled, unit
         self.stream = stream or sys.stderr
+        self.every_s = every_s
         self.done = 0
         self._ticker: PlainTicker | None = None
         self._bar: Any = None
@@ -129,7 +131,9 @@ class StepProgress:
             self._bar.start()
             self._task = self._bar.add_task(self.label, total=self.total, info="")
         else:
-            self._ticker = PlainTicker(self.label, self.total, unit=self.unit, stream=self.stream)
+            self._ticker = PlainTicker(
+                self.label, self.total, unit=self.unit, every_s=self.every_s, stream=self.stream
+            )
         return self
 
     def advance(self, n: int = 1, info: str | None = None) -> None:
@@ -145,3 +149,25 @@ class StepProgress:
             self._bar.stop()
         elif self._ticker is not None and exc[0] is None:
             self._ticker.finish()
+
+
+class StageProgress(StepProgress):
+    """Rows through a stage, with the running count of rejected rows as the info text."""
+
+    def __init__(
+        self, label: str, total: int | None, enabled: bool = True, every_s: float | None = None
+    ) -> None:
+        super().__init__(label, total, enabled=enabled, unit="rows", every_s=every_s)
+        self.rejected = 0
+        self.tty = is_terminal(self.stream)
+
+    def advance(self, n: int = 1, info: str | int | None = None) -> None:
+        """`advance(rows, rejected)`: rows done and rows rejected in this batch."""
+        self.rejected += int(info or 0)
+        super().advance(n, f"{self.rejected} rejected")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._ticker is not None and exc[0] is None:
+            self._ticker.finish(f"{self.rejected} rejected")
+            self._ticker = None
+        super().__exit__(*exc)

@@ -1,1 +1,11 @@
 """On-policy prompt-to-preference pipeline with an LLM judge."""
+
+_STAGES = ("Answer", "Judge", "Binarize")
+
+
+def __getattr__(name: str):  # the stage classes load on first use: `import prefs` stays light
+    if name in _STAGES:
+        from importlib import import_module
+
+        return getattr(import_module(__name__ + ".stages"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

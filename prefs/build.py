@@ -415,6 +415,11 @@ class BuildPending(CaravanError):
         self.count = count
 
 
+def pair_rng(seed: int, prompt_key: str) -> random.Random:
+    """The seeded draw among equally good (and among lower) responses of one prompt."""
+    return random.Random(f"{seed}:pair:{prompt_key}")
+
+
 def pair_up(cfg: BuildConfig, results: list[PromptResult]) -> None:
     for result in results:
         if result.excluded is not None:
@@ -427,7 +432,7 @@ def pair_up(cfg: BuildConfig, results: list[PromptResult]) -> None:
             score = mean_score([result.aspects[a].ratings[pos].rating for a in cfg.aspects])
             result.scores[cand] = score
             scores.append(score)
-        rng = random.Random(f"{cfg.seed}:pair:{result.item.id}")
+        rng = pair_rng(cfg.seed, result.item.id)
         outcome = binarize(scores, rng, cfg.strategy, cfg.margin)
         if isinstance(outcome, str):
             result.excluded = outcome

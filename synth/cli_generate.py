@@ -8,7 +8,7 @@ import click
 
 from synth.cli_options import model_options, pop_calls, pop_choice
 from synth.dedup import DedupConfig
-from synth.generate import TASKS
+from synth.tasks import TASKS
 
 
 @click.command()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from llm.guard import RunGuard
-from synth.calls import CallSettings
 from synth.models import LOCAL_MODEL_ENV, PROVIDERS, ModelChoice, choose_model
+
+if TYPE_CHECKING:
+    from synth.calls import CallSettings
 
 
 def model_options(fn: Callable) -> Callable:
@@ -52,6 +53,9 @@ def model_options(fn: Callable) -> Callable:
 
 
 def pop_calls(opts: dict[str, Any]) -> CallSettings:
+    from llm.guard import RunGuard
+    from synth.calls import CallSettings  # llm/ loads when a command runs, not for --help
+
     backend_options = {k: opts.pop(k) for k in ("max_batch_size", "device")}
     return CallSettings(
         cache=opts.pop("cache"),

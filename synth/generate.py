@@ -20,13 +20,11 @@ from caravan.secrets import public_url
 from llm.types import Response
 from synth.calls import Caller, CallSettings, clean_text, estimate_lines
 from synth.dedup import DedupConfig, dedup_texts
-from synth.if_statement import missing_statements
 from synth.models import ModelChoice
 from synth.personas import Persona, load_personas, sample_personas
 from synth.rejections import side_path, write_rejections
+from synth.tasks import TASKS
 from synth.templates import Template, load_template
-
-TASKS = ("if", "math", "gsm", "algebra", "code", "instruction")
 
 
 @dataclass
@@ -136,6 +134,8 @@ def judge(cfg: GenerateConfig, item: Item, response: Response) -> tuple[str | No
     if response.finish_reason == "length":
         return None, [f"truncated at max_tokens={cfg.max_tokens}"]
     if cfg.task == "if":
+        from synth.if_statement import missing_statements  # IFEval machinery: load on use
+
         problems = missing_statements(
             text, [c.instruction_id for c in item.constraints], [c.kwargs for c in item.constraints]
         )
@@ -164,6 +164,46 @@ def requests_for(caller: Caller, cfg: GenerateConfig, items: list[Item]) -> list
         )
         for it in items
     ]
+
+
+def worth_retry(cfg: GenerateConfig, it: Item, response: Response) -> bool:
+    """Only a prompt that failed the statement check is worth another draw."""
+    return (
+        it.result is None
+        and cfg.task == "if"
+        and response.ok
+        and bool(it.problems)
+        and _reason(it.problems) == "constraints not stated in prompt"
+    )
+
+
+def output_row(cfg: GenerateConfig, template: Template, it: Item) -> dict[str, Any]:
+    """The row for an accepted prompt (RLVR-shaped for `if`)."""
+    row = {
+        "id": f"{cfg.task}-{it.id}",
+        "persona_id": it.id,
+        "persona": it.persona.text,
+        "task": cfg.task,
+        "prompt": it.result,
+        "messages": [{"role": "user", "content": it.result}],
+        "template": template.name,
+        "template_sha256": template.sha256,
+        "model": cfg.choice.model,
+        "provider": cfg.choice.provider,
+        "draws": it.attempts + 1,
+        "ground_truth": None,
+        "dataset": None,
+        "constraint_type": None,
+        "constraint": None,
+    }
+    if cfg.task == "if":
+        from verifiers.ifeval import render_instructions, to_ground_truth
+
+        row["ground_truth"] = to_ground_truth(it.constraints)
+        row["dataset"] = "ifeval"
+        row["constraint_type"] = ", ".join(c.instruction_id for c in it.constraints)
+        row["constraint"] = render_instructions(it.constraints)
+    return row
 
 
 @dataclass
@@ -223,14 +263,7 @@ def run(cfg: GenerateConfig) -> GenerateResult:
         for it, response in zip(pending, responses, strict=True):
             it.response = response
             it.result, it.problems = judge(cfg, it, response)
-            # Only a prompt that failed the statement check is worth another draw.
-            if (
-                it.result is None
-                and cfg.task == "if"
-                and response.ok
-                and it.problems
-                and (_reason(it.problems) == "constraints not stated in prompt")
-            ):
+            if worth_retry(cfg, it, response):
                 retry.append(it)
         pending = retry
     rows, rejected = [], []
@@ -248,29 +281,7 @@ def run(cfg: GenerateConfig) -> GenerateResult:
                 }
             )
             continue
-        row = {
-            **base,
-            "task": cfg.task,
-            "prompt": it.result,
-            "messages": [{"role": "user", "content": it.result}],
-            "template": template.name,
-            "template_sha256": template.sha256,
-            "model": cfg.choice.model,
-            "provider": cfg.choice.provider,
-            "draws": it.attempts + 1,
-            "ground_truth": None,
-            "dataset": None,
-            "constraint_type": None,
-            "constraint": None,
-        }
-        if cfg.task == "if":
-            from verifiers.ifeval import render_instructions, to_ground_truth
-
-            row["ground_truth"] = to_ground_truth(it.constraints)
-            row["dataset"] = "ifeval"
-            row["constraint_type"] = ", ".join(c.instruction_id for c in it.constraints)
-            row["constraint"] = render_instructions(it.constraints)
-        rows.append(row)
+        rows.append(output_row(cfg, template, it))
     summary = None
     if cfg.dedup and rows:
         report = dedup_texts(

@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from caravan.errors import CaravanError
 
@@ -90,25 +91,47 @@ def load_personas(
     if loaded.bad_rows:
         bad = loaded.bad_rows[0]
         raise CaravanError(f"{bad} ({len(loaded.bad_rows)} bad rows in the persona file)")
-    table = loaded.table
+    out, duplicates = personas_from_table(
+        loaded.table, loaded.source, field, id_field, loaded.locations
+    )
+    return PersonaSet(out, loaded.source, loaded.fingerprint, duplicates)
+
+
+def personas_from_table(
+    table: Any,
+    source: str,
+    field: str = "persona",
+    id_field: str = "id",
+    locations: Any = None,
+) -> tuple[list[Persona], list[str]]:
+    """(personas in order, duplicate notes): blank or non-text personas are errors naming the
+    1-based row, repeated texts are kept once (and noted), a repeated id is an error."""
+    if table.num_rows == 0:
+        raise CaravanError(f"{source}: the persona file holds no rows")
     if field not in table.column_names:
         raise CaravanError(
-            f"{loaded.source}: no `{field}` column (columns: {', '.join(table.column_names)}); "
+            f"{source}: no `{field}` column (columns: {', '.join(table.column_names)}); "
             f"name the persona column with --persona-field"
         )
     texts = table.column(field).to_pylist()
     ids = table.column(id_field).to_pylist() if id_field in table.column_names else None
+
+    def where(i: int) -> str:
+        return str(locations[i]) if locations is not None else f"{source} row {i + 1}"
+
     out: list[Persona] = []
     seen: dict[str, int] = {}
     duplicates: list[str] = []
-    locs = loaded.locations
     for i, text in enumerate(texts):
         if not isinstance(text, str) or not text.strip():
-            raise CaravanError(f"{locs[i]}: `{field}` is empty or not text")
+            raise CaravanError(f"{where(i)}: `{field}` is empty or not text")
         text = " ".join(text.split())
         if text in seen:
-            first = locs[seen[text]]
-            duplicates.append(f"{locs[i]} repeats {first.unit} {first.index}")
+            if locations is not None:
+                first = locations[seen[text]]
+                duplicates.append(f"{locations[i]} repeats {first.unit} {first.index}")
+            else:
+                duplicates.append(f"{where(i)} repeats row {seen[text] + 1}")
             continue
         seen[text] = i
         pid = ids[i] if ids is not None and ids[i] not in (None, "") else persona_id(text)
@@ -116,9 +139,9 @@ def load_personas(
     taken: set[str] = set()
     for p in out:
         if p.id in taken:
-            raise CaravanError(f"{loaded.source}: persona id {p.id!r} is used twice")
+            raise CaravanError(f"{source}: persona id {p.id!r} is used twice")
         taken.add(p.id)
-    return PersonaSet(out, loaded.source, loaded.fingerprint, duplicates)
+    return out, duplicates
 
 
 def sample_personas(personas: list[Persona], n: int | None, seed: int) -> list[Persona]:

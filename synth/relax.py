@@ -131,6 +131,60 @@ def _text(r: Any) -> tuple[str | None, str | None]:
     return (text, None) if text else (None, "empty reply")
 
 
+def accept_rewrite(p: Pair, response: Any) -> None:
+    """Keep the rewrite only if it states every kept constraint and not the dropped one."""
+    text, err = _text(response)
+    if text is None:
+        p.reject("rewrite failed", [err or ""])
+        return
+    text = clean_text(text)
+    keep = [j for j in range(len(p.ids)) if j != p.drop]
+    lost = missing_statements(text, [p.ids[j] for j in keep], [p.kwargs[j] for j in keep])
+    if lost:
+        p.reject("rewrite lost a kept constraint", lost)
+        return
+    if not missing_statements(text, [p.ids[p.drop]], [p.kwargs[p.drop]]):
+        p.reject("rewrite still states the dropped constraint", [p.ids[p.drop]])
+        return
+    p.relaxed_prompt = text
+
+
+def verify_pair(p: Pair) -> bool:
+    """The original answer passes every constraint; the relaxed one breaks the dropped one."""
+    from verifiers.ifeval import InstructionLabel, failed_checks
+
+    failed = failed_checks(p.original_answer, InstructionLabel(p.ids, p.kwargs))
+    if failed:
+        p.reject("original answer fails its constraints", failed)
+        return False
+    dropped = InstructionLabel([p.ids[p.drop]], [p.kwargs[p.drop]])
+    if not failed_checks(p.relaxed_answer, dropped):
+        p.reject("relaxed answer still satisfies the dropped constraint", [p.ids[p.drop]])
+        return False
+    return True
+
+
+def pair_output_row(cfg: RelaxConfig, template: Template, p: Pair) -> dict[str, Any]:
+    row = p.row
+    return {
+        "id": f"relax-{row['id']}",
+        "prompt": [{"role": "user", "content": row["prompt"]}],
+        "chosen": [{"role": "assistant", "content": p.original_answer}],
+        "rejected": [{"role": "assistant", "content": p.relaxed_answer}],
+        "score_chosen": None,
+        "score_rejected": None,
+        "persona_id": row.get("persona_id"),
+        "source": "synth:relax",
+        "ground_truth": row["ground_truth"],
+        "dataset": "ifeval",
+        "dropped_constraint": p.ids[p.drop],
+        "relaxed_prompt": p.relaxed_prompt,
+        "template": template.name,
+        "template_sha256": template.sha256,
+        "model": cfg.choice.model,
+    }
+
+
 def dry_run(cfg: RelaxConfig) -> list[str]:
     rows, _, _ = load_prompt_rows(cfg.input, "prompt", "if")
     pairs, skipped = select(cfg, rows)
@@ -173,7 +227,6 @@ def few_constraints_note(rejected: list[dict[str, Any]], total: int) -> str | No
 
 def run(cfg: RelaxConfig) -> RelaxResult:
     from records import Provenance, write_records
-    from verifiers.ifeval import InstructionLabel, failed_checks
 
     rows, source, fingerprint = load_prompt_rows(cfg.input, "prompt", "if")
     rows_if = [r for r in rows if r["task"] == "if"]
@@ -183,20 +236,7 @@ def run(cfg: RelaxConfig) -> RelaxResult:
     caller.prepare()
     # 1. rewrite without the dropped constraint
     for p, r in zip(pairs, caller.run(rewrite_requests(caller, cfg, template, pairs)), strict=True):
-        text, err = _text(r)
-        if text is None:
-            p.reject("rewrite failed", [err or ""])
-            continue
-        text = clean_text(text)
-        keep = [j for j in range(len(p.ids)) if j != p.drop]
-        lost = missing_statements(text, [p.ids[j] for j in keep], [p.kwargs[j] for j in keep])
-        if lost:
-            p.reject("rewrite lost a kept constraint", lost)
-            continue
-        if not missing_statements(text, [p.ids[p.drop]], [p.kwargs[p.drop]]):
-            p.reject("rewrite still states the dropped constraint", [p.ids[p.drop]])
-            continue
-        p.relaxed_prompt = text
+        accept_rewrite(p, r)
     # 2. answer the relaxed prompts (and originals that came without an answer)
     live = [p for p in pairs if p.reason is None]
     requests = [
@@ -220,36 +260,9 @@ def run(cfg: RelaxConfig) -> RelaxResult:
     # 3. verify: original passes everything, relaxed answer breaks the dropped constraint
     out = []
     for p in live:
-        if p.reason is not None:
+        if p.reason is not None or not verify_pair(p):
             continue
-        failed = failed_checks(p.original_answer, InstructionLabel(p.ids, p.kwargs))
-        if failed:
-            p.reject("original answer fails its constraints", failed)
-            continue
-        dropped = InstructionLabel([p.ids[p.drop]], [p.kwargs[p.drop]])
-        if not failed_checks(p.relaxed_answer, dropped):
-            p.reject("relaxed answer still satisfies the dropped constraint", [p.ids[p.drop]])
-            continue
-        row = p.row
-        out.append(
-            {
-                "id": f"relax-{row['id']}",
-                "prompt": [{"role": "user", "content": row["prompt"]}],
-                "chosen": [{"role": "assistant", "content": p.original_answer}],
-                "rejected": [{"role": "assistant", "content": p.relaxed_answer}],
-                "score_chosen": None,
-                "score_rejected": None,
-                "persona_id": row.get("persona_id"),
-                "source": "synth:relax",
-                "ground_truth": row["ground_truth"],
-                "dataset": "ifeval",
-                "dropped_constraint": p.ids[p.drop],
-                "relaxed_prompt": p.relaxed_prompt,
-                "template": template.name,
-                "template_sha256": template.sha256,
-                "model": cfg.choice.model,
-            }
-        )
+        out.append(pair_output_row(cfg, template, p))
     for p in pairs:
         if p.reason is not None:
             rejected.append({"id": p.row["id"], "persona_id": p.row.get("persona_id"), "stage": "relax",

@@ -64,7 +64,6 @@ def load_prompt_rows(
     path: Path, prompt_field: str, task: str | None
 ) -> tuple[list[dict], str, str]:
     from records import load_records
-    from verifiers.ifeval import parse_ground_truth
 
     loaded = load_records(path)
     if loaded.bad_rows:
@@ -73,8 +72,22 @@ def load_prompt_rows(
     rows = loaded.table.to_pylist()
     if not rows:
         raise CaravanError(f"{path}: holds no prompts")
+    normalize_prompt_rows(rows, str(path), prompt_field, task, [str(x) for x in loaded.locations])
+    return rows, loaded.source, loaded.fingerprint
+
+
+def normalize_prompt_rows(
+    rows: list[dict],
+    path: str,
+    prompt_field: str,
+    task: str | None,
+    locations: list[str] | None = None,
+) -> list[dict]:
+    """Give each row an id, its prompt text and task (in place); errors name the 1-based row."""
+    from verifiers.ifeval import parse_ground_truth
+
     for i, row in enumerate(rows):
-        where = loaded.locations[i]
+        where = locations[i] if locations is not None else f"{path} row {i + 1}"
         row.setdefault("id", str(i))
         row["id"] = str(row["id"]) if row["id"] is not None else str(i)
         if not isinstance(row.get(prompt_field), str) or not row[prompt_field].strip():
@@ -94,7 +107,7 @@ def load_prompt_rows(
                 parse_ground_truth(row["ground_truth"])
             except CaravanError as exc:
                 raise CaravanError(f"{where}: {exc}") from exc
-    return rows, loaded.source, loaded.fingerprint
+    return rows
 
 
 @dataclass
@@ -107,15 +120,20 @@ class Job:
     responses: list[Response] = field(default_factory=list)
 
 
-def plan(cfg: SolveConfig, rows: list[dict]) -> list[Job]:
+def plan(cfg: SolveConfig, rows: list[dict], caller_for: Any = None) -> list[Job]:
+    """One Job per row; `caller_for(task)` picks who answers (default: by the model flags)."""
     callers: dict[tuple, Caller] = {}
     templates: dict[str, Template] = {}
     jobs = []
     for row in rows:
         task = row["task"]
-        choice = choose_model(**cfg.model_args, prefer="anthropic" if task == "code" else "openai")
-        key = (choice.provider, choice.model, choice.base_url)
-        caller = callers.setdefault(key, Caller(choice, cfg.calls))
+        if caller_for is not None:
+            caller = caller_for(task)
+        else:
+            prefer = "anthropic" if task == "code" else "openai"
+            choice = choose_model(**cfg.model_args, prefer=prefer)
+            key = (choice.provider, choice.model, choice.base_url)
+            caller = callers.setdefault(key, Caller(choice, cfg.calls))
         template = None
         if task in SOLVE_TEMPLATES:
             name = SOLVE_TEMPLATES[task]
@@ -262,6 +280,36 @@ def check(cfg: SolveConfig, job: Job) -> tuple[dict[str, Any] | None, str | None
     return {"answer": answer, **extra}, None, []  # instruction: nothing to verify
 
 
+def solve_row(cfg: SolveConfig, job: Job, extra: dict[str, Any]) -> dict[str, Any]:
+    """The SFT row for a kept answer (`extra` as `check` returned it)."""
+    row = job.row
+    answer = extra.pop("answer")
+    choice = getattr(job.caller, "choice", job.caller)  # a Caller, or an LLM session
+    return {
+        "id": row["id"],
+        "messages": [
+            {"role": "user", "content": job.user_text},
+            {"role": "assistant", "content": answer},
+        ],
+        "source": f"synth:{row['task']}",
+        "persona_id": row.get("persona_id"),
+        "task": row["task"],
+        "prompt": row[cfg.prompt_field],
+        "template": row.get("template"),
+        "template_sha256": row.get("template_sha256"),
+        "solve_template": job.template.name if job.template else None,
+        "solve_template_sha256": job.template.sha256 if job.template else None,
+        "model": choice.model,
+        "provider": choice.provider,
+        "samples": len(job.responses),
+        "ground_truth": extra.pop("ground_truth", row.get("ground_truth")),
+        "dataset": extra.pop("dataset", row.get("dataset")),
+        "constraint_type": row.get("constraint_type"),
+        "constraint": row.get("constraint"),
+        **extra,
+    }
+
+
 @dataclass
 class SolveResult:
     rows: list[dict[str, Any]]
@@ -306,32 +354,7 @@ def run(cfg: SolveConfig) -> SolveResult:
             rejected.append({**base, "stage": "solve", "reason": reason, "details": details,
                              "answers": [r.text for r in job.responses]})  # fmt: skip
             continue
-        answer = extra.pop("answer")
-        out.append(
-            {
-                "id": row["id"],
-                "messages": [
-                    {"role": "user", "content": job.user_text},
-                    {"role": "assistant", "content": answer},
-                ],
-                "source": f"synth:{row['task']}",
-                "persona_id": row.get("persona_id"),
-                "task": row["task"],
-                "prompt": row[cfg.prompt_field],
-                "template": row.get("template"),
-                "template_sha256": row.get("template_sha256"),
-                "solve_template": job.template.name if job.template else None,
-                "solve_template_sha256": job.template.sha256 if job.template else None,
-                "model": job.caller.choice.model,
-                "provider": job.caller.choice.provider,
-                "samples": len(job.responses),
-                "ground_truth": extra.pop("ground_truth", row.get("ground_truth")),
-                "dataset": extra.pop("dataset", row.get("dataset")),
-                "constraint_type": row.get("constraint_type"),
-                "constraint": row.get("constraint"),
-                **extra,
-            }
-        )
+        out.append(solve_row(cfg, job, extra))
     rejected_path = side_path(cfg.output, cfg.rejected)
     write_rejections(rejected, rejected_path)
     if not out:

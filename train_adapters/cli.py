@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import yaml
@@ -12,10 +13,10 @@ import yaml
 from caravan.cli_support import group
 from caravan.errors import CaravanError
 from caravan.secrets import redact, redact_text
-from train_adapters.mixer import build_mixture, parse_data_args
-from train_adapters.recipe import load_recipe, shipped_recipes
-from train_adapters.resolve import Resolved, format_command, launch_command, resolve
-from train_adapters.resume import RESUME_MODES, check_config
+from train_adapters.resume import RESUME_MODES  # light: hashlib and json only
+
+if TYPE_CHECKING:
+    from train_adapters.resolve import Resolved
 
 
 @group(name="train")
@@ -32,6 +33,8 @@ def cli() -> None:
 @cli.command("recipes")
 def list_recipes() -> None:
     """List the shipped recipes."""
+    from train_adapters.recipe import load_recipe, shipped_recipes
+
     for name in shipped_recipes():
         recipe = load_recipe(name)
         click.echo(f"{name:<24} {recipe.stage:<5} {recipe.description}")
@@ -66,6 +69,10 @@ def _stage_command(stage: str):
     )
     @click.argument("overrides", nargs=-1)
     def command(recipe_name, model, data, output_dir, dry_run, resume, overrides) -> None:
+        from train_adapters.mixer import parse_data_args
+        from train_adapters.recipe import load_recipe
+        from train_adapters.resolve import resolve
+
         extra = list(overrides)
         if model:
             extra.append(f"model={model}")
@@ -92,6 +99,9 @@ def _stage_command(stage: str):
 
 
 def _dry_run(resolved: Resolved) -> None:
+    from train_adapters.mixer import build_mixture
+    from train_adapters.resolve import format_command
+
     """Everything short of loading a model: data read and validated, config printed masked."""
     recipe = resolved.recipe
     table, report = build_mixture(
@@ -115,6 +125,8 @@ def _dry_run(resolved: Resolved) -> None:
 
 def _launch(resolved: Resolved, resume: str) -> None:
     from train_adapters.recipe_file import child_environment, write_resolved_recipe
+    from train_adapters.resolve import format_command, launch_command
+    from train_adapters.resume import check_config
 
     check_config(resolved, resume)  # refuse before the frozen recipe is overwritten
     write_resolved_recipe(resolved)

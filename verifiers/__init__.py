@@ -12,3 +12,13 @@ Modules (import what you need; heavy ones load lazily):
 - verifiers.rlvr      GSM8K / MATH / IF sources -> open-instruct or verl RLVR rows
 - verifiers.ifeval    IFEval and extended constraints (built separately)
 """
+
+_STAGES = ("Score", "BuildRLVR")
+
+
+def __getattr__(name: str):  # the stage classes load on first use: `import verifiers` stays light
+    if name in _STAGES:
+        from importlib import import_module
+
+        return getattr(import_module(__name__ + ".stages"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

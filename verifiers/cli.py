@@ -11,8 +11,6 @@ from rich.table import Table
 from caravan.cli_support import group
 from caravan.errors import CaravanError
 from caravan.progress import StepProgress
-from records import BadRow, Provenance, load_records, read_records, write_records
-from records.readers import handle_bad_rows
 from verifiers.registry import known_verifiers
 from verifiers.rewards import RewardConfig
 from verifiers.thinking import ThinkingConfig
@@ -85,6 +83,8 @@ def score(
     unsafe_local_exec: bool,
 ) -> None:
     """Score every response; add `score`, `checks` and `errors` columns; print a summary."""
+    from records import Provenance, load_records, write_records
+    from records.readers import handle_bad_rows
     from verifiers.scoring import Checkpoint, score_rows
 
     if unsafe_local_exec:
@@ -178,6 +178,8 @@ def build_rlvr(
     quarantine: Path | None,
 ) -> None:
     """Build an RLVR dataset (messages, ground_truth, dataset, constraint_type, constraint)."""
+    from records import BadRow, Provenance, load_records, write_records
+    from records.readers import handle_bad_rows
     from verifiers.rlvr import BUILDERS, to_verl
 
     sources = (
@@ -242,4 +244,12 @@ def list_verifiers() -> None:
         click.echo(f"{name:<8} aliases: {', '.join(v.aliases) or '-'}  {v.doc}")
 
 
-__all__ = ["cli", "read_records"]
+__all__ = ["cli", "read_records"]  # noqa: F822 - read_records loads on use (__getattr__)
+
+
+def __getattr__(name: str):  # `read_records` stays importable from here, loaded on use
+    if name == "read_records":
+        from records import read_records
+
+        return read_records
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

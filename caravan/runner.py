@@ -1,0 +1,181 @@
+"""The local runner: everything a stage must not do itself.
+
+It reads and batches inputs (any records source, `datasets.Dataset`, `pa.Table`, a list of
+dicts), gives every row a stable `id`, calls `setup()` once and `process()` per batch,
+journals finished batches (resume), shows progress, enforces a cost limit, and collects
+output rows, rejected rows and counters into a `Dataset` that carries the chain's lineage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from caravan.aio import run_sync
+from caravan.dataset import Dataset, empty_rejected
+from caravan.errors import CaravanError
+from caravan.journal import Journal, batch_key
+from caravan.progress import StageProgress
+from caravan.stage import GlobalStage, Stage, StageResult, rejected_table
+
+
+class CostLimitReached(CaravanError):
+    """Fresh model calls cost more than `max_cost`; finished batches are journaled."""
+
+
+def row_id(row: dict[str, Any]) -> str:
+    """A content id for a row that came without one: equal rows, equal ids, every run."""
+    text = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+    return "r-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def ensure_ids(table: pa.Table, source: str) -> pa.Table:
+    """Every row gets a string `id` (kept when present); a repeated id is an error."""
+    if "id" in table.column_names:
+        ids = table.column("id").to_pylist()
+        fixed = [str(v) if v not in (None, "") else None for v in ids]
+        if any(v is None for v in fixed):
+            rows = table.to_pylist()
+            fixed = [v if v is not None else row_id(r) for v, r in zip(fixed, rows, strict=True)]
+        table = table.set_column(table.column_names.index("id"), "id", pa.array(fixed, pa.string()))
+    else:
+        ids = [row_id(r) for r in table.to_pylist()]
+        table = table.add_column(0, "id", pa.array(ids, pa.string()))
+        fixed = ids
+    seen: dict[str, int] = {}
+    for i, v in enumerate(fixed):
+        if v in seen:
+            raise CaravanError(
+                f"{source} row {i + 1}: id {v!r} repeats row {seen[v] + 1}; ids must be unique"
+            )
+        seen[v] = i
+    return table
+
+
+def read(
+    source: Any, *, split: str | None = None, config: str | None = None, kind: str | None = None
+) -> Dataset:
+    """Rows from a path (JSONL, JSON, Parquet, Arrow, folder), a hub id, `"example"` (the
+    bundled personas), a `datasets.Dataset`, a `pa.Table` or a list of dicts."""
+    if isinstance(source, Dataset):
+        return source
+    if isinstance(source, pa.Table):
+        return Dataset(ensure_ids(source, "<table>"))
+    if isinstance(source, list):
+        from records.readers import rows_to_table
+
+        bad = next((i for i, r in enumerate(source) if not isinstance(r, dict)), None)
+        if bad is not None:
+            raise CaravanError(f"<rows> row {bad + 1}: expected a dict, got {type(source[bad])}")
+        return Dataset(ensure_ids(rows_to_table(source), "<rows>"))
+    if type(source).__name__ in ("Dataset", "IterableDataset") and hasattr(source, "features"):
+        table = source.with_format("arrow")[:] if hasattr(source, "with_format") else None
+        if table is None:
+            raise CaravanError("a streaming datasets.IterableDataset: read it with a hub id")
+        return Dataset(ensure_ids(pa.table(table), "<datasets.Dataset>"))
+    if isinstance(source, str | Path):
+        from records import load_records
+        from records.readers import handle_bad_rows
+
+        if str(source) == "example":
+            from synth.personas import example_personas_path
+
+            source = example_personas_path()
+        loaded = load_records(source, kind, split=split, config=config)
+        handle_bad_rows(loaded.bad_rows, kind, loaded.source, "fail", None)
+        return Dataset(
+            ensure_ids(loaded.table, loaded.source), inputs={loaded.source: loaded.fingerprint}
+        )
+    raise CaravanError(f"cannot read {type(source).__name__}: give a path, hub id, table or rows")
+
+
+def _batches(table: pa.Table, size: int) -> list[pa.Table]:
+    if size <= 0 or table.num_rows <= size:
+        return [table]
+    return [table.slice(i, size) for i in range(0, table.num_rows, size)]
+
+
+def _spent(stage: Stage) -> float:
+    return sum(s.spent_usd for s in stage.sessions())
+
+
+async def arun_stage(
+    stage: Stage,
+    data: Any,
+    *,
+    journal: str | Path | Journal | None = None,
+    progress: bool = True,
+    max_cost: float | None = None,
+    label: str | None = None,
+    batch_size: int | None = None,
+) -> Dataset:
+    """Run `stage` over `data`; see `run_stage`."""
+    from records.readers import rows_to_table
+
+    src = read(data)
+    label = label or stage.name
+    jnl = journal if isinstance(journal, Journal) or journal is None else Journal(journal)
+    settings = stage.settings()
+    size = 0 if isinstance(stage, GlobalStage) else (batch_size or stage.batch_size)
+    selected = stage.select(src.table)
+    batches = _batches(selected, size)
+    start_spent = _spent(stage)
+    ready = False
+    rows: list[dict[str, Any]] = []
+    rejected: list[Any] = []
+    counters: Counter[str] = Counter()
+    with StageProgress(label, selected.num_rows, progress) as bar:
+        for batch in batches:
+            key = batch_key(label, settings, batch) if jnl is not None else None
+            result = jnl.get(key) if jnl is not None and key is not None else None
+            if result is None:
+                if not ready:
+                    stage.setup()
+                    ready = True
+                result = await stage.process(batch)
+                if not isinstance(result, StageResult):
+                    raise CaravanError(f"stage {stage.name}: process() must return a StageResult")
+                if jnl is not None and key is not None:
+                    jnl.put(key, result)
+            else:
+                counters["batches_resumed"] += 1
+            rows.extend(result.rows)
+            rejected.extend(result.rejected)
+            counters.update(result.counters)
+            bar.advance(batch.num_rows, len(result.rejected))
+            spent = _spent(stage) - start_spent
+            if max_cost is not None and spent > max_cost:
+                raise CostLimitReached(
+                    f"{label}: fresh model calls cost ${spent:.4f}, over the limit of "
+                    f"${max_cost:.4f}; finished batches are kept, run again to continue"
+                )
+    ids = [str(r.get("id")) for r in rows]
+    if len(set(ids)) != len(ids) or any(i in ("None", "") for i in ids):
+        raise CaravanError(f"stage {stage.name}: every output row needs a unique `id`")
+    counters["rows_in"] += selected.num_rows
+    counters["rows_out"] += len(rows)
+    counters["rejected"] += len(rejected)
+    table = rows_to_table(rows) if rows else pa.table({"id": pa.array([], pa.string())})
+    new_rejected = rejected_table(stage.name, rejected)
+    all_rejected = pa.concat_tables([src.rejected, new_rejected]) if src.rejected.num_rows else (
+        new_rejected if new_rejected.num_rows else empty_rejected()
+    )  # fmt: skip
+    step = {"stage": label, "settings": settings, "counters": dict(counters)}
+    stats = dict(src.stats)
+    stats.update({f"{label}.{k}": v for k, v in counters.items()})
+    return Dataset(table, all_rejected, stats, [*src.steps, step], dict(src.inputs))
+
+
+def run_stage(stage: Stage, data: Any, **options: Any) -> Dataset:
+    """Run `stage` over `data` (anything `read` takes, or a previous stage's Dataset).
+
+    Options: `journal` (folder: finished batches are skipped on a rerun), `progress`,
+    `max_cost` (US dollars of fresh calls; stops after the batch that passes it),
+    `label`, `batch_size`. Works inside a running event loop too.
+    """
+    return run_sync(arun_stage(stage, data, **options))

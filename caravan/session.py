@@ -1,0 +1,247 @@
+"""An LLM session: one model with its backend, cache and engine settings for its lifetime.
+
+    gpt4o = LLM("gpt-4o", temperature=0.7)
+    replies = gpt4o.complete(["Name a prime."])          # sync, in or out of a running loop
+    replies = await gpt4o.acomplete(["Name a prime."])   # async
+    gpt4o.estimate(["Name a prime."]).lines()            # dry run: nothing is sent
+
+Every call goes through llm/'s engine (cache, retries, limits, accounting); the session
+only holds what used to be rebuilt per call, and keeps the running spend so a runner can
+stop at a cost limit.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from caravan.errors import CaravanError
+
+IN_PROCESS = ("local", "vllm")
+
+
+@dataclass
+class LLMSettings:
+    """How a session makes calls. Each documented field is also a CLI option."""
+
+    concurrency: int = field(default=64, metadata={"help": "Requests in flight at once."})
+    max_retries: int = field(
+        default=8, metadata={"help": "Retries of a transient failure (429, 5xx, timeout)."}
+    )
+    timeout_s: float = field(default=120.0, metadata={"help": "Seconds per attempt."})
+    rpm: float | None = field(default=None, metadata={"help": "Requests per minute, at most."})
+    tpm: float | None = field(default=None, metadata={"help": "Tokens per minute, at most."})
+    prices: Path | None = field(
+        default=None, metadata={"help": "YAML price table overriding the bundled prices."}
+    )
+    batch: bool = field(
+        default=False, metadata={"help": "Use the provider's Batch API (half price, slower)."}
+    )
+    batch_poll_s: float = field(
+        default=30.0, metadata={"help": "Seconds between Batch API status checks."}
+    )
+    progress: bool = field(default=True, metadata={"help": "Show the call progress bar."})
+
+    @classmethod
+    def names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+
+class LLM:
+    """A model plus how to call it. Sampling params (temperature, max_tokens, seed...) given
+    here apply to every request unless a request sets its own."""
+
+    def __init__(
+        self,
+        model: str,
+        provider: str | None = None,
+        base_url: str | None = None,
+        *,
+        cache: str | Path | bool | Any = True,
+        settings: LLMSettings | None = None,
+        backend_options: dict[str, Any] | None = None,
+        system: str | None = None,
+        **params: Any,
+    ) -> None:
+        from llm.backends import PROVIDERS, resolve_provider
+
+        base = asdict(settings) if settings is not None else {}
+        for name in list(params):
+            if name in LLMSettings.names():
+                base[name] = params.pop(name)
+        self.settings = LLMSettings(**base)
+        self.model = model
+        self.base_url = base_url
+        self.provider = resolve_provider(provider, model, base_url)
+        if self.provider not in PROVIDERS:
+            raise CaravanError(f"unknown provider {self.provider!r}; choose {', '.join(PROVIDERS)}")
+        self.params = dict(params)
+        self.system = system
+        self.backend_options = dict(backend_options or {})
+        self._cache_arg = cache
+        self._cache: Any = None
+        self._backend: Any = None
+        self._lock = threading.Lock()
+        self.spent_usd = 0.0  # fresh (not cached) calls of this session
+        self.calls = 0
+
+    # ---- description ----------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"LLM({self.model!r}, provider={self.provider!r})"
+
+    def describe(self) -> dict[str, Any]:
+        """What provenance records: never a key, never URL credentials."""
+        from caravan.secrets import public_url
+
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "base_url": public_url(self.base_url),
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_config(cls, data: dict[str, Any] | str, where: str = "llm") -> LLM:
+        """From a pipeline file's mapping (`model`, `provider`, `base_url`, settings, params)."""
+        if isinstance(data, str):
+            data = {"model": data}
+        if not isinstance(data, dict) or not data.get("model"):
+            raise CaravanError(f"{where}: an LLM needs at least `model`")
+        data = dict(data)
+        params = data.pop("params", None) or {}
+        return cls(**data, **params)
+
+    # ---- cache and backend ----------------------------------------------------------------
+
+    @property
+    def cache_path(self) -> Path | None:
+        from llm.api import default_cache_path
+        from llm.cache import ResponseCache
+
+        c = self._cache_arg
+        if c is True:
+            return default_cache_path()
+        if c in (False, None):
+            return None
+        if isinstance(c, ResponseCache):
+            return c.path
+        return Path(c).expanduser()
+
+    def _open_cache(self) -> Any:
+        from llm.cache import ResponseCache
+
+        with self._lock:
+            if self._cache is None and self._cache_arg not in (False, None):
+                arg = self._cache_arg
+                self._cache = (
+                    arg if isinstance(arg, ResponseCache) else ResponseCache(self.cache_path)
+                )
+            return self._cache
+
+    def _in_process_backend(self) -> Any:
+        if self.provider not in IN_PROCESS:
+            return None
+        with self._lock:
+            if self._backend is None:
+                from llm.backends import make_backend
+
+                self._backend = make_backend(self.provider, self.model, **self.backend_options)
+            return self._backend
+
+    def close(self) -> None:
+        """Close the cache (when the session opened it)."""
+        from llm.cache import ResponseCache
+
+        if self._cache is not None and not isinstance(self._cache_arg, ResponseCache):
+            self._cache.close()
+        self._cache = None
+
+    # ---- requests -------------------------------------------------------------------------
+
+    def request(
+        self,
+        id: str,
+        messages: list[dict[str, str]] | str,
+        params: dict[str, Any] | None = None,
+        schema: Any = None,
+    ) -> Any:
+        """One Request of this session's model; `params` override the session's."""
+        from llm.api import to_request
+        from llm.structured import schema_of
+
+        merged = {**self.params, **(params or {})}
+        schema_dict = schema_of(schema) if schema is not None else None
+        item = {"id": id, "messages": messages} if not isinstance(messages, str) else {
+            "id": id, "prompt": messages}  # fmt: skip
+        return to_request(item, self.model, 0, merged, schema_dict, self.system)
+
+    def _requests(self, inputs: Any, schema: Any = None) -> list[Any]:
+        from llm.api import build_requests
+
+        return build_requests(
+            list(inputs), self.model, params=self.params, schema=schema, system=self.system
+        )
+
+    async def acomplete(self, inputs: Any, *, schema: Any = None, progress: bool | None = None):
+        """One Response per input (text, messages, {"messages"|"prompt", "id"}, Request)."""
+        from llm.api import acomplete
+
+        requests = self._requests(inputs, schema)
+        if not requests:
+            return []
+        s = self.settings
+        options = None if self.provider in IN_PROCESS else dict(self.backend_options) or None
+        responses = await acomplete(
+            requests,
+            self.model,
+            provider=self.provider,
+            base_url=self.base_url,
+            cache=self._open_cache() or False,
+            concurrency=s.concurrency,
+            max_retries=s.max_retries,
+            timeout_s=s.timeout_s,
+            rpm=s.rpm,
+            tpm=s.tpm,
+            prices=s.prices,
+            progress=s.progress if progress is None else progress,
+            backend=self._in_process_backend(),
+            batch=s.batch,
+            batch_poll_s=s.batch_poll_s,
+            backend_options=options,
+        )
+        fresh = [r for r in responses if not r.cached]
+        self.calls += len(fresh)
+        self.spent_usd += sum(r.cost_usd or 0.0 for r in fresh)
+        return responses
+
+    def complete(self, inputs: Any, *, schema: Any = None, progress: bool | None = None):
+        """Sync form of `acomplete`; works inside a running event loop too."""
+        from caravan.aio import run_sync
+
+        return run_sync(self.acomplete(inputs, schema=schema, progress=progress))
+
+    def estimate(self, inputs: Any, *, schema: Any = None) -> Any:
+        """What `complete(inputs)` would send and cost at most; sends nothing."""
+        from llm.cache import ResponseCache
+        from llm.estimate import estimate_cost
+        from llm.pricing import PriceTable
+
+        requests = self._requests(inputs, schema)
+        path = self.cache_path
+        opened = self._cache
+        cache = opened or (ResponseCache(path) if path is not None and path.exists() else None)
+        try:
+            return estimate_cost(
+                requests,
+                self.provider,
+                cache,
+                PriceTable(self.settings.prices),
+                batch=self.settings.batch,
+                free=self.provider in IN_PROCESS,
+            )
+        finally:
+            if cache is not None and cache is not opened:
+                cache.close()

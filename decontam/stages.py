@@ -1,0 +1,149 @@
+"""decontam's steps on the stage contract: Check (per batch) and Gate (global).
+
+Check loads the eval sets and their n-gram index once per worker (`setup`) and marks each
+training row with the eval instances it overlaps (Tülu 3's 8-gram rule, `match.scan_texts`
+unchanged), by the row's `id`, never its position. Gate aggregates those marks per eval
+set, applies the dataset-level decision (overlapped eval instances / all instances above
+`threshold` is contamination) and fails the pipeline when any eval set is contaminated;
+otherwise it passes the rows on, without the matched ones when `remove` is set.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from caravan.errors import CaravanError
+from caravan.stage import GlobalStage, Rejection, Stage, StageResult
+
+MARK = "contamination"  # the column Check adds and Gate consumes
+
+
+class ContaminationError(CaravanError):
+    """A gate found an eval set contaminated above its threshold."""
+
+    def __init__(self, message: str, report: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class Check(Stage):
+    """Mark training rows that overlap eval instances (`evals`: specs such as
+    `gsm8k=path/to/test.jsonl:question`, or built-in names)."""
+
+    name = "decontam.check"
+
+    def __init__(
+        self,
+        evals: list[str],
+        *,
+        ngram: int = 8,
+        instance_threshold: float = 0.5,
+        fields: list[str] | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        if not evals:
+            raise CaravanError(f"{self.name}: give at least one eval set")
+        self.evals = [str(e) for e in evals]
+        self.ngram, self.instance_threshold = ngram, instance_threshold
+        self.fields = list(fields or [])
+        self.cache_dir = str(cache_dir) if cache_dir else None
+        self._catalog: Any = None
+
+    def setup(self) -> None:
+        from decontam.check import build_catalog
+        from decontam.evalsets import load_eval_sets
+        from decontam.index import default_cache_dir
+
+        sets = load_eval_sets(self.evals)
+        cache = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+        self._catalog = build_catalog(sets, self.ngram, cache)
+
+    async def process(self, batch: pa.Table) -> StageResult:
+        import numpy as np
+
+        from decontam.match import scan_texts
+        from decontam.trainio import resolve_fields, row_text
+
+        rows = batch.to_pylist()
+        fields = resolve_fields(batch.column_names, self.fields, "<training rows>")
+        texts = [row_text(r, fields) for r in rows]
+        found = scan_texts(texts, self._catalog.index, self.instance_threshold)
+        marks: list[list[dict[str, Any]]] = [[] for _ in rows]
+        if found.matches:
+            items = np.array([m.eval_index for m in found.matches], dtype=np.int64)
+            sets, eval_rows = self._catalog.locate(items)
+            for m, k, er in zip(found.matches, sets.tolist(), eval_rows.tolist(), strict=True):
+                es = self._catalog.sets[k]
+                marks[m.train_index].append({"eval": es.name, "eval_row": int(er),
+                                             "coverage": float(m.coverage),
+                                             "eval_instances": len(es.texts)})  # fmt: skip
+        out = StageResult(counters=Counter(tokens=found.tokens, matches=len(found.matches)))
+        out.counters["rows_matched"] = sum(bool(m) for m in marks)
+        totals = {s.name: len(s.texts) for s in self._catalog.sets}
+        for row, mark in zip(rows, marks, strict=True):
+            out.rows.append({**row, MARK: mark})
+        out.counters.update({f"eval_instances:{n}": t for n, t in totals.items()})
+        return out
+
+
+class Gate(GlobalStage):
+    """Fail when any eval set's overlapped fraction exceeds `threshold` (Tülu: 0.02);
+    `remove=True` also drops (rejects) every matched training row that passes the gate."""
+
+    name = "decontam.gate"
+
+    def __init__(self, threshold: float = 0.02, *, remove: bool = True) -> None:
+        if not 0.0 <= threshold < 1.0:
+            raise CaravanError(f"{self.name}: threshold must be in [0, 1), not {threshold}")
+        self.threshold, self.remove = threshold, remove
+
+    def report(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per eval set: overlapped instances, fraction, decision, matched training row ids."""
+        per: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            for m in row.get(MARK) or []:
+                e = per.setdefault(m["eval"], {"eval": m["eval"], "instances": m["eval_instances"],
+                                               "eval_rows": set(), "train_ids": []})  # fmt: skip
+                e["eval_rows"].add(m["eval_row"])
+                if not e["train_ids"] or e["train_ids"][-1] != row["id"]:
+                    e["train_ids"].append(str(row["id"]))
+        out = []
+        for e in per.values():
+            fraction = len(e["eval_rows"]) / e["instances"] if e["instances"] else 0.0
+            out.append({"eval": e["eval"], "eval_instances": e["instances"],
+                        "overlapped": len(e["eval_rows"]), "fraction": fraction,
+                        "contaminated": fraction > self.threshold,
+                        "train_ids": e["train_ids"]})  # fmt: skip
+        return sorted(out, key=lambda r: r["eval"])
+
+    async def process(self, batch: pa.Table) -> StageResult:
+        if MARK not in batch.column_names:
+            raise CaravanError(f"{self.name}: the rows carry no `{MARK}`; run decontam.check first")
+        rows = batch.to_pylist()
+        report = self.report(rows)
+        bad = [r for r in report if r["contaminated"]]
+        if bad:
+            worst = "; ".join(
+                f"{r['eval']}: {r['overlapped']}/{r['eval_instances']} eval instances "
+                f"({r['fraction']:.1%}) overlap training rows e.g. {', '.join(r['train_ids'][:3])}"
+                for r in bad
+            )
+            raise ContaminationError(
+                f"decontamination gate failed (threshold {self.threshold:.1%}): {worst}", report
+            )
+        out = StageResult()
+        for r in report:
+            out.counters[f"overlapped:{r['eval']}"] = r["overlapped"]
+        for row in rows:
+            marks = row.pop(MARK) or []
+            if marks and self.remove:
+                details = [f"{m['eval']} row {m['eval_row']} ({m['coverage']:.0%} of its tokens)"
+                           for m in marks]  # fmt: skip
+                out.rejected.append(Rejection(row["id"], "contaminated", details, row))
+            else:
+                out.rows.append(row)
+        return out

@@ -1,0 +1,272 @@
+"""prefs' steps on the stage contract: Answer -> Judge -> Binarize.
+
+Answer is organised per prompt (k pool models drawn for it, plus the on-policy model), so
+a distributed engine needs no regroup; the request building, judge prompts, reply reading
+and the binarization rule are prefs' own functions, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from caravan.errors import CaravanError
+from caravan.session import LLM
+from caravan.stage import GlobalStage, Rejection, Stage, StageResult, placeholder_text
+
+_NOWHERE = Path("-")
+
+
+def _pool_model(llm: LLM, origin: str = "pool") -> Any:
+    from prefs.pool import DEFAULT_PARAMS, PoolModel
+
+    name = llm.model if origin == "pool" else f"policy:{Path(llm.model).name}"
+    return PoolModel(
+        name=name, model=llm.model, provider=llm.provider, base_url=llm.base_url,
+        params={**DEFAULT_PARAMS, **llm.params}, origin=origin,
+    )  # fmt: skip
+
+
+class Answer(Stage):
+    """Prompts in; per prompt, `k` models drawn from `pool` (seeded by prompt) plus the
+    `on_policy` model answer it. Rows gain `candidates` (model, origin, text, ok, error)."""
+
+    name = "prefs.answer"
+
+    def __init__(
+        self,
+        pool: list[LLM],
+        k: int = 4,
+        on_policy: LLM | None = None,
+        *,
+        seed: int = 0,
+        max_tokens: int | None = 2048,
+        prompt_field: str | None = None,
+        source: str | None = None,
+        ground_truth_field: str = "ground_truth",
+    ) -> None:
+        from prefs.build import BuildConfig
+
+        if not pool or not all(isinstance(m, LLM) for m in pool):
+            raise CaravanError(f"{self.name}: `pool` must be a non-empty list of LLM sessions")
+        names = [m.model for m in pool]
+        if len(set(names)) != len(names):
+            raise CaravanError(f"{self.name}: pool models must differ: {', '.join(names)}")
+        self.pool, self.k, self.on_policy, self.seed = list(pool), k, on_policy, seed
+        self.max_tokens, self.prompt_field, self.source = max_tokens, prompt_field, source
+        self.ground_truth_field = ground_truth_field
+        self._sessions = {m.model: m for m in pool}
+        policy = _pool_model(on_policy, "on-policy") if on_policy is not None else None
+        if policy is not None:
+            self._sessions[policy.name] = on_policy
+        self._cfg = BuildConfig(
+            prompts=[], output=_NOWHERE, pool=[_pool_model(m) for m in pool], k=k,
+            on_policy=policy, seed=seed, max_tokens=max_tokens,
+        )  # fmt: skip
+
+    def _items(self, batch: pa.Table) -> list[Any]:
+        from prefs.prompts import PromptItem, if_ground_truth, row_prompt
+
+        return [
+            PromptItem(
+                id=str(row["id"]),
+                prompt=row_prompt(row, f"row {row['id']}", self.prompt_field),
+                source=str(row.get("source") or self.source or "prompts"),
+                ground_truth=if_ground_truth(row, self.ground_truth_field),
+            )
+            for row in batch.to_pylist()
+        ]
+
+    async def process(self, batch: pa.Table) -> StageResult:
+        import asyncio
+
+        from prefs.build import plan_generation
+
+        items = self._items(batch)
+        per_prompt, per_model = plan_generation(self._cfg, items)
+        names = list(per_model)
+        replies = await asyncio.gather(
+            *(
+                self._sessions[n].acomplete([r for _, r in per_model[n]], progress=False)
+                for n in names
+            )
+        )
+        got = {
+            (i, n): resp
+            for n, responses in zip(names, replies, strict=True)
+            for (i, _), resp in zip(per_model[n], responses, strict=True)
+        }
+        out = StageResult()
+        for i, item in enumerate(items):
+            cands = []
+            for m in per_prompt[i]:
+                r = got[(i, m.name)]
+                ok = r.ok and bool((r.text or "").strip())
+                out.counters["responses"] += 1
+                out.counters["failed_responses"] += not ok
+                cands.append({"model": m.name, "origin": m.origin, "text": r.text, "ok": ok,
+                              "error": None if r.ok else f"{r.error_kind}: {r.error}"})  # fmt: skip
+            out.rows.append({"id": item.id, "prompt": item.prompt, "source": item.source,
+                             "ground_truth": item.ground_truth, "candidates": cands})  # fmt: skip
+        return out
+
+    def plan(self, batch: pa.Table) -> list[tuple[Any, list[Any]]]:
+        from prefs.build import plan_generation
+
+        _, per_model = plan_generation(self._cfg, self._items(batch))
+        return [(self._sessions[n], [r for _, r in work]) for n, work in per_model.items()]
+
+    def dry_output(self, batch: pa.Table) -> pa.Table:
+        items = self._items(batch)
+        text = placeholder_text(self.max_tokens)
+        n = self.k + (self.on_policy is not None)
+        return pa.Table.from_pylist([
+            {"id": it.id, "prompt": it.prompt, "candidates": [
+                {"model": f"m{j}", "origin": "pool", "text": text, "ok": True, "error": None}
+                for j in range(n)]}
+            for it in items
+        ])  # fmt: skip
+
+
+class Judge(Stage):
+    """Answered prompts in; the judge rates every usable response on each aspect
+    (UltraFeedback-style, shown in a seeded order). Rows gain `judged` (candidate indexes)
+    and `scores` (mean valid rating per candidate, None when unrated)."""
+
+    name = "prefs.judge"
+
+    def __init__(
+        self,
+        llm: LLM,
+        aspects: list[str] | tuple[str, ...] | None = None,
+        *,
+        seed: int = 0,
+        retries: int = 1,
+    ) -> None:
+        from prefs.build import DEFAULT_JUDGE_PARAMS
+        from prefs.judge import ASPECTS, check_aspects
+
+        if not isinstance(llm, LLM):
+            raise CaravanError(f"{self.name}: `llm` must be a caravan LLM session")
+        self.llm, self.seed, self.retries = llm, seed, retries
+        self.aspects = list(check_aspects(tuple(aspects or ASPECTS)))
+        self._params = {**DEFAULT_JUDGE_PARAMS, **llm.params}
+
+    def _tasks(self, row: dict[str, Any], judged: list[int]) -> list[Any]:
+        from prefs.judge import judge_request
+
+        texts = [row["candidates"][i]["text"] or "" for i in judged]
+        return [
+            judge_request(str(row["id"]), a, row["prompt"], texts, self.llm.model, self._params,
+                          self.seed)
+            for a in self.aspects
+        ]  # fmt: skip
+
+    async def process(self, batch: pa.Table) -> StageResult:
+        from prefs.binarize import JUDGE_FAILED, NO_RESPONSES, mean_score
+        from prefs.judge import read_judgement
+
+        out = StageResult()
+        work: list[tuple[dict[str, Any], list[int], list[Any]]] = []
+        for row in batch.to_pylist():
+            judged = [i for i, c in enumerate(row["candidates"]) if c["ok"]]
+            if len(judged) < 2:
+                out.rejected.append(Rejection(row["id"], NO_RESPONSES,
+                                              [f"{len(judged)} usable responses"], row))  # fmt: skip
+                continue
+            work.append((row, judged, self._tasks(row, judged)))
+        tasks = [t for _, _, ts in work for t in ts]
+        responses = await self.llm.acomplete([t.request for t in tasks], progress=False)
+        outcomes = [read_judgement(t, r) for t, r in zip(tasks, responses, strict=True)]
+        out.counters["judge_calls"] += len(tasks)
+        for _ in range(self.retries):
+            failed = [i for i, o in enumerate(outcomes) if not o.ok]
+            if not failed:
+                break
+            again = await self.llm.acomplete([tasks[i].request for i in failed], progress=False)
+            out.counters["judge_retries"] += len(failed)
+            for i, response in zip(failed, again, strict=True):
+                retried = read_judgement(tasks[i], response)
+                retried.attempts += outcomes[i].attempts
+                outcomes[i] = retried
+        pos = 0
+        for row, judged, ts in work:
+            mine = dict(zip(self.aspects, outcomes[pos : pos + len(ts)], strict=True))
+            pos += len(ts)
+            bad = [f"{a}: {o.error}" for a, o in mine.items() if not o.ok]
+            if bad:
+                out.rejected.append(Rejection(row["id"], JUDGE_FAILED, bad, row))
+                continue
+            scores: list[float | None] = [None] * len(row["candidates"])
+            for p, cand in enumerate(judged):
+                scores[cand] = mean_score([mine[a].ratings[p].rating for a in self.aspects])
+            ratings = [{"aspect": a, "ratings": [r.rating for r in o.ratings]}
+                       for a, o in mine.items()]  # fmt: skip
+            out.rows.append({**row, "judged": judged, "scores": scores, "ratings": ratings})
+        return out
+
+    def plan(self, batch: pa.Table) -> list[tuple[Any, list[Any]]]:
+        reqs = []
+        for row in batch.to_pylist():
+            judged = [i for i, c in enumerate(row["candidates"]) if c["ok"]]
+            if len(judged) >= 2:
+                reqs.extend(t.request for t in self._tasks(row, judged))
+        return [(self.llm, reqs)]
+
+    def dry_output(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        for row in rows:  # every response judged, distinct scores: the next steps can plan
+            n = len(row["candidates"])
+            row["judged"] = list(range(n))
+            row["scores"] = [float(n - i) for i in range(n)]
+        return pa.Table.from_pylist(rows)
+
+
+class Binarize(GlobalStage):
+    """Judged prompts in, preference pairs out (TRL prompt/chosen/rejected plus
+    ultrafeedback_binarized columns). Chosen has the best mean score, rejected a strictly
+    lower one (`random-lower`, `lowest` or `margin`); ties and unrated prompts are rejected
+    with the reason, and the counters hold the pair statistics."""
+
+    name = "prefs.binarize"
+    produces = "preference"
+
+    def __init__(self, strategy: str = "random-lower", margin: float = 1.0, seed: int = 0):
+        from prefs.binarize import STRATEGIES
+
+        if strategy not in STRATEGIES:
+            raise CaravanError(f"unknown strategy {strategy!r}; choose {', '.join(STRATEGIES)}")
+        self.strategy, self.margin, self.seed = strategy, margin, seed
+
+    async def process(self, batch: pa.Table) -> StageResult:
+        from prefs.binarize import binarize
+        from prefs.build import pair_rng
+        from prefs.output import assistant, pair_row
+
+        out = StageResult(counters=Counter())
+        margins = []
+        for row in batch.to_pylist():
+            judged = row["judged"]
+            scores = [row["scores"][i] for i in judged]
+            outcome = binarize(scores, pair_rng(self.seed, str(row["id"])), self.strategy,
+                               self.margin)  # fmt: skip
+            if isinstance(outcome, str):
+                out.rejected.append(Rejection(row["id"], outcome, [f"scores {scores}"], row))
+                continue
+            chosen = row["candidates"][judged[outcome.chosen]]
+            rejected = row["candidates"][judged[outcome.rejected]]
+            margins.append(outcome.score_chosen - outcome.score_rejected)
+            out.rows.append(pair_row(
+                id=str(row["id"]), prompt=row["prompt"], chosen=assistant(chosen["text"] or ""),
+                rejected=assistant(rejected["text"] or ""), score_chosen=outcome.score_chosen,
+                score_rejected=outcome.score_rejected, source=row.get("source") or "prompts",
+                chosen_model=chosen["model"], rejected_model=rejected["model"], origin="judged",
+                ground_truth=row.get("ground_truth"),
+            ))  # fmt: skip
+        out.counters["pairs"] = len(out.rows)
+        if margins:
+            out.counters["mean_margin_x100"] = round(100 * sum(margins) / len(margins))
+        return out

@@ -1,0 +1,186 @@
+"""The stage contract and the local runner: ids, batching, rejections, resume, cost limit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import datasets
+import pyarrow as pa
+import pytest
+
+from caravan.dataset import Dataset
+from caravan.errors import CaravanError
+from caravan.runner import CostLimitReached, read, run_stage
+from caravan.stage import GlobalStage, Rejection, Stage, StageResult, reason_code
+
+
+class Evens(Stage):
+    """Keeps rows with an even `n`; counts the batches it really processed."""
+
+    name = "test.evens"
+    batch_size = 3
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.setups = 0
+
+    def setup(self) -> None:
+        self.setups += 1
+
+    async def process(self, batch: pa.Table) -> StageResult:
+        self.calls += 1
+        out = StageResult()
+        for row in batch.to_pylist():
+            if row["n"] % 2:
+                out.rejected.append(Rejection(row["id"], "Odd number!", [f"n={row['n']}"], row))
+            else:
+                out.rows.append({**row, "half": row["n"] // 2})
+        out.counters["seen"] += batch.num_rows
+        return out
+
+
+class Total(GlobalStage):
+    name = "test.total"
+
+    async def process(self, batch: pa.Table) -> StageResult:
+        total = sum(batch.column("n").to_pylist())
+        return StageResult(rows=[{"id": "total", "n": total, "rows": batch.num_rows}])
+
+
+ROWS = [{"id": f"r{i}", "n": i} for i in range(10)]
+
+
+def test_rows_pass_in_batches_with_one_rejection_format():
+    stage = Evens()
+    out = run_stage(stage, ROWS, progress=False)
+    assert stage.calls == 4 and stage.setups == 1  # 10 rows, batches of 3, setup once
+    assert out.table.column("id").to_pylist() == ["r0", "r2", "r4", "r6", "r8"]
+    rej = out.rejected.to_pylist()
+    assert [r["id"] for r in rej] == ["r1", "r3", "r5", "r7", "r9"]
+    assert rej[0]["reason"] == "odd_number" and rej[0]["stage"] == "test.evens"
+    assert rej[0]["details"] == ["n=1"] and json.loads(rej[0]["row"]) == {"id": "r1", "n": 1}
+    assert out.stats["test.evens.seen"] == 10 and out.stats["test.evens.rejected"] == 5
+
+
+def test_a_global_stage_sees_the_whole_table_and_lineage_chains():
+    out = Total()(run_stage(Evens(), ROWS, progress=False), progress=False)
+    assert out.to_list() == [{"id": "total", "n": 20, "rows": 5}]
+    assert [s["stage"] for s in out.steps] == ["test.evens", "test.total"]
+    assert out.rejected.num_rows == 5  # rejections of the whole chain travel along
+
+
+def test_every_input_form_reads_with_stable_ids(tmp_path):
+    rows = [{"text": "a"}, {"text": "b"}]
+    from_list = read(rows)
+    assert from_list.table.column("id").to_pylist() == read(rows).table.column("id").to_pylist()
+    assert read(pa.Table.from_pylist(rows)).table.equals(from_list.table)
+    assert read(datasets.Dataset.from_list(rows)).table.equals(from_list.table)
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from_file = read(path)
+    assert from_file.table.equals(from_list.table) and str(path) in from_file.inputs
+    assert read("example").table.num_rows == 20
+
+
+def test_repeated_ids_and_bad_rows_are_named(tmp_path):
+    with pytest.raises(CaravanError, match="row 3: id 'x' repeats row 1"):
+        read([{"id": "x"}, {"id": "y"}, {"id": "x"}])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\n{not json\n')
+    with pytest.raises(CaravanError, match="bad.jsonl"):
+        read(bad)
+
+
+def test_reason_codes():
+    assert reason_code("constraints not stated in prompt") == "constraints_not_stated_in_prompt"
+
+
+def test_journal_resumes_by_batch(tmp_path):
+    first = Evens()
+    a = run_stage(first, ROWS, journal=tmp_path / "j", progress=False)
+    again = Evens()
+    b = run_stage(again, ROWS, journal=tmp_path / "j", progress=False)
+    assert again.calls == 0 and again.setups == 0  # nothing redone, nothing loaded
+    assert b.table.equals(a.table) and b.rejected.equals(a.rejected)
+    assert b.stats["test.evens.batches_resumed"] == 4
+    more = Evens()
+    run_stage(more, [*ROWS, {"id": "r10", "n": 10}], journal=tmp_path / "j", progress=False)
+    assert more.calls == 1  # only the batch whose rows changed
+
+
+class Pricey(Stage):
+    name = "test.pricey"
+    batch_size = 2
+
+    def __init__(self, session) -> None:
+        self.llm = session
+        self.calls = 0
+
+    async def process(self, batch: pa.Table) -> StageResult:
+        self.calls += 1
+        self.llm.spent_usd += 1.0  # what a session adds for fresh calls
+        return StageResult(rows=batch.to_pylist())
+
+
+def test_max_cost_stops_after_the_batch_that_passes_it_and_resume_continues(tmp_path):
+    from caravan.session import LLM
+
+    session = LLM("gpt-4o", provider="openai", cache=False)
+    stage = Pricey(session)
+    with pytest.raises(CostLimitReached, match="over the limit of \\$1.5000"):
+        run_stage(stage, ROWS, journal=tmp_path / "j", max_cost=1.5, progress=False)
+    assert stage.calls == 2
+    rest = Pricey(session)
+    out = run_stage(rest, ROWS, journal=tmp_path / "j", progress=False)
+    assert rest.calls == 3 and out.table.num_rows == 10
+
+
+def test_a_stage_runs_inside_a_running_event_loop():
+    async def main() -> Dataset:
+        return Evens()(ROWS, progress=False)
+
+    assert asyncio.run(main()).table.num_rows == 5
+
+
+def test_output_rows_need_ids():
+    class NoIds(Stage):
+        async def process(self, batch):
+            return StageResult(rows=[{"x": 1}])
+
+    with pytest.raises(CaravanError, match="unique `id`"):
+        NoIds()(ROWS, progress=False)
+
+
+def test_write_carries_the_chain_and_the_side_file(tmp_path):
+    from records.provenance import Provenance
+
+    out = run_stage(Evens(), ROWS, progress=False)
+    path = out.write(tmp_path / "even.parquet")
+    import pyarrow.parquet as pq
+
+    prov = Provenance.from_metadata(pq.read_table(path).schema.metadata)
+    assert prov.config["steps"][0]["stage"] == "test.evens"
+    side = [json.loads(x) for x in (tmp_path / "even.rejected.jsonl").read_text().splitlines()]
+    assert [s["id"] for s in side] == ["r1", "r3", "r5", "r7", "r9"]
+    assert side[0]["row"] == {"id": "r1", "n": 1} and side[0]["reason"] == "odd_number"
+
+
+def test_progress_is_plain_lines_off_a_terminal(capsys):
+    from caravan.progress import StageProgress
+
+    with StageProgress("test.evens", 10, enabled=True, every_s=0.0) as bar:
+        assert not bar.tty  # pytest captures stderr: no rich bar
+        bar.advance(4, 1)
+        bar.advance(6, 2)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("test.evens: 4/10 rows (40%)") and lines[0].endswith("1 rejected")
+    assert lines[-1].startswith("test.evens: 10/10 rows (100%)")
+    assert "3 rejected" in lines[-1] and "done in" in lines[-1]
+
+
+def test_cv_run_chains_stages_in_memory():
+    import caravan as cv
+
+    out = cv.run([Evens(), Total()], ROWS, progress=False)
+    assert out.to_list() == [{"id": "total", "n": 20, "rows": 5}]
