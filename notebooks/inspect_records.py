@@ -8,8 +8,8 @@ import sys
 import polars as pl
 import pyarrow.parquet as pq
 
-from records import read_records
-from records.provenance import Provenance
+from caravan.records import read_records
+from caravan.records.provenance import Provenance
 
 PATH = sys.argv[1] if len(sys.argv) > 1 else "data/sft.parquet"
 KIND = sys.argv[2] if len(sys.argv) > 2 else "sft"

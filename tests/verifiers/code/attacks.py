@@ -31,7 +31,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run as a script by another user: import the repository by path
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from verifiers.code import Limits, run_tests  # noqa: E402
+from caravan.verifiers.code import Limits, run_tests  # noqa: E402
 
 SECRET = "sk-caravan-attack-secret-0123456789"
 MARK = "caravan-atk"
