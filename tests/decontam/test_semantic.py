@@ -86,7 +86,7 @@ def test_missing_extra_is_a_one_line_error(tmp_path, monkeypatch):
     from caravan.decontam.embed import require_backend
 
     monkeypatch.setitem(sys.modules, "transformers", None)  # import now fails
-    with pytest.raises(CaravanError, match=r"pip install 'caravan\[semantic\]'"):
+    with pytest.raises(CaravanError, match=r"pip install 'caravan-posttrain\[semantic\]'"):
         require_backend()
     train = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "hello there world"}])
     ev = write_jsonl(tmp_path / "e.jsonl", [{"question": "hello there world"}])

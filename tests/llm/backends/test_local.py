@@ -316,7 +316,7 @@ def test_schema_is_not_enforced_here(backend):
 
 def test_missing_transformers_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
-    with pytest.raises(CaravanError, match=r"pip install 'caravan\[train\]'"):
+    with pytest.raises(CaravanError, match=r"pip install 'caravan-posttrain\[train\]'"):
         LocalBackend("some/model").load()
 
 

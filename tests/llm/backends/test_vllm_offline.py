@@ -181,7 +181,7 @@ def test_aborted_request_is_an_error_response(fake_vllm):
 
 def test_missing_vllm_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
-    with pytest.raises(CaravanError, match=r"pip install 'caravan\[vllm\]'") as info:
+    with pytest.raises(CaravanError, match=r"pip install 'caravan-posttrain\[vllm\]'") as info:
         VLLMBackend("org/model").complete_batch([_req("hi")])
     assert not isinstance(info.value, PermanentError)
     assert "GPU" in str(info.value)
