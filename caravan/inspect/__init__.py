@@ -7,6 +7,6 @@ single place matplotlib is imported (headless Agg backend, optional `inspect` ex
 """
 
 from caravan.inspect.data import env_param, read, read_rows
-from caravan.inspect.figures import pyplot, save_png
+from caravan.inspect.figures import pyplot, save_png, show
 
-__all__ = ["env_param", "pyplot", "read", "read_rows", "save_png"]
+__all__ = ["env_param", "pyplot", "read", "read_rows", "save_png", "show"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ def pyplot() -> Any:
         import matplotlib
     except ImportError as exc:
         raise CaravanError(INSTALL_HINT) from exc
-    matplotlib.use("Agg", force=False)
+    if not os.environ.get("MPLBACKEND"):  # a notebook kernel sets its inline backend here
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
@@ -85,3 +87,19 @@ def save_png(fig: Any, path: str | Path, dpi: int = 80) -> Path:
         fh.write(data)
     pyplot().close(fig)
     return out
+
+
+def show(fig: Any, name: str, figure_dir: str | Path | None = None) -> Any:
+    """Notebook helper: display `fig` inline, save it as `figure_dir/name.png` when a
+    folder is given (how docs/ pictures are made), then close it."""
+    try:
+        from IPython.display import display
+
+        display(fig)
+    except ImportError:  # plain Python: saving is all we can do
+        pass
+    if figure_dir:
+        save_png(fig, Path(figure_dir) / f"{name}.png")
+    else:
+        pyplot().close(fig)
+    return None
