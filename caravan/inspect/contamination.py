@@ -51,21 +51,26 @@ def plot_heatmap(ax: Any, report: dict[str, Any]) -> None:
         return
     threshold = report["settings"]["dataset_threshold"]
     top = max(max(row) for row in m)
+    vmax = max(100 * top, 100 * threshold * 2)
     im = ax.imshow([[100 * v for v in row] for row in m], cmap="Reds", aspect="auto",
-                   vmin=0, vmax=max(100 * top, 100 * threshold * 2))  # fmt: skip
+                   vmin=0, vmax=vmax)  # fmt: skip
     ax.set_xticks(range(len(evals)), evals, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(trains)), [Path(t).name for t in trains], fontsize=8)
     for i, row in enumerate(m):
         for j, v in enumerate(row):
             flag = " !" if v > threshold else ""
-            ax.text(j, i, f"{100 * v:.1f}%{flag}", ha="center", va="center", fontsize=7)
+            dark = 100 * v > 0.6 * vmax
+            ax.text(j, i, f"{100 * v:.1f}%{flag}", ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")  # fmt: skip
     ax.set_title(f"eval items overlapped (contaminated above {100 * threshold:g}%)")
     ax.figure.colorbar(im, ax=ax, label="% of eval set")
 
 
 def plot_coverage(ax: Any, matches: list[dict[str, Any]], report: dict[str, Any]) -> None:
     cov = [m["coverage"] for m in matches]
-    figures.hist(ax, cov, "coverage of matched eval items", "fraction of eval tokens matched")
+    figures.hist(
+        ax, cov, "coverage of matched eval items", "fraction of eval tokens matched", 20, (0, 1)
+    )
     if cov:
         ax.axvline(report["settings"]["instance_threshold"], color="red", lw=1)
 

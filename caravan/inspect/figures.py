@@ -55,11 +55,18 @@ def barh(ax: Any, labels: list[str], values: list[float], title: str, xlabel: st
     ax.set_xlabel(xlabel)
 
 
-def hist(ax: Any, values: list[float], title: str, xlabel: str = "", bins: int = 20) -> None:
+def hist(
+    ax: Any,
+    values: list[float],
+    title: str,
+    xlabel: str = "",
+    bins: int = 20,
+    limits: tuple[float, float] | None = None,
+) -> None:
     if not values:
         empty(ax, title)
         return
-    ax.hist(values, bins=bins, color="#4c72b0", edgecolor="white")
+    ax.hist(values, bins=bins, range=limits, color="#4c72b0", edgecolor="white")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
 

@@ -113,11 +113,18 @@ def failing(rows: list[dict[str, Any]], response_column: str = "response") -> li
     return out
 
 
-def failing_html(fails: list[dict[str, Any]], n: int = 8, max_chars: int = 400) -> str:
+def failing_html(fails: list[dict[str, Any]], n: int = 4, max_chars: int = 400) -> str:
+    """The first `n` failing checks of each verifier, with reason and response."""
+    shown: dict[str, int] = defaultdict(int)
+    picked = []
+    for f in fails:
+        if shown[f["verifier"]] < n:
+            shown[f["verifier"]] += 1
+            picked.append(f)
     rows = [
         [str(f["row"]), escape(f["verifier"]), escape(f["score"]), escape(f["reason"], 300),
          escape(f["response"], max_chars)]
-        for f in fails[:n]
+        for f in picked
     ]  # fmt: skip
     return table_html(["row", "verifier", "score", "reason", "response"], rows, raw=True)
 
