@@ -83,7 +83,7 @@ def png_base64(fig: Any, dpi: int = 80) -> str:
     return "data:image/png;base64," + base64.b64encode(to_png(fig, dpi)).decode("ascii")
 
 
-def save_png(fig: Any, path: str | Path, dpi: int = 80) -> Path:
+def save_png(fig: Any, path: str | Path, dpi: int = 72) -> Path:
     """Write `fig` as a PNG (parents created, written atomically) and close it."""
     from records.writers import atomic_path
 

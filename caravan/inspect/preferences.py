@@ -253,7 +253,7 @@ def stats_figure(pairs: list[dict[str, Any]], side: list[dict[str, Any]] | None 
         plot_rating_distribution,
         plot_parse_failures,
     ]
-    fig, axes = figures.grid(len(panels) + (len(side_panels) if side else 0))
+    fig, axes = figures.grid(len(panels) + (len(side_panels) if side else 0), cell=(3.9, 2.5))
     for ax, draw in zip(axes, panels, strict=False):
         draw(ax, pairs)
     for ax, draw in zip(axes[len(panels) :], side_panels if side else [], strict=False):

@@ -51,8 +51,12 @@ def _keep(name: str, book, figures: Path) -> None:
     else:
         body, _ = _html_exporter(HTMLExporter).from_notebook_node(book)
         (ARTIFACTS / f"{name}.html").write_text(body, encoding="utf-8")
+    docs = os.environ.get("CARAVAN_NB_DOCS")  # `make notebook-figures`: refresh docs/ pictures
     for png in figures.glob("*.png") if figures.exists() else []:
         shutil.copy(png, ARTIFACTS / png.name)
+        if docs:  # relative to the repository (tests change the working directory)
+            (REPO / docs).mkdir(parents=True, exist_ok=True)
+            shutil.copy(png, REPO / docs / png.name)
 
 
 def outputs(book, kind: str = "text/plain") -> list[str]:
