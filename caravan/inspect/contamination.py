@@ -100,7 +100,8 @@ def shared_spans(text: str, other: str, n: int) -> list[tuple[int, int]]:
     for (start, end, _), h in zip(toks, hit, strict=True):
         if not h:
             continue
-        if spans and spans[-1][1] >= start - 3 and text[spans[-1][1] : start].strip(" ,.;:") == "":
+        gap = text[spans[-1][1] : start] if spans else "x"
+        if len(gap) <= 3 and not any(c.isalnum() for c in gap):
             spans[-1] = (spans[-1][0], end)  # one mark across the gap between shared tokens
         else:
             spans.append((start, end))

@@ -24,7 +24,7 @@ def execute(name: str, params: dict[str, object], tmp_path: Path, monkeypatch) -
     monkeypatch.setenv("CARAVAN_NB_FIGURE_DIR", str(figures))
     for key, value in params.items():
         monkeypatch.setenv(f"CARAVAN_NB_{key.upper()}", str(value))
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel picks inline, as in Jupyter
     book = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     client = nbclient.NotebookClient(
         book, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
