@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {
     "caravan": "caravan.cli",
-    "synth": "synth.cli",
-    "prefs": "prefs.cli",
-    "decontam": "decontam.cli",
-    "verify": "verifiers.cli",
-    "train": "train_adapters.cli",
+    "synth": "caravan.synth.cli",
+    "prefs": "caravan.prefs.cli",
+    "decontam": "caravan.decontam.cli",
+    "verify": "caravan.verifiers.cli",
+    "train": "caravan.train_adapters.cli",
 }
 
 

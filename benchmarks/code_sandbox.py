@@ -47,7 +47,7 @@ def load_previous(anchor: str, into: Path) -> ModuleType:
             ["git", "show", f"{anchor}:verifiers/code/{name}"],
             cwd=ROOT, capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        (pkg / name).write_text(text.replace("verifiers.code.sandbox", "previous_code.sandbox"))
+        (pkg / name).write_text(text.replace("caravan.verifiers.code.sandbox", "previous_code.sandbox"))
     sys.path.insert(0, str(into))
     return importlib.import_module("previous_code")
 
@@ -102,8 +102,8 @@ def main() -> None:
         sys.exit(f"no HumanEval data at {path}")
     rows = [json.loads(line) for line in path.read_text().splitlines()][: args.problems]
 
-    import verifiers.code as current
-    from verifiers.code import isolation
+    import caravan.verifiers.code as current
+    from caravan.verifiers.code import isolation
 
     iso = isolation.probe()
     print(f"isolation: {iso.reason}")

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from decontam.check import CheckConfig, run_check
-from decontam.evalsets import load_eval_set
-from decontam.fuzzy import FuzzyConfig, Sketcher, fuzzy_matches, shingle_sets
+from caravan.decontam.check import CheckConfig, run_check
+from caravan.decontam.evalsets import load_eval_set
+from caravan.decontam.fuzzy import FuzzyConfig, Sketcher, fuzzy_matches, shingle_sets
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EVAL_FIELDS = {

@@ -33,10 +33,11 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from decontam.check import CheckConfig, run_check  # noqa: E402
-from decontam.embed import Embedder, cached_embeddings  # noqa: E402
-from decontam.evalsets import load_eval_sets  # noqa: E402
-from decontam.semantic import DEFAULT_THRESHOLD, SemanticConfig  # noqa: E402
+from caravan.decontam.check import CheckConfig, run_check  # noqa: E402
+from caravan.decontam.embed import Embedder, cached_embeddings  # noqa: E402
+from caravan.decontam.evalsets import load_eval_sets  # noqa: E402
+from caravan.decontam.semantic import DEFAULT_THRESHOLD, SemanticConfig  # noqa: E402
+
 from tests.fixtures.rephrase import EVAL_FIELDS, EVAL_FILES, rephrased_sample  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data"

@@ -19,10 +19,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from verifiers.ifeval import check_instructions, sample_constraints
-from verifiers.ifeval import text as tx
-from verifiers.ifeval.examples import PROSE, build
-from verifiers.ifeval.language import detect_language
+from caravan.verifiers.ifeval import check_instructions, sample_constraints
+from caravan.verifiers.ifeval import text as tx
+from caravan.verifiers.ifeval.examples import PROSE, build
+from caravan.verifiers.ifeval.language import detect_language
 
 TARGET = 2000
 
@@ -33,7 +33,7 @@ def _rows() -> list[dict]:
     if path.exists():
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     print(f"{path} absent: using 540 sampled IFEval-only constraint sets instead")
-    from verifiers.ifeval import IFEVAL_IDS
+    from caravan.verifiers.ifeval import IFEVAL_IDS
 
     out = []
     for i in range(540):
@@ -126,7 +126,7 @@ def main() -> None:
 
 def degenerate() -> None:
     """Worst cases for backtracking patterns: 50k newlines, 50k '[' and '<<' runs."""
-    from verifiers.ifeval import IFEVAL_IDS
+    from caravan.verifiers.ifeval import IFEVAL_IDS
 
     row_kwargs = {iid: _DEFAULT_KWARGS.get(iid, {}) for iid in IFEVAL_IDS}
     for name, text in (

@@ -28,9 +28,9 @@ def main() -> None:
     parser.add_argument("--fault-rate", type=float, default=0.2)
     args = parser.parse_args()
 
-    from llm.backends.openai_api import OpenAIBackend
-    from llm.engine import Engine, EngineConfig
-    from llm.types import Request
+    from caravan.llm.backends.openai_api import OpenAIBackend
+    from caravan.llm.engine import Engine, EngineConfig
+    from caravan.llm.types import Request
 
     with tempfile.TemporaryDirectory() as tmp:
         double = DoubleProcess(

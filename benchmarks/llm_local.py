@@ -24,14 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.fixtures.tiny_model
 
 import torch  # noqa: E402
-
-from llm.backends.local import (  # noqa: E402
+from caravan.llm.backends.local import (  # noqa: E402
     LocalBackend,
     SamplingSpec,
     _RowSampler,
     _RowStopper,
 )
-from llm.types import Request  # noqa: E402
+from caravan.llm.types import Request  # noqa: E402
+
 from tests.fixtures.tiny_model import build_tiny_model  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "data" / "corpus" / "t0_prompts.parquet"

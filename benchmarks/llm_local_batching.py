@@ -22,8 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.fixtures.tiny_model
 
-from llm import complete  # noqa: E402
-from llm.backends.local import LocalBackend  # noqa: E402
+from caravan.llm import complete  # noqa: E402
+from caravan.llm.backends.local import LocalBackend  # noqa: E402
+
 from tests.fixtures.tiny_model import build_tiny_model  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "data" / "corpus" / "t0_prompts.parquet"

@@ -50,7 +50,7 @@ async def bare(base_url: str, n: int, concurrency: int) -> int:
 
 
 async def ours(base_url: str, n: int, concurrency: int, cache: str, progress: bool) -> int:
-    from llm import acomplete
+    from caravan.llm import acomplete
 
     out = await acomplete(
         prompts(n),

@@ -50,9 +50,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
-
-    from llm.cache_scope import cache_scope
-    from llm.types import Request
+    from caravan.llm.cache_scope import cache_scope
+    from caravan.llm.types import Request
 
     double_mod = load_double_module()
     with tempfile.TemporaryDirectory() as tmp:

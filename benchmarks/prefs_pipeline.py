@@ -89,9 +89,9 @@ def main() -> None:
     import os
 
     os.environ.setdefault("OPENAI_API_KEY", "sk-benchmark-not-a-real-key")
-    from prefs.build import BuildConfig, run_build
-    from prefs.pool import parse_pool
-    from prefs.stats import compute_stats
+    from caravan.prefs.build import BuildConfig, run_build
+    from caravan.prefs.pool import parse_pool
+    from caravan.prefs.stats import compute_stats
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
-from records import read_records, write_records
+from caravan.records import read_records, write_records
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus" / "t0_prompts.parquet"
 

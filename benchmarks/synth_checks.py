@@ -13,9 +13,9 @@ import argparse
 import random
 import time
 
-from synth.dedup import DedupConfig, dedup_texts
-from synth.if_statement import missing_statements
-from verifiers.ifeval import sample_constraints
+from caravan.synth.dedup import DedupConfig, dedup_texts
+from caravan.synth.if_statement import missing_statements
+from caravan.verifiers.ifeval import sample_constraints
 
 WORDS = ["market", "river", "ledger", "harvest", "engine", "budget", "lesson", "garden", "signal", "winter", "bridge", "ticket", "harbor", "recipe", "schedule", "invoice", "orbit", "lantern", "canvas", "meadow"]  # fmt: skip
 

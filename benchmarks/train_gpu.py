@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def build_model(path: Path, tiny: bool) -> Path:
     import torch
+    from caravan.train_adapters.chat_template import apply_template_choice
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from tests.fixtures.tiny_model import build_tokenizer
-    from train_adapters.chat_template import apply_template_choice
 
     tok = build_tokenizer(512)
     apply_template_choice(tok, "tulu")
@@ -65,7 +65,7 @@ def build_model(path: Path, tiny: bool) -> Path:
 
 
 def write_data(folder: Path, n_rows: int, words: int) -> tuple[Path, Path]:
-    from records import write_records
+    from caravan.records import write_records
 
     filler = " ".join(f"w{i % 97}" for i in range(words))
     sft = [
@@ -111,12 +111,11 @@ def run_one(
     stage: str, ours: bool, model_dir: Path, data: Path, out: Path, steps: int, max_len: int
 ) -> None:
     import torch
-
-    from train_adapters.mixer import build_mixture
-    from train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
-    from train_adapters.recipe import load_recipe
-    from train_adapters.resolve import resolve
-    from train_adapters.run import build_trainer, stage_dataset, trl_args
+    from caravan.train_adapters.mixer import build_mixture
+    from caravan.train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
+    from caravan.train_adapters.recipe import load_recipe
+    from caravan.train_adapters.resolve import resolve
+    from caravan.train_adapters.run import build_trainer, stage_dataset, trl_args
 
     recipe_name = {"sft": "tulu3-8b-sft", "dpo": "tulu3-8b-dpo"}[stage]
     common = [

@@ -82,11 +82,11 @@ def main() -> None:
     args = ap.parse_args()
     if not args.data.is_dir():
         sys.exit(f"shared data not found at {args.data} (pass --data)")
-    from verifiers.rewards import compute_rewards
+    from caravan.verifiers.rewards import compute_rewards
 
     rng = random.Random(args.seed)
     third = args.batch // 3
-    has_ifeval = importlib.util.find_spec("verifiers.ifeval") is not None
+    has_ifeval = importlib.util.find_spec("caravan.verifiers.ifeval") is not None
     items = gsm8k_items(args.data, third, rng) + math_items(args.data, third, rng)
     if has_ifeval:
         items += if_items(args.data, args.batch - 2 * third, rng)

@@ -42,7 +42,7 @@ t0 = time.perf_counter()
 which, path = sys.argv[1], sys.argv[2]
 items = json.load(open(path))
 if which == "caravan":
-    from verifiers import math as vmath
+    from caravan.verifiers import math as vmath
     first = vmath.is_correct(items[0][0], items[0][1])
     t1 = time.perf_counter()
     vmath.is_correct_batch([r for r, _ in items[1:]], [g for _, g in items[1:]])
@@ -81,7 +81,7 @@ def with_hard_items(cases: list[Case]) -> list[Case]:
 
 
 def run_caravan_warm(cases: list[Case]) -> tuple[list[bool], float, dict[str, int]]:
-    from verifiers import math as vmath
+    from caravan.verifiers import math as vmath
 
     pool = vmath.symbolic_pool()
     pool.map([([("x \\le 2", "x\\leq 2")],)] * pool.size)  # every worker started and warm
@@ -122,7 +122,7 @@ def run_cold(which: str, cases: list[Case]) -> dict[str, float]:
 def grader_accuracy(data: Path, seed: int) -> list[str]:
     """MATH-500 accuracy as each grader reports it (Qwen2.5-Math-eval style: one response per
     problem, the share judged correct), against the truth known by construction."""
-    from verifiers import math as vmath
+    from caravan.verifiers import math as vmath
 
     cases = build_cases(data, 500, seed, sources=("math500",))
     truth = [c.kind != "wrong" for c in cases]

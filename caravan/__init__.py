@@ -12,7 +12,7 @@ from caravan.errors import CaravanError
 try:
     from importlib.metadata import PackageNotFoundError, version
 
-    __version__ = version("caravan")
+    __version__ = version("caravan-posttrain")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
@@ -36,13 +36,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(import_module(module), attr)
-    if name in _PACKAGES:  # cv.synth.Generate: a subpackage once moved under caravan.*
-        try:
-            return import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-            return import_module(name)
+    if name in _PACKAGES:  # cv.synth.Generate: the subpackages live under caravan.*
+        return import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

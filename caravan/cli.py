@@ -15,12 +15,12 @@ from caravan.session import LLMSettings
 
 # name -> (module, attribute, one-line help): groups load only when used, so --help is fast.
 SUBCOMMANDS = {
-    "synth": ("synth.cli", "cli", "Persona-driven synthesis of verifiable prompts and answers."),
-    "prefs": ("prefs.cli", "cli", "On-policy preference pairs with an LLM judge."),
-    "decontam": ("decontam.cli", "cli", "8-gram decontamination against eval sets."),
-    "verify": ("verifiers.cli", "cli", "Verifiers: score responses, build RLVR sets."),
-    "train": ("train_adapters.cli", "cli", "Train with TRL from a recipe."),
-    "records": ("records.cli", "cli", "Validate, convert and inspect record files."),
+    "synth": ("caravan.synth.cli", "cli", "Persona-driven synthesis of verifiable prompts and answers."),
+    "prefs": ("caravan.prefs.cli", "cli", "On-policy preference pairs with an LLM judge."),
+    "decontam": ("caravan.decontam.cli", "cli", "8-gram decontamination against eval sets."),
+    "verify": ("caravan.verifiers.cli", "cli", "Verifiers: score responses, build RLVR sets."),
+    "train": ("caravan.train_adapters.cli", "cli", "Train with TRL from a recipe."),
+    "records": ("caravan.records.cli", "cli", "Validate, convert and inspect record files."),
 }
 
 

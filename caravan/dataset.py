@@ -59,7 +59,7 @@ class Dataset:
     ) -> Path:
         """Validate and write the rows (Parquet or Arrow) with the chain's provenance, and
         every rejected row of the chain to `<stem>.rejected.jsonl` (or `rejected`)."""
-        from records import Provenance, write_records
+        from caravan.records import Provenance, write_records
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ class Dataset:
 
 def write_rejected(table: pa.Table, path: Path) -> Path:
     """The one rejected-rows side file: JSON Lines of id, stage, reason, details, row."""
-    from records.writers import atomic_path
+    from caravan.records.writers import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, "w") as fh:

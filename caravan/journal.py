@@ -47,7 +47,7 @@ class Journal:
         )
 
     def put(self, key: str, result: StageResult) -> None:
-        from records.writers import atomic_path
+        from caravan.records.writers import atomic_path
 
         data = {
             "rows": result.rows,

@@ -39,18 +39,18 @@ import pyarrow as pa
 from caravan.errors import CaravanError
 
 STAGES = {
-    "synth.generate": ("synth.stages", "Generate"),
-    "synth.solve": ("synth.stages", "Solve"),
-    "synth.relax": ("synth.stages", "Relax"),
-    "synth.dedup": ("synth.stages", "Dedup"),
-    "synth.complete": ("synth.stages", "Complete"),
-    "prefs.answer": ("prefs.stages", "Answer"),
-    "prefs.judge": ("prefs.stages", "Judge"),
-    "prefs.binarize": ("prefs.stages", "Binarize"),
-    "decontam.check": ("decontam.stages", "Check"),
-    "decontam.gate": ("decontam.stages", "Gate"),
-    "verify.score": ("verifiers.stages", "Score"),
-    "verify.build_rlvr": ("verifiers.stages", "BuildRLVR"),
+    "synth.generate": ("caravan.synth.stages", "Generate"),
+    "synth.solve": ("caravan.synth.stages", "Solve"),
+    "synth.relax": ("caravan.synth.stages", "Relax"),
+    "synth.dedup": ("caravan.synth.stages", "Dedup"),
+    "synth.complete": ("caravan.synth.stages", "Complete"),
+    "prefs.answer": ("caravan.prefs.stages", "Answer"),
+    "prefs.judge": ("caravan.prefs.stages", "Judge"),
+    "prefs.binarize": ("caravan.prefs.stages", "Binarize"),
+    "decontam.check": ("caravan.decontam.stages", "Check"),
+    "decontam.gate": ("caravan.decontam.stages", "Gate"),
+    "verify.score": ("caravan.verifiers.stages", "Score"),
+    "verify.build_rlvr": ("caravan.verifiers.stages", "BuildRLVR"),
 }
 CONTROL = ("read", "use", "concat", "write")
 SESSION_ARGS = ("llm", "on_policy")  # values name an entry of `llms`
@@ -210,7 +210,7 @@ def build_stage(pipe: Pipeline, step: Step) -> Any:
 
 def _concat(parts: list[Any]) -> Any:
     from caravan.dataset import Dataset
-    from records.readers import rows_to_table
+    from caravan.records.readers import rows_to_table
 
     rows = [r for p in parts for r in p.table.to_pylist()]
     ids = [str(r["id"]) for r in rows]
@@ -328,7 +328,7 @@ async def _arun(
     report.cost_usd = report.cost_usd if dry else spent
     report.tables = named | {"_last": current}
     if not dry:
-        from records.writers import atomic_path
+        from caravan.records.writers import atomic_path
 
         pipe.output.mkdir(parents=True, exist_ok=True)
         record = {"pipeline": report.pipeline, "steps": report.steps, "outputs": report.outputs,

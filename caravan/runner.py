@@ -67,7 +67,7 @@ def read(
     if isinstance(source, pa.Table):
         return Dataset(ensure_ids(source, "<table>"))
     if isinstance(source, list):
-        from records.readers import rows_to_table
+        from caravan.records.readers import rows_to_table
 
         bad = next((i for i, r in enumerate(source) if not isinstance(r, dict)), None)
         if bad is not None:
@@ -79,11 +79,11 @@ def read(
             raise CaravanError("a streaming datasets.IterableDataset: read it with a hub id")
         return Dataset(ensure_ids(pa.table(table), "<datasets.Dataset>"))
     if isinstance(source, str | Path):
-        from records import load_records
-        from records.readers import handle_bad_rows
+        from caravan.records import load_records
+        from caravan.records.readers import handle_bad_rows
 
         if str(source) == "example":
-            from synth.personas import example_personas_path
+            from caravan.synth.personas import example_personas_path
 
             source = example_personas_path()
         loaded = load_records(source, kind, split=split, config=config)
@@ -115,7 +115,7 @@ async def arun_stage(
     batch_size: int | None = None,
 ) -> Dataset:
     """Run `stage` over `data`; see `run_stage`."""
-    from records.readers import rows_to_table
+    from caravan.records.readers import rows_to_table
 
     src = read(data)
     label = label or stage.name

@@ -65,7 +65,7 @@ class LLM:
         system: str | None = None,
         **params: Any,
     ) -> None:
-        from llm.backends import PROVIDERS, resolve_provider
+        from caravan.llm.backends import PROVIDERS, resolve_provider
 
         base = asdict(settings) if settings is not None else {}
         for name in list(params):
@@ -118,8 +118,8 @@ class LLM:
 
     @property
     def cache_path(self) -> Path | None:
-        from llm.api import default_cache_path
-        from llm.cache import ResponseCache
+        from caravan.llm.api import default_cache_path
+        from caravan.llm.cache import ResponseCache
 
         c = self._cache_arg
         if c is True:
@@ -131,7 +131,7 @@ class LLM:
         return Path(c).expanduser()
 
     def _open_cache(self) -> Any:
-        from llm.cache import ResponseCache
+        from caravan.llm.cache import ResponseCache
 
         with self._lock:
             if self._cache is None and self._cache_arg not in (False, None):
@@ -146,14 +146,14 @@ class LLM:
             return None
         with self._lock:
             if self._backend is None:
-                from llm.backends import make_backend
+                from caravan.llm.backends import make_backend
 
                 self._backend = make_backend(self.provider, self.model, **self.backend_options)
             return self._backend
 
     def close(self) -> None:
         """Close the cache (when the session opened it)."""
-        from llm.cache import ResponseCache
+        from caravan.llm.cache import ResponseCache
 
         if self._cache is not None and not isinstance(self._cache_arg, ResponseCache):
             self._cache.close()
@@ -169,8 +169,8 @@ class LLM:
         schema: Any = None,
     ) -> Any:
         """One Request of this session's model; `params` override the session's."""
-        from llm.api import to_request
-        from llm.structured import schema_of
+        from caravan.llm.api import to_request
+        from caravan.llm.structured import schema_of
 
         merged = {**self.params, **(params or {})}
         schema_dict = schema_of(schema) if schema is not None else None
@@ -179,7 +179,7 @@ class LLM:
         return to_request(item, self.model, 0, merged, schema_dict, self.system)
 
     def _requests(self, inputs: Any, schema: Any = None) -> list[Any]:
-        from llm.api import build_requests
+        from caravan.llm.api import build_requests
 
         return build_requests(
             list(inputs), self.model, params=self.params, schema=schema, system=self.system
@@ -187,7 +187,7 @@ class LLM:
 
     async def acomplete(self, inputs: Any, *, schema: Any = None, progress: bool | None = None):
         """One Response per input (text, messages, {"messages"|"prompt", "id"}, Request)."""
-        from llm.api import acomplete
+        from caravan.llm.api import acomplete
 
         requests = self._requests(inputs, schema)
         if not requests:
@@ -225,9 +225,9 @@ class LLM:
 
     def estimate(self, inputs: Any, *, schema: Any = None) -> Any:
         """What `complete(inputs)` would send and cost at most; sends nothing."""
-        from llm.cache import ResponseCache
-        from llm.estimate import estimate_cost
-        from llm.pricing import PriceTable
+        from caravan.llm.cache import ResponseCache
+        from caravan.llm.estimate import estimate_cost
+        from caravan.llm.pricing import PriceTable
 
         requests = self._requests(inputs, schema)
         path = self.cache_path

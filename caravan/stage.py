@@ -60,7 +60,7 @@ class StageResult:
     counters: Counter[str] = field(default_factory=Counter)
 
     def table(self) -> pa.Table:
-        from records.readers import rows_to_table
+        from caravan.records.readers import rows_to_table
 
         return (
             rows_to_table(self.rows) if self.rows else pa.table({"id": pa.array([], pa.string())})

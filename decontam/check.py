@@ -23,12 +23,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from caravan.decontam.evalsets import EvalSet
+from caravan.decontam.index import EvalIndex, cached_index, default_cache_dir, merge_indexes
+from caravan.decontam.match import scan_texts
+from caravan.decontam.trainio import (
+    Chunk,
+    FieldSpec,
+    chunk_texts,
+    iter_chunks,
+    open_train,
+    resolve_fields,
+)
 
 from caravan.errors import CaravanError
-from decontam.evalsets import EvalSet
-from decontam.index import EvalIndex, cached_index, default_cache_dir, merge_indexes
-from decontam.match import scan_texts
-from decontam.trainio import Chunk, FieldSpec, chunk_texts, iter_chunks, open_train, resolve_fields
 
 MATCH_SCHEMA = pa.schema(
     [
@@ -369,10 +376,11 @@ def run_check(
     import json
     from datetime import UTC, datetime
 
+    from caravan.decontam.tokens import TOKENIZER_VERSION
+    from caravan.records.provenance import METADATA_KEY, Provenance
+    from caravan.records.writers import atomic_path
+
     from caravan import __version__
-    from decontam.tokens import TOKENIZER_VERSION
-    from records.provenance import METADATA_KEY, Provenance
-    from records.writers import atomic_path
 
     config.validate()
     if semantic is not None:
@@ -394,8 +402,8 @@ def run_check(
     prov = Provenance.capture(config=settings)
     schema = MATCH_SCHEMA.with_metadata({METADATA_KEY: prov.to_json().encode()})
     scans: list[TrainScan] = []
-    from decontam.index import content_key
-    from decontam.progress import ProgressLog, progress_path_for, run_key
+    from caravan.decontam.index import content_key
+    from caravan.decontam.progress import ProgressLog, progress_path_for, run_key
 
     fingerprints = [open_train(p).fingerprint() for p in train_paths]  # hashed once
     key = run_key(
@@ -423,7 +431,7 @@ def run_check(
                 executor = None
             sem_run = None
             if semantic is not None:
-                from decontam.semantic import run_semantic
+                from caravan.decontam.semantic import run_semantic
 
                 sem_run = run_semantic(list(train_paths), catalog, config, semantic)
                 writer.write_semantic(sem_run.candidates)
@@ -462,7 +470,7 @@ def run_check(
         "match_count": writer.count,
     }
     if fuzzy is not None:
-        from decontam.fuzzy import run_fuzzy
+        from caravan.decontam.fuzzy import run_fuzzy
 
         report["fuzzy"] = run_fuzzy(train_paths, catalog, config, fuzzy)
     if sem_run is not None:

@@ -221,9 +221,9 @@ def check(
 
     Example: decontam check --train sft.parquet --eval gsm8k=gsm8k_test.jsonl:question
     --report report.json"""
-    from decontam.check import CheckConfig, run_check
-    from decontam.evalsets import load_eval_sets
-    from decontam.index import default_cache_dir
+    from caravan.decontam.check import CheckConfig, run_check
+    from caravan.decontam.evalsets import load_eval_sets
+    from caravan.decontam.index import default_cache_dir
 
     config = CheckConfig(
         ngram=ngram,
@@ -243,13 +243,13 @@ def check(
         pyplot()  # no plotting library: say so before the scan, not after it
     fuzzy_cfg = None
     if fuzzy:
-        from decontam.fuzzy import FuzzyConfig
+        from caravan.decontam.fuzzy import FuzzyConfig
 
         fuzzy_cfg = FuzzyConfig(
             threshold=fuzzy_threshold, shingle=fuzzy_shingle, num_perm=fuzzy_num_perm
         )
         fuzzy_cfg.validate()
-    from decontam.trainio import open_train, resolve_fields
+    from caravan.decontam.trainio import open_train, resolve_fields
 
     for path in train:  # fail on a bad --train before slow eval loading (hub retries)
         src = open_train(path)
@@ -336,7 +336,7 @@ def remove(
     semantic: bool,
 ) -> None:
     """Write the training data without the rows that overlap eval instances."""
-    from decontam.remove import run_remove
+    from caravan.decontam.remove import run_remove
 
     res = run_remove(train, report_path, output, removed_path, only_contaminated, semantic)
     click.echo(
@@ -369,9 +369,9 @@ def semantic_config(
         if given:
             raise click.UsageError(f"{', '.join(given)} only apply with --semantic")
         return None
-    from decontam.embed import require_backend
-    from decontam.semantic import DEFAULT_THRESHOLD, SemanticConfig
-    from decontam.semantic_judge import JudgeSettings
+    from caravan.decontam.embed import require_backend
+    from caravan.decontam.semantic import DEFAULT_THRESHOLD, SemanticConfig
+    from caravan.decontam.semantic_judge import JudgeSettings
 
     require_backend()  # fail before any slow work when the extra is missing
     cfg = SemanticConfig(

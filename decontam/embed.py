@@ -29,7 +29,7 @@ DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 POOLING = "mean+l2"
 _MISSING = (
     "semantic decontamination needs torch and transformers: "
-    "pip install 'caravan[semantic]' (error: {exc})"
+    "pip install 'caravan-posttrain[semantic]' (error: {exc})"
 )
 
 
@@ -45,7 +45,7 @@ def require_backend() -> tuple[Any, Any]:
 
 def _local_fingerprint(path: Path) -> str:
     """sha256 over the files that change the vectors (weights, config, tokenizer)."""
-    from records.fingerprint import fingerprint_file
+    from caravan.records.fingerprint import fingerprint_file
 
     h = hashlib.sha256()
     names = sorted(
@@ -178,7 +178,7 @@ def cached_embeddings(
             pass  # unreadable cache entry: recompute and overwrite it
     vecs = embedder.embed(texts, batch_size)
     try:
-        from records.writers import atomic_path
+        from caravan.records.writers import atomic_path
 
         with atomic_path(path) as fh:
             np.save(fh, vecs)

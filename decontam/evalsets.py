@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from caravan.decontam.tokens import tokenize
+
 from caravan.errors import CaravanError
-from decontam.tokens import tokenize
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def _default_fields(name: str, columns: list[str], source: str) -> list[str]:
 
 
 def load_local(spec: EvalSpec) -> EvalSet:
-    from records import load_records
+    from caravan.records import load_records
 
     assert spec.path is not None
     path = Path(spec.path).expanduser()

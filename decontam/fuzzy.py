@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from caravan.decontam.tokens import all_windows, hash_batch, prefix_sums
 
 from caravan.errors import CaravanError
-from decontam.tokens import all_windows, hash_batch, prefix_sums
 
 SCHEME = "affine64"
 
@@ -80,7 +80,7 @@ def shingle_sets(texts: list[str], k: int) -> list[np.ndarray]:
     for d in range(len(texts)):
         s = g[bounds[d] : bounds[d + 1]]
         if s.size == 0 and counts[d] > 0:  # shorter than k: the whole sequence
-            from decontam.tokens import window_hash
+            from caravan.decontam.tokens import window_hash
 
             s = window_hash(prefix, np.array([batch.offsets[d]]), int(counts[d]))
         out.append(np.unique(s))
@@ -145,8 +145,9 @@ def fuzzy_matches(
 
 def run_fuzzy(train_paths: list, catalog: Any, config: Any, cfg: FuzzyConfig) -> dict[str, Any]:
     """The report's "fuzzy" section: per (train, eval) containment matches and parameters."""
+    from caravan.decontam.trainio import chunk_texts, iter_chunks, open_train, resolve_fields
+
     from caravan.progress import StepProgress
-    from decontam.trainio import chunk_texts, iter_chunks, open_train, resolve_fields
 
     cfg.validate()
     results = []

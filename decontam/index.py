@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from decontam.tokens import (
+from caravan.decontam.tokens import (
     TOKENIZER_VERSION,
     all_windows,
     hash_batch,
@@ -217,7 +216,7 @@ def cached_index(texts: list[str], n: int, cache_dir: Path | None) -> tuple[Eval
             pass  # unreadable cache entry: rebuild and overwrite it
     idx = build_index(texts, n)
     try:
-        from records.writers import atomic_path
+        from caravan.records.writers import atomic_path
 
         with atomic_path(path) as fh:
             np.savez(fh, **idx.arrays())

@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from decontam.index import EvalIndex, build_index
-from decontam.tokens import all_windows, hash_batch, prefix_sums, tokenize, window_hash
+from caravan.decontam.index import EvalIndex, build_index
+from caravan.decontam.tokens import all_windows, hash_batch, prefix_sums, tokenize, window_hash
 
 
 @dataclass(frozen=True)

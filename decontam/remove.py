@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from caravan.decontam.trainio import file_batches, open_train
 
 from caravan.errors import CaravanError
-from decontam.trainio import file_batches, open_train
 
 _BATCH = 8192
 MATCH_COLUMNS = ("decontam_eval", "decontam_eval_row", "decontam_coverage", "decontam_eval_text")
@@ -141,7 +141,7 @@ class _Sink:
     """Writes kept rows to .parquet / .arrow (streaming) or .jsonl, atomically."""
 
     def __init__(self, path: Path, metadata: dict[bytes, bytes]) -> None:
-        from records.writers import atomic_path
+        from caravan.records.writers import atomic_path
 
         self.path, self.metadata = path, metadata
         suffix = path.suffix.lower()
@@ -199,9 +199,9 @@ def run_remove(
 
     With `semantic`, the rows the report's semantic section flagged go too.
     """
-    from records.card import write_card
-    from records.provenance import METADATA_KEY, Provenance
-    from records.writers import write_records
+    from caravan.records.card import write_card
+    from caravan.records.provenance import METADATA_KEY, Provenance
+    from caravan.records.writers import write_records
 
     report_path, output = Path(report_path), Path(output)
     src = open_train(train)
@@ -286,7 +286,7 @@ def run_remove(
 
 
 def _json_table(rows: list[dict[str, Any]]) -> pa.Table:
-    from records import rows_to_table
+    from caravan.records import rows_to_table
 
     return rows_to_table(rows)
 
@@ -320,7 +320,7 @@ def _removed(
 
 
 def _removed_table(rows: list[dict[str, Any]], schema: pa.Schema | None) -> pa.Table:
-    from records import rows_to_table
+    from caravan.records import rows_to_table
 
     if rows:
         return rows_to_table(rows, source_schema=schema)

@@ -29,10 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from caravan.decontam.embed import (
+    DEFAULT_EMBED_MODEL,
+    POOLING,
+    Embedder,
+    RowProgress,
+    cached_embeddings,
+)
+from caravan.decontam.semantic_judge import DIFFERENT, JudgeSettings, judge_pairs
 
 from caravan.errors import CaravanError
-from decontam.embed import DEFAULT_EMBED_MODEL, POOLING, Embedder, RowProgress, cached_embeddings
-from decontam.semantic_judge import DIFFERENT, JudgeSettings, judge_pairs
 
 DEFAULT_THRESHOLD = 0.7
 _SIM_ROWS = 1024  # training rows per similarity block: bounds the block to 1024 x eval items
@@ -156,7 +162,7 @@ def scan_semantic(
     path: str | Path, evals: np.ndarray, embedder: Embedder, fields: list[str], sem: SemanticConfig
 ) -> tuple[str, int, list[Candidate]]:
     """(label, rows, candidates) of one training dataset."""
-    from decontam.trainio import chunk_texts, iter_chunks, open_train, resolve_fields
+    from caravan.decontam.trainio import chunk_texts, iter_chunks, open_train, resolve_fields
 
     src = open_train(path)
     specs = resolve_fields(src.columns, fields, src.label)

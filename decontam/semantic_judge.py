@@ -118,7 +118,7 @@ def judge_messages(eval_text: str, train_text: str) -> list[dict[str, str]]:
 
 def judge_pairs(pairs: list[tuple[str, str, str]], settings: JudgeSettings) -> JudgeResult:
     """Verdicts for (pair id, eval text, train text) triples, in order."""
-    from llm.api import acomplete, default_cache_path
+    from caravan.llm.api import acomplete, default_cache_path
 
     if not pairs:
         return JudgeResult([], [])

@@ -54,9 +54,9 @@ class Check(Stage):
         self._catalog: Any = None
 
     def setup(self) -> None:
-        from decontam.check import build_catalog
-        from decontam.evalsets import load_eval_sets
-        from decontam.index import default_cache_dir
+        from caravan.decontam.check import build_catalog
+        from caravan.decontam.evalsets import load_eval_sets
+        from caravan.decontam.index import default_cache_dir
 
         sets = load_eval_sets(self.evals)
         cache = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
@@ -64,9 +64,8 @@ class Check(Stage):
 
     async def process(self, batch: pa.Table) -> StageResult:
         import numpy as np
-
-        from decontam.match import scan_texts
-        from decontam.trainio import resolve_fields, row_text
+        from caravan.decontam.match import scan_texts
+        from caravan.decontam.trainio import resolve_fields, row_text
 
         rows = batch.to_pylist()
         fields = resolve_fields(batch.column_names, self.fields, "<training rows>")

@@ -22,11 +22,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from caravan.records.fingerprint import fingerprint_path
+from caravan.records.jsontext import parse_line
+from caravan.records.readers import detect_format, open_arrow
 
 from caravan.errors import CaravanError
-from records.fingerprint import fingerprint_path
-from records.jsontext import parse_line
-from records.readers import detect_format, open_arrow
 
 ALL_ROLES = "all"
 
@@ -244,7 +244,7 @@ def open_train(path: str | Path) -> TrainSource:
 
 
 def _json_table(path: Path) -> pa.Table:
-    from records import load_records
+    from caravan.records import load_records
 
     loaded = load_records(path)
     if loaded.bad_rows:

@@ -1,6 +1,6 @@
 """The one place every model call goes through.
 
-    from llm import complete
+    from caravan.llm import complete
     out = complete(["Name a prime.", [{"role": "user", "content": "Hi"}]], "gpt-4o-mini")
     out[0].text, out[0].usage, out[0].cost_usd, out[0].error   # one Response per input, in order
 
@@ -9,12 +9,12 @@ calls; the Engine adds caching/resume (SQLite WAL), bounded concurrency, rate li
 schema validation and accounting; llm.batch drives the providers' Batch APIs.
 """
 
-from llm.api import acomplete, build_requests, complete
-from llm.cache import ResponseCache
-from llm.engine import Engine, EngineConfig
-from llm.guard import RunGuard, RunStopped
-from llm.pricing import PriceTable
-from llm.types import (
+from caravan.llm.api import acomplete, build_requests, complete
+from caravan.llm.cache import ResponseCache
+from caravan.llm.engine import Engine, EngineConfig
+from caravan.llm.guard import RunGuard, RunStopped
+from caravan.llm.pricing import PriceTable
+from caravan.llm.types import (
     Backend,
     BatchingBackend,
     LLMError,

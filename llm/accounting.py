@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from llm.types import Response, Usage
+from caravan.llm.types import Response, Usage
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The one call most users need: run a model over a list of prompts, get results in order.
 
-from llm import complete
+from caravan.llm import complete
 results = complete(["Name a prime.", "Name a colour."], model="gpt-4o-mini")
 results[0].text, results[0].usage, results[0].cost_usd, results[0].error
 """
@@ -13,15 +13,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from caravan.llm.backends import in_process_options, make_backend, resolve_provider
+from caravan.llm.cache import ResponseCache
+from caravan.llm.engine import Engine, EngineConfig
+from caravan.llm.guard import RunGuard
+from caravan.llm.pricing import PriceTable
+from caravan.llm.structured import schema_of
+from caravan.llm.types import Request, Response
+
 from caravan.cache_root import cache_dir
 from caravan.errors import CaravanError
-from llm.backends import in_process_options, make_backend, resolve_provider
-from llm.cache import ResponseCache
-from llm.engine import Engine, EngineConfig
-from llm.guard import RunGuard
-from llm.pricing import PriceTable
-from llm.structured import schema_of
-from llm.types import Request, Response
 
 CACHE_FILE_ENV = "CARAVAN_LLM_CACHE"  # one file, for those who set it before the cache root
 
@@ -154,7 +155,7 @@ async def acomplete(
     price_table = PriceTable(prices)
     try:
         if batch:
-            from llm.batch import run_batch
+            from caravan.llm.batch import run_batch
 
             if cache_obj is None:
                 raise CaravanError("batch mode needs a cache: it journals submitted batches")

@@ -18,20 +18,21 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from caravan.llm.accounting import RunStats
+from caravan.llm.backends.anthropic_api import messages_body, response_from_message
+from caravan.llm.backends.errors import classify_sdk_error
+from caravan.llm.backends.openai_api import chat_body
+from caravan.llm.cache import ResponseCache, response_from_json
+from caravan.llm.cache_scope import backend_scope
+from caravan.llm.engine import EngineConfig
+from caravan.llm.guard import RunGuard
+from caravan.llm.pricing import PriceTable, worst_case_cost
+from caravan.llm.progress import RunProgress
+from caravan.llm.structured import ParseFailure, check_schema, parse_reply
+from caravan.llm.types import Request, Response, TransientError, Usage
+
 from caravan.errors import CaravanError
 from caravan.secrets import redact_text
-from llm.accounting import RunStats
-from llm.backends.anthropic_api import messages_body, response_from_message
-from llm.backends.errors import classify_sdk_error
-from llm.backends.openai_api import chat_body
-from llm.cache import ResponseCache, response_from_json
-from llm.cache_scope import backend_scope
-from llm.engine import EngineConfig
-from llm.guard import RunGuard
-from llm.pricing import PriceTable, worst_case_cost
-from llm.progress import RunProgress
-from llm.structured import ParseFailure, check_schema, parse_reply
-from llm.types import Request, Response, TransientError, Usage
 
 MAX_RESUBMITS = 3
 FIND_WINDOW_S = 600.0  # clock skew allowed between us and the provider when matching batches
@@ -196,8 +197,8 @@ class AnthropicBatches:
 
 
 def batch_api_for(backend: Any) -> OpenAIBatches | AnthropicBatches:
-    from llm.backends.anthropic_api import AnthropicBackend
-    from llm.backends.openai_api import OpenAIBackend
+    from caravan.llm.backends.anthropic_api import AnthropicBackend
+    from caravan.llm.backends.openai_api import OpenAIBackend
 
     if isinstance(backend, OpenAIBackend):
         return OpenAIBatches(backend.client)

@@ -17,9 +17,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from caravan.llm.types import Response, Usage
+
 from caravan.errors import CaravanError
 from caravan.secrets import redact_text
-from llm.types import Response, Usage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from caravan.llm.weights import weights_fingerprint
+
 from caravan.secrets import public_url
-from llm.weights import weights_fingerprint
 
 DEFAULT_ENDPOINTS = {
     "openai": ("OPENAI_BASE_URL", "https://api.openai.com/v1"),

@@ -21,18 +21,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from caravan.llm.accounting import RunStats
+from caravan.llm.cache import ResponseCache, response_from_json
+from caravan.llm.cache_scope import backend_scope, endpoint
+from caravan.llm.guard import CONNECT_ATTEMPTS, FATAL_KINDS, RunGuard
+from caravan.llm.pricing import PriceTable, worst_case_cost
+from caravan.llm.progress import RunProgress
+from caravan.llm.ratelimit import Limiter
+from caravan.llm.structured import ParseFailure, check_schema, parse_reply
+from caravan.llm.tokens import estimate_prompt_tokens, expected_output_tokens
+from caravan.llm.types import PermanentError, Request, Response, TransientError
+
 from caravan.errors import CaravanError
 from caravan.secrets import redact_text
-from llm.accounting import RunStats
-from llm.cache import ResponseCache, response_from_json
-from llm.cache_scope import backend_scope, endpoint
-from llm.guard import CONNECT_ATTEMPTS, FATAL_KINDS, RunGuard
-from llm.pricing import PriceTable, worst_case_cost
-from llm.progress import RunProgress
-from llm.ratelimit import Limiter
-from llm.structured import ParseFailure, check_schema, parse_reply
-from llm.tokens import estimate_prompt_tokens, expected_output_tokens
-from llm.types import PermanentError, Request, Response, TransientError
 
 
 @dataclass

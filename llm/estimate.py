@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from llm.cache import ResponseCache
-from llm.pricing import PriceTable, worst_case_cost
-from llm.tokens import estimate_prompt_tokens, output_token_bound, prompt_token_bound
-from llm.types import Request
+from caravan.llm.cache import ResponseCache
+from caravan.llm.pricing import PriceTable, worst_case_cost
+from caravan.llm.tokens import estimate_prompt_tokens, output_token_bound, prompt_token_bound
+from caravan.llm.types import Request
 
 
 @dataclass

@@ -8,17 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from caravan.llm.api import acomplete, build_requests, default_cache_path
+from caravan.llm.backends import resolve_provider
+from caravan.llm.cache import ResponseCache
+from caravan.llm.cache_scope import cache_scope
+from caravan.llm.estimate import Estimate, estimate_cost
+from caravan.llm.guard import RunGuard, RunStopped
+from caravan.llm.pricing import PriceTable
+from caravan.llm.structured import check_schema
+from caravan.llm.types import Request, Response
+
 from caravan.errors import CaravanError
 from caravan.secrets import public_url
-from llm.api import acomplete, build_requests, default_cache_path
-from llm.backends import resolve_provider
-from llm.cache import ResponseCache
-from llm.cache_scope import cache_scope
-from llm.estimate import Estimate, estimate_cost
-from llm.guard import RunGuard, RunStopped
-from llm.pricing import PriceTable
-from llm.structured import check_schema
-from llm.types import Request, Response
 
 OUTPUT_COLUMNS = (
     "response",
@@ -95,7 +96,7 @@ class CompleteJob:
 
 def load_rows(job: CompleteJob) -> tuple[list[dict[str, Any]], str]:
     """Input rows and the input's fingerprint; every row must carry a prompt."""
-    from records import load_records
+    from caravan.records import load_records
 
     loaded = load_records(job.input)
     if loaded.bad_rows:
@@ -189,7 +190,7 @@ def run_job(job: CompleteJob) -> tuple[Path, list[Response]]:
     Rows that failed are written too (error columns set). Then a run that stopped early
     (spending cap, dead endpoint) or in which every request failed raises a CaravanError
     naming the cause, so the command exits non-zero; rerunning resumes from the cache."""
-    from records import Provenance, write_records
+    from caravan.records import Provenance, write_records
 
     rows, fingerprint = load_rows(job)
     requests = to_requests(job, rows)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from caravan.llm.tokens import output_token_bound, prompt_token_bound
+from caravan.llm.types import Request, Usage
 
 from caravan.errors import CaravanError
-from llm.tokens import output_token_bound, prompt_token_bound
-from llm.types import Request, Usage
 
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 _DEFAULT = Path(__file__).with_name("prices.yaml")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from caravan.llm.accounting import RunStats
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -18,7 +19,6 @@ from rich.progress import (
 from rich.text import Text
 
 from caravan.progress import PlainTicker, is_terminal
-from llm.accounting import RunStats
 
 
 class _RateColumn(ProgressColumn):

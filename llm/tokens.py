@@ -3,7 +3,7 @@ limits, and true upper bounds for spending caps and "at most" figures."""
 
 from __future__ import annotations
 
-from llm.types import Request
+from caravan.llm.types import Request
 
 # Per-provider output limit when a request sets no max_tokens: what the backend sends.
 BACKEND_DEFAULT_MAX_TOKENS = {"anthropic": 1024, "local": 512, "vllm": 512}

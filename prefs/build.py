@@ -17,21 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from caravan.llm.api import acomplete, default_cache_path
+from caravan.llm.backends import in_process_options, make_backend
+from caravan.llm.backends.anthropic_api import unsupported_params
+from caravan.llm.cache import ResponseCache
+from caravan.llm.cache_scope import cache_scope
+from caravan.llm.estimate import Estimate, estimate_cost
+from caravan.llm.guard import RunGuard
+from caravan.llm.pricing import PriceTable
+from caravan.llm.types import Request, Response
+from caravan.prefs.binarize import JUDGE_FAILED, NO_RESPONSES, Pair, binarize, mean_score
+from caravan.prefs.judge import ASPECTS, AspectResult, JudgeTask, check_aspects, judge_request
+from caravan.prefs.judge import read_judgement as _read
+from caravan.prefs.pool import PoolModel, sample_models
+from caravan.prefs.prompts import PromptItem, load_prompts
+
 from caravan.errors import CaravanError
-from llm.api import acomplete, default_cache_path
-from llm.backends import in_process_options, make_backend
-from llm.backends.anthropic_api import unsupported_params
-from llm.cache import ResponseCache
-from llm.cache_scope import cache_scope
-from llm.estimate import Estimate, estimate_cost
-from llm.guard import RunGuard
-from llm.pricing import PriceTable
-from llm.types import Request, Response
-from prefs.binarize import JUDGE_FAILED, NO_RESPONSES, Pair, binarize, mean_score
-from prefs.judge import ASPECTS, AspectResult, JudgeTask, check_aspects, judge_request
-from prefs.judge import read_judgement as _read
-from prefs.pool import PoolModel, sample_models
-from prefs.prompts import PromptItem, load_prompts
 
 IN_PROCESS = ("local", "vllm")
 DEFAULT_JUDGE = "gpt-4o-2024-08-06"
@@ -89,7 +90,7 @@ class BuildConfig:
 
     def public(self) -> dict[str, Any]:
         """What provenance records: settings, never keys or URL credentials."""
-        from llm.job import public_url
+        from caravan.llm.job import public_url
 
         def model_info(m: PoolModel) -> dict[str, Any]:
             return {
@@ -396,7 +397,7 @@ def worth_retrying(outcome: AspectResult) -> bool:
     """A failed judge call gets another round unless its replies were already paid for
     `parse_retries + 1` times and never parsed: the engine retried those itself, and
     asking again would only pay for the same unusable reply."""
-    from llm.engine import EngineConfig
+    from caravan.llm.engine import EngineConfig
 
     if outcome.ok:
         return False
@@ -495,7 +496,7 @@ def load_inputs(
     The run and the dry run share this, so a dry run fails on exactly the inputs the run
     would fail on. Returns (prompts, {file: fingerprint}, duplicates, merged IF pairs).
     """
-    from prefs.ifmerge import check_labels, load_if_pairs
+    from caravan.prefs.ifmerge import check_labels, load_if_pairs
 
     items, fingerprints, duplicates = load_prompts(
         cfg.prompts,
@@ -514,8 +515,8 @@ def load_inputs(
 
 def run_build(cfg: BuildConfig, log: Log = _stderr) -> BuildReport:
     """The whole pipeline; writes the pairs file and the side table, returns the report."""
-    from prefs.ifmerge import check_unique_ids, verify_rows
-    from prefs.output import mark_if_dropped, pair_rows, side_rows, write_outputs
+    from caravan.prefs.ifmerge import check_unique_ids, verify_rows
+    from caravan.prefs.output import mark_if_dropped, pair_rows, side_rows, write_outputs
 
     items, fingerprints, duplicates, merged = load_inputs(cfg)
     report = BuildReport(prompts=len(items), duplicates=duplicates)
@@ -592,7 +593,7 @@ class DryRun:
 
 def dry_run(cfg: BuildConfig) -> DryRun:
     """What `build` would send and roughly cost; nothing is sent."""
-    from llm.tokens import CHARS_PER_TOKEN, expected_output_tokens, output_token_bound
+    from caravan.llm.tokens import CHARS_PER_TOKEN, expected_output_tokens, output_token_bound
 
     items, _, _, _ = load_inputs(cfg)
     cache_path = cfg.cache or default_cache_path()

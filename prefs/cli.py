@@ -198,10 +198,10 @@ def build(**o) -> None:
     """Answer prompts with k pool models (and the policy), rate every response with the
     judge on each aspect, and write chosen/rejected pairs plus a side table of all
     responses and ratings. Paid responses are cached: rerun the same command to resume."""
-    from llm.guard import RunGuard
-    from prefs.build import BuildConfig, BuildPending, dry_run, run_build
-    from prefs.judge import ASPECTS
-    from prefs.pool import load_pool, on_policy_model
+    from caravan.llm.guard import RunGuard
+    from caravan.prefs.build import BuildConfig, BuildPending, dry_run, run_build
+    from caravan.prefs.judge import ASPECTS
+    from caravan.prefs.pool import load_pool, on_policy_model
 
     judge_params = _params(o["judge_params"], "--judge-params") or None
     policy = None
@@ -280,7 +280,7 @@ def build(**o) -> None:
 def stats(pairs: Path, side_table: Path | None, as_json: bool, plot_path: Path | None) -> None:
     """Counts, score and margin distributions, model win rates and the judge's position
     bias (mean rating by shown position) for a `prefs build` output."""
-    from prefs.stats import compute_stats, render
+    from caravan.prefs.stats import compute_stats, render
 
     figures = compute_stats(pairs, side_table)
     if plot_path is not None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from caravan.prefs.output import pair_row
+from caravan.prefs.prompts import if_ground_truth
+
 from caravan.errors import CaravanError
-from prefs.output import pair_row
-from prefs.prompts import if_ground_truth
 
 IF_ORIGIN = "persona-if"
 
@@ -17,7 +18,7 @@ def load_if_pairs(
     paths: list[Path], ground_truth_field: str = "ground_truth"
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Preference rows from relax output files, in our output shape."""
-    from records import load_records
+    from caravan.records import load_records
 
     rows: list[dict[str, Any]] = []
     fingerprints: dict[str, str] = {}
@@ -49,7 +50,7 @@ def load_if_pairs(
 
 def check_labels(labelled: list[tuple[str, str | None]]) -> None:
     """Every IF label given must parse; the error names its owner (prompt or pair)."""
-    from verifiers.ifeval import parse_ground_truth
+    from caravan.verifiers.ifeval import parse_ground_truth
 
     for owner, gt in labelled:
         if not gt:
@@ -83,7 +84,7 @@ def last_user(row: dict[str, Any]) -> str | None:
 def verify_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str], int]:
     """(kept rows, ids of dropped rows, rows without ground truth). Every constraint must
     pass."""
-    from verifiers.ifeval import score_ground_truth
+    from caravan.verifiers.ifeval import score_ground_truth
 
     kept: list[dict[str, Any]] = []
     dropped: list[str] = []

@@ -14,10 +14,10 @@ from importlib import resources
 from string import Template
 from typing import Any, Literal
 
+from caravan.llm.types import Request, Response
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from caravan.errors import CaravanError
-from llm.types import Request, Response
 
 ASPECTS = ("helpfulness", "instruction_following", "honesty", "truthfulness")
 TITLES = {

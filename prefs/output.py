@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefs.judge import ASPECTS, TYPE_FIELDS
-from prefs.prompts import Messages, prompt_id
+from caravan.prefs.judge import ASPECTS, TYPE_FIELDS
+from caravan.prefs.prompts import Messages, prompt_id
 
 if TYPE_CHECKING:
-    from prefs.build import BuildConfig, BuildReport, PromptResult
+    from caravan.prefs.build import BuildConfig, BuildReport, PromptResult
 
 
 def assistant(text: str) -> Messages:
@@ -145,8 +145,8 @@ def write_outputs(
     report: BuildReport,
 ) -> tuple[Path, Path]:
     """Side table first (it holds every paid response), then the pairs file."""
-    from llm.job import public_argv
-    from records import Provenance, write_records
+    from caravan.llm.job import public_argv
+    from caravan.records import Provenance, write_records
 
     config = cfg.public()
     config["excluded"] = dict(report.excluded)

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from caravan.llm.backends import PROVIDERS
+
 from caravan.errors import CaravanError
 from caravan.yaml_config import load_yaml
-from llm.backends import PROVIDERS
 
 # Tülu 3 sampled pool responses at temperature 1, top_p 1.
 DEFAULT_PARAMS: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0}
@@ -45,7 +46,7 @@ class PoolModel:
     def backend_name(self) -> str:
         """The cache scope llm/ keys this model's answers with (provider and endpoint, or
         the local weights' fingerprint)."""
-        from llm.cache_scope import cache_scope
+        from caravan.llm.cache_scope import cache_scope
 
         return cache_scope(
             self.provider, self.model, self.base_url, self.options.get("hash_weights")

@@ -62,7 +62,7 @@ def if_ground_truth(row: dict[str, Any], field_name: str) -> str | None:
         return None
     dataset = row.get("dataset")
     if dataset:
-        from verifiers.registry import get_verifier
+        from caravan.verifiers.registry import get_verifier
 
         try:
             if get_verifier(str(dataset)).name != "ifeval":
@@ -107,7 +107,7 @@ def load_prompts(
 ) -> tuple[list[PromptItem], dict[str, str], int]:
     """(prompts, {file: fingerprint}, duplicates dropped). Ids must be unique; prompts with
     identical content are kept once (duplicate pairs would overweight them in DPO)."""
-    from records import load_records
+    from caravan.records import load_records
 
     items: list[PromptItem] = []
     fingerprints: dict[str, str] = {}

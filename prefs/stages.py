@@ -21,7 +21,7 @@ _NOWHERE = Path("-")
 
 
 def _pool_model(llm: LLM, origin: str = "pool") -> Any:
-    from prefs.pool import DEFAULT_PARAMS, PoolModel
+    from caravan.prefs.pool import DEFAULT_PARAMS, PoolModel
 
     name = llm.model if origin == "pool" else f"policy:{Path(llm.model).name}"
     return PoolModel(
@@ -48,7 +48,7 @@ class Answer(Stage):
         source: str | None = None,
         ground_truth_field: str = "ground_truth",
     ) -> None:
-        from prefs.build import BuildConfig
+        from caravan.prefs.build import BuildConfig
 
         if not pool or not all(isinstance(m, LLM) for m in pool):
             raise CaravanError(f"{self.name}: `pool` must be a non-empty list of LLM sessions")
@@ -68,7 +68,7 @@ class Answer(Stage):
         )  # fmt: skip
 
     def _items(self, batch: pa.Table) -> list[Any]:
-        from prefs.prompts import PromptItem, if_ground_truth, row_prompt
+        from caravan.prefs.prompts import PromptItem, if_ground_truth, row_prompt
 
         return [
             PromptItem(
@@ -83,7 +83,7 @@ class Answer(Stage):
     async def process(self, batch: pa.Table) -> StageResult:
         import asyncio
 
-        from prefs.build import plan_generation
+        from caravan.prefs.build import plan_generation
 
         items = self._items(batch)
         per_prompt, per_model = plan_generation(self._cfg, items)
@@ -114,7 +114,7 @@ class Answer(Stage):
         return out
 
     def plan(self, batch: pa.Table) -> list[tuple[Any, list[Any]]]:
-        from prefs.build import plan_generation
+        from caravan.prefs.build import plan_generation
 
         _, per_model = plan_generation(self._cfg, self._items(batch))
         return [(self._sessions[n], [r for _, r in work]) for n, work in per_model.items()]
@@ -146,8 +146,8 @@ class Judge(Stage):
         seed: int = 0,
         retries: int = 1,
     ) -> None:
-        from prefs.build import DEFAULT_JUDGE_PARAMS
-        from prefs.judge import ASPECTS, check_aspects
+        from caravan.prefs.build import DEFAULT_JUDGE_PARAMS
+        from caravan.prefs.judge import ASPECTS, check_aspects
 
         if not isinstance(llm, LLM):
             raise CaravanError(f"{self.name}: `llm` must be a caravan LLM session")
@@ -156,7 +156,7 @@ class Judge(Stage):
         self._params = {**DEFAULT_JUDGE_PARAMS, **llm.params}
 
     def _tasks(self, row: dict[str, Any], judged: list[int]) -> list[Any]:
-        from prefs.judge import judge_request
+        from caravan.prefs.judge import judge_request
 
         texts = [row["candidates"][i]["text"] or "" for i in judged]
         return [
@@ -166,8 +166,8 @@ class Judge(Stage):
         ]  # fmt: skip
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from prefs.binarize import JUDGE_FAILED, NO_RESPONSES, mean_score
-        from prefs.judge import read_judgement
+        from caravan.prefs.binarize import JUDGE_FAILED, NO_RESPONSES, mean_score
+        from caravan.prefs.judge import read_judgement
 
         out = StageResult()
         work: list[tuple[dict[str, Any], list[int], list[Any]]] = []
@@ -235,16 +235,16 @@ class Binarize(GlobalStage):
     produces = "preference"
 
     def __init__(self, strategy: str = "random-lower", margin: float = 1.0, seed: int = 0):
-        from prefs.binarize import STRATEGIES
+        from caravan.prefs.binarize import STRATEGIES
 
         if strategy not in STRATEGIES:
             raise CaravanError(f"unknown strategy {strategy!r}; choose {', '.join(STRATEGIES)}")
         self.strategy, self.margin, self.seed = strategy, margin, seed
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from prefs.binarize import binarize
-        from prefs.build import pair_rng
-        from prefs.output import assistant, pair_row
+        from caravan.prefs.binarize import binarize
+        from caravan.prefs.build import pair_rng
+        from caravan.prefs.output import assistant, pair_row
 
         out = StageResult(counters=Counter())
         margins = []

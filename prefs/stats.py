@@ -12,8 +12,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from caravan.prefs.judge import ASPECTS
+
 from caravan.errors import CaravanError
-from prefs.judge import ASPECTS
 
 
 def summary(values: list[float]) -> dict[str, Any]:
@@ -39,8 +40,7 @@ def histogram(values: list[float], width: float = 0.5) -> dict[str, int]:
 
 def _read(path: Path) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
-
-    from records import read_records
+    from caravan.records import read_records
 
     if path.suffix == ".parquet":
         try:

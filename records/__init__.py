@@ -1,11 +1,20 @@
 """Dataset shapes (SFT, preference, RLVR) and their validated, atomic Arrow/Parquet I/O."""
 
-from records.errors import RecordValidationError
-from records.provenance import Provenance
-from records.readers import Loaded, load_records, read_records, rows_to_table
-from records.schemas import KINDS, MESSAGE, MESSAGES, PREFERENCE, RLVR, SFT, RecordKind, get_kind
-from records.validate import BadRow, RowLocation, row_error
-from records.writers import atomic_path, write_quarantine, write_records
+from caravan.records.errors import RecordValidationError
+from caravan.records.provenance import Provenance
+from caravan.records.readers import Loaded, load_records, read_records, rows_to_table
+from caravan.records.schemas import (
+    KINDS,
+    MESSAGE,
+    MESSAGES,
+    PREFERENCE,
+    RLVR,
+    SFT,
+    RecordKind,
+    get_kind,
+)
+from caravan.records.validate import BadRow, RowLocation, row_error
+from caravan.records.writers import atomic_path, write_quarantine, write_records
 
 __all__ = [
     "KINDS",

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from records.provenance import METADATA_KEY, Provenance
-from records.readers import open_arrow
-from records.schemas import KINDS
+from caravan.records.provenance import METADATA_KEY, Provenance
+from caravan.records.readers import open_arrow
+from caravan.records.schemas import KINDS
 
 MARKER = "<!-- written by caravan; regenerated on every write -->"
 
@@ -121,7 +120,7 @@ def render_card(folder: Path) -> str | None:
 
 def write_card(folder: Path) -> Path | None:
     """(Re)write the folder's card; returns its path, or None if nothing to describe."""
-    from records.writers import atomic_path
+    from caravan.records.writers import atomic_path
 
     text = render_card(folder)
     if text is None:

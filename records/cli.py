@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import click
+from caravan.records.provenance import Provenance
+from caravan.records.readers import handle_bad_rows, load_records
+from caravan.records.schemas import KINDS
+from caravan.records.writers import write_records
 from rich.console import Console
 from rich.table import Table
 
 from caravan.cli_support import group
-from records.provenance import Provenance
-from records.readers import handle_bad_rows, load_records
-from records.schemas import KINDS
-from records.writers import write_records
 
 _KIND = click.Choice(sorted(KINDS), case_sensitive=False)
 _console = Console(stderr=True)
@@ -131,7 +131,7 @@ def info(source: str, split: str | None, config: str | None) -> None:
     prov = None
     for f in loaded.files:
         if f.endswith((".parquet", ".arrow")):
-            from records.card import _schema_of
+            from caravan.records.card import _schema_of
 
             schema = _schema_of(Path(f))
             prov = Provenance.from_metadata(schema.metadata if schema else None)

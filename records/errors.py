@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from caravan.records.validate import BadRow
+
 from caravan.errors import CaravanError
-from records.validate import BadRow
 
 
 class RecordValidationError(CaravanError):

@@ -19,14 +19,14 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from caravan.records.errors import RecordValidationError
+from caravan.records.fingerprint import fingerprint_path
+from caravan.records.jsontext import BOM, decode_text, loads_strict, not_json_constant, parse_line
+from caravan.records.schemas import RecordKind, get_kind
+from caravan.records.validate import BadRow, RowLocation, validate_rows
 
 from caravan.errors import CaravanError
 from caravan.hub import looks_like_path, require_hub
-from records.errors import RecordValidationError
-from records.fingerprint import fingerprint_path
-from records.jsontext import BOM, decode_text, loads_strict, not_json_constant, parse_line
-from records.schemas import RecordKind, get_kind
-from records.validate import BadRow, RowLocation, validate_rows
 
 OnError = Literal["fail", "quarantine"]
 
@@ -346,7 +346,7 @@ def _wrong_kind_error(stats: dict[str, _FileStats], kind: RecordKind) -> str | N
     for source, st in stats.items():
         if st.objects == 0 or st.good or st.keys & set(wanted):
             continue
-        from records.schemas import KINDS
+        from caravan.records.schemas import KINDS
 
         others = [k.name for k in KINDS.values() if k is not kind and set(k.required) <= st.keys]
         guess = f"; it looks like {others[0]} records" if others else ""
@@ -490,6 +490,6 @@ def handle_bad_rows(
     kind_name = get_kind(kind).name if kind is not None else "record"
     if on_error == "fail":
         raise RecordValidationError(bad_rows, kind_name, source)
-    from records.writers import write_quarantine
+    from caravan.records.writers import write_quarantine
 
     write_quarantine(bad_rows, quarantine)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from records.schemas import PREFERENCE, RLVR, ROLES, SFT, RecordKind
+from caravan.records.schemas import PREFERENCE, RLVR, ROLES, SFT, RecordKind
 
 
 @dataclass

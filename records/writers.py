@@ -17,12 +17,12 @@ from typing import IO, Any, Literal
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from caravan.records.provenance import METADATA_KEY, Provenance
+from caravan.records.readers import _collect, _Raw, handle_bad_rows, rows_to_table
+from caravan.records.schemas import RecordKind, get_kind
+from caravan.records.validate import BadRow, RowLocation
 
 from caravan.errors import CaravanError
-from records.provenance import METADATA_KEY, Provenance
-from records.readers import _collect, _Raw, handle_bad_rows, rows_to_table
-from records.schemas import RecordKind, get_kind
-from records.validate import BadRow, RowLocation
 
 Format = Literal["parquet", "arrow"]
 _ROW_GROUP = 65_536
@@ -115,7 +115,7 @@ def write_records(
                 for batch in table.to_batches(_ROW_GROUP):
                     writer.write_batch(batch)
     if card:
-        from records.card import write_card
+        from caravan.records.card import write_card
 
         write_card(path.parent)
     return path

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm.api import acomplete, default_cache_path, to_request
-from llm.cache import ResponseCache
-from llm.cache_scope import cache_scope
-from llm.estimate import Estimate, estimate_cost
-from llm.guard import RunGuard
-from llm.pricing import PriceTable
-from llm.structured import schema_of
-from llm.types import Request, Response
-from synth.models import ModelChoice, check_local_model
+from caravan.llm.api import acomplete, default_cache_path, to_request
+from caravan.llm.cache import ResponseCache
+from caravan.llm.cache_scope import cache_scope
+from caravan.llm.estimate import Estimate, estimate_cost
+from caravan.llm.guard import RunGuard
+from caravan.llm.pricing import PriceTable
+from caravan.llm.structured import schema_of
+from caravan.llm.types import Request, Response
+from caravan.synth.models import ModelChoice, check_local_model
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Caller:
         if self.choice.provider not in ("local", "vllm"):
             return None
         if self._backend is None:
-            from llm.backends import in_process_options, make_backend
+            from caravan.llm.backends import in_process_options, make_backend
 
             options = in_process_options(
                 self.choice.provider, self.settings.backend_options, self.settings.concurrency

@@ -134,7 +134,7 @@ def complete(**opts) -> None:
     """Answer a column of prompts with a model: one output row per input row, in order,
     with response, usage, cost and error columns. Finished answers are cached, so an
     interrupted run picks up where it stopped and never pays twice."""
-    from llm.job import CompleteJob, dry_run, run_job
+    from caravan.llm.job import CompleteJob, dry_run, run_job
 
     params = {
         k: opts.pop(k) for k in ("temperature", "max_tokens", "seed") if opts.get(k) is not None
@@ -166,8 +166,8 @@ def complete(**opts) -> None:
 
 
 def _register() -> None:
-    from synth.cli_generate import generate
-    from synth.cli_solve import dedup, relax, solve
+    from caravan.synth.cli_generate import generate
+    from caravan.synth.cli_solve import dedup, relax, solve
 
     for command in (generate, solve, relax, dedup):
         cli.add_command(command)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
-from synth.cli_options import model_options, pop_calls, pop_choice
-from synth.dedup import DedupConfig
-from synth.tasks import TASKS
+from caravan.synth.cli_options import model_options, pop_calls, pop_choice
+from caravan.synth.dedup import DedupConfig
+from caravan.synth.tasks import TASKS
 
 
 @click.command()
@@ -51,7 +50,7 @@ def generate(**opts) -> None:
     checked to state each one; `math`, `gsm`, `algebra`, `code` and `instruction` prompts
     are checked for truncation. Duplicates are removed (MinHash LSH). Rejections go to a
     side file with reasons. Every reply is cached: rerunning resumes."""
-    from synth import generate as gen
+    from caravan.synth import generate as gen
 
     is_dry = opts.pop("dry_run")
     calls = pop_calls(opts)
@@ -74,7 +73,7 @@ def generate(**opts) -> None:
         click.echo(result.persona_note, err=True)
     if result.dedup_summary:
         click.echo(result.dedup_summary)
-    from synth.rejections import reason_counts
+    from caravan.synth.rejections import reason_counts
 
     rej = f" ({reason_counts(result.rejected)})" if result.rejected else ""
     click.echo(

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-
-from synth.models import LOCAL_MODEL_ENV, PROVIDERS, ModelChoice, choose_model
+from caravan.synth.models import LOCAL_MODEL_ENV, PROVIDERS, ModelChoice, choose_model
 
 if TYPE_CHECKING:
-    from synth.calls import CallSettings
+    from caravan.synth.calls import CallSettings
 
 
 def model_options(fn: Callable) -> Callable:
@@ -53,8 +52,8 @@ def model_options(fn: Callable) -> Callable:
 
 
 def pop_calls(opts: dict[str, Any]) -> CallSettings:
-    from llm.guard import RunGuard
-    from synth.calls import CallSettings  # llm/ loads when a command runs, not for --help
+    from caravan.llm.guard import RunGuard
+    from caravan.synth.calls import CallSettings  # llm/ loads when a command runs, not for --help
 
     backend_options = {k: opts.pop(k) for k in ("max_batch_size", "device")}
     return CallSettings(

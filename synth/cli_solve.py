@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
-from synth.cli_options import model_options, pop_calls, pop_choice, pop_choice_args
-from synth.rejections import reason_counts
+from caravan.synth.cli_options import model_options, pop_calls, pop_choice, pop_choice_args
+from caravan.synth.rejections import reason_counts
 
 
 @click.command()
@@ -36,8 +35,9 @@ def solve(**opts) -> None:
 
     Defaults follow Tülu 3: GPT-4o for math and IF, Claude for code (when their keys are
     set; --model/--provider override all tasks). Rejections go to a side file."""
+    from caravan.synth import solve as s
+
     from caravan.errors import CaravanError
-    from synth import solve as s
 
     is_dry = opts.pop("dry_run")
     calls = pop_calls(opts)
@@ -83,7 +83,7 @@ def relax(**opts) -> None:
     """Persona-IF preference pairs: drop one constraint, answer the relaxed prompt, and keep
     the pair when the original answer passes everything and the relaxed one breaks the
     dropped constraint."""
-    from synth import relax as rx
+    from caravan.synth import relax as rx
 
     is_dry = opts.pop("dry_run")
     calls = pop_calls(opts)
@@ -119,10 +119,11 @@ def dedup(input: Path, output: Path, field_: str, threshold: float, shingle_size
           num_perm: int, rejected: Path | None, no_progress: bool) -> None:  # fmt: skip
     """Remove exact and near-duplicate rows (MinHash LSH); removed rows go to a side file
     naming the row each one duplicates."""
+    from caravan.records import Provenance, load_records, write_records
+    from caravan.synth.dedup import DedupConfig, dedup_texts
+    from caravan.synth.rejections import side_path, write_rejections
+
     from caravan.errors import CaravanError
-    from records import Provenance, load_records, write_records
-    from synth.dedup import DedupConfig, dedup_texts
-    from synth.rejections import side_path, write_rejections
 
     loaded = load_records(input)
     if loaded.bad_rows:

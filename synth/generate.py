@@ -15,16 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from caravan.llm.types import Response
+from caravan.synth.calls import Caller, CallSettings, clean_text, estimate_lines
+from caravan.synth.dedup import DedupConfig, dedup_texts
+from caravan.synth.models import ModelChoice
+from caravan.synth.personas import Persona, load_personas, sample_personas
+from caravan.synth.rejections import side_path, write_rejections
+from caravan.synth.tasks import TASKS
+from caravan.synth.templates import Template, load_template
+
 from caravan.errors import CaravanError
 from caravan.secrets import public_url
-from llm.types import Response
-from synth.calls import Caller, CallSettings, clean_text, estimate_lines
-from synth.dedup import DedupConfig, dedup_texts
-from synth.models import ModelChoice
-from synth.personas import Persona, load_personas, sample_personas
-from synth.rejections import side_path, write_rejections
-from synth.tasks import TASKS
-from synth.templates import Template, load_template
 
 
 @dataclass
@@ -108,7 +109,7 @@ class Item:
 
 
 def build_items(cfg: GenerateConfig, template: Template, personas: list[Persona]) -> list[Item]:
-    from verifiers.ifeval import sample_constraints
+    from caravan.verifiers.ifeval import sample_constraints
 
     items = []
     for p in personas:
@@ -134,7 +135,7 @@ def judge(cfg: GenerateConfig, item: Item, response: Response) -> tuple[str | No
     if response.finish_reason == "length":
         return None, [f"truncated at max_tokens={cfg.max_tokens}"]
     if cfg.task == "if":
-        from synth.if_statement import missing_statements  # IFEval machinery: load on use
+        from caravan.synth.if_statement import missing_statements  # IFEval machinery: load on use
 
         problems = missing_statements(
             text, [c.instruction_id for c in item.constraints], [c.kwargs for c in item.constraints]
@@ -197,7 +198,7 @@ def output_row(cfg: GenerateConfig, template: Template, it: Item) -> dict[str, A
         "constraint": None,
     }
     if cfg.task == "if":
-        from verifiers.ifeval import render_instructions, to_ground_truth
+        from caravan.verifiers.ifeval import render_instructions, to_ground_truth
 
         row["ground_truth"] = to_ground_truth(it.constraints)
         row["dataset"] = "ifeval"
@@ -245,7 +246,7 @@ def dry_run(cfg: GenerateConfig) -> list[str]:
 
 
 def run(cfg: GenerateConfig) -> GenerateResult:
-    from records import Provenance, write_records
+    from caravan.records import Provenance, write_records
 
     template, items, pset = prepare(cfg)
     caller = Caller(cfg.choice, cfg.calls)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from verifiers.ifeval.language import LANGUAGE_NAMES
+from caravan.verifiers.ifeval.language import LANGUAGE_NAMES
 
 _NUMBER_WORDS = {
     0: "zero", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven",

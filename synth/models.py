@@ -36,7 +36,7 @@ class ModelChoice:
 
 
 def has_key(provider: str) -> bool:
-    from llm.env import api_key
+    from caravan.llm.env import api_key
 
     return bool(api_key(provider, required=False))
 

@@ -69,7 +69,7 @@ def load_personas(
     CaravanError naming the file (and 1-based line or row). Duplicate texts are kept once
     and listed in `duplicates`, so the caller can say so.
     """
-    from records import load_records
+    from caravan.records import load_records
 
     if str(source) == EXAMPLE_NAME:
         source = example_personas_path()

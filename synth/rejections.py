@@ -15,7 +15,7 @@ def side_path(output: Path, given: Path | None = None) -> Path:
 
 def write_rejections(rows: list[dict[str, Any]], path: Path) -> Path:
     """Write (atomically) one JSON object per rejected item; every one carries `reason`."""
-    from records.writers import atomic_path
+    from caravan.records.writers import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, "w") as fh:

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from caravan.synth.calls import Caller, CallSettings, clean_text, estimate_lines
+from caravan.synth.generate import item_seed
+from caravan.synth.if_statement import missing_statements
+from caravan.synth.models import ModelChoice
+from caravan.synth.rejections import side_path, write_rejections
+from caravan.synth.solve import load_prompt_rows
+from caravan.synth.templates import Template, load_template
+
 from caravan.errors import CaravanError
-from synth.calls import Caller, CallSettings, clean_text, estimate_lines
-from synth.generate import item_seed
-from synth.if_statement import missing_statements
-from synth.models import ModelChoice
-from synth.rejections import side_path, write_rejections
-from synth.solve import load_prompt_rows
-from synth.templates import Template, load_template
 
 
 @dataclass
@@ -67,7 +68,7 @@ def _assistant(row: dict[str, Any]) -> str | None:
 
 
 def select(cfg: RelaxConfig, rows: list[dict]) -> tuple[list[Pair], list[dict]]:
-    from verifiers.ifeval import InstructionLabel, parse_ground_truth
+    from caravan.verifiers.ifeval import InstructionLabel, parse_ground_truth
 
     pairs, skipped = [], []
     for row in rows:
@@ -96,7 +97,7 @@ def select(cfg: RelaxConfig, rows: list[dict]) -> tuple[list[Pair], list[dict]]:
 def rewrite_requests(
     caller: Caller, cfg: RelaxConfig, template: Template, pairs: list[Pair]
 ) -> list[Any]:
-    from verifiers.ifeval import describe
+    from caravan.verifiers.ifeval import describe
 
     out = []
     for p in pairs:
@@ -151,7 +152,7 @@ def accept_rewrite(p: Pair, response: Any) -> None:
 
 def verify_pair(p: Pair) -> bool:
     """The original answer passes every constraint; the relaxed one breaks the dropped one."""
-    from verifiers.ifeval import InstructionLabel, failed_checks
+    from caravan.verifiers.ifeval import InstructionLabel, failed_checks
 
     failed = failed_checks(p.original_answer, InstructionLabel(p.ids, p.kwargs))
     if failed:
@@ -226,7 +227,7 @@ def few_constraints_note(rejected: list[dict[str, Any]], total: int) -> str | No
 
 
 def run(cfg: RelaxConfig) -> RelaxResult:
-    from records import Provenance, write_records
+    from caravan.records import Provenance, write_records
 
     rows, source, fingerprint = load_prompt_rows(cfg.input, "prompt", "if")
     rows_if = [r for r in rows if r["task"] == "if"]

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from caravan.llm.types import Response
+from caravan.synth.calls import Caller, CallSettings, estimate_lines
+from caravan.synth.generate import item_seed
+from caravan.synth.models import choose_model
+from caravan.synth.rejections import side_path, write_rejections
+from caravan.synth.templates import Template, load_template
 from pydantic import BaseModel, Field
 
 from caravan.errors import CaravanError
-from llm.types import Response
-from synth.calls import Caller, CallSettings, estimate_lines
-from synth.generate import item_seed
-from synth.models import choose_model
-from synth.rejections import side_path, write_rejections
-from synth.templates import Template, load_template
 
 MATH_TASKS = ("math", "algebra", "gsm")
 SOLVE_TEMPLATES = {"math": "solve_math", "algebra": "solve_math", "gsm": "solve_gsm", "code": "solve_code"}  # fmt: skip
@@ -63,7 +63,7 @@ class SolveConfig:
 def load_prompt_rows(
     path: Path, prompt_field: str, task: str | None
 ) -> tuple[list[dict], str, str]:
-    from records import load_records
+    from caravan.records import load_records
 
     loaded = load_records(path)
     if loaded.bad_rows:
@@ -84,7 +84,7 @@ def normalize_prompt_rows(
     locations: list[str] | None = None,
 ) -> list[dict]:
     """Give each row an id, its prompt text and task (in place); errors name the 1-based row."""
-    from verifiers.ifeval import parse_ground_truth
+    from caravan.verifiers.ifeval import parse_ground_truth
 
     for i, row in enumerate(rows):
         where = locations[i] if locations is not None else f"{path} row {i + 1}"
@@ -170,10 +170,10 @@ def _answer_text(task: str, r: Response) -> str:
 
 def _math_key(task: str, text: str) -> Any:
     if task == "gsm":
-        from verifiers.gsm8k import extract_prediction
+        from caravan.verifiers.gsm8k import extract_prediction
 
         return extract_prediction(text)
-    from verifiers.math import extract_answer
+    from caravan.verifiers.math import extract_answer
 
     return extract_answer(text)
 
@@ -181,7 +181,7 @@ def _math_key(task: str, text: str) -> Any:
 def _same(task: str, a: Any, b: Any) -> bool:
     if task == "gsm":
         return a == b
-    from verifiers.math import is_correct
+    from caravan.verifiers.math import is_correct
 
     return is_correct("\\boxed{" + str(a) + "}", str(b))
 
@@ -226,7 +226,7 @@ def check(cfg: SolveConfig, job: Job) -> tuple[dict[str, Any] | None, str | None
     if not cfg.verify:
         return {"answer": answer, **extra}, None, []
     if task == "if":
-        from verifiers.ifeval import failed_checks, parse_ground_truth
+        from caravan.verifiers.ifeval import failed_checks, parse_ground_truth
 
         failed = failed_checks(answer, parse_ground_truth(job.row["ground_truth"]))
         if failed:
@@ -253,7 +253,7 @@ def check(cfg: SolveConfig, job: Job) -> tuple[dict[str, Any] | None, str | None
             [],
         )
     if task == "code":
-        from verifiers.code import TestCase, extract_code, run_tests
+        from caravan.verifiers.code import TestCase, extract_code, run_tests
 
         tests = [t for t in (first.parsed or {}).get("tests", []) if str(t).strip()]
         if not tests:
@@ -332,7 +332,7 @@ def dry_run(cfg: SolveConfig) -> list[str]:
 
 
 def run(cfg: SolveConfig) -> SolveResult:
-    from records import Provenance, write_records
+    from caravan.records import Provenance, write_records
 
     rows, source, fingerprint = load_prompt_rows(cfg.input, cfg.prompt_field, cfg.task)
     jobs = plan(cfg, rows)

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from caravan.synth.dedup import DedupConfig
+from caravan.synth.models import ModelChoice
 
 from caravan.errors import CaravanError
 from caravan.session import LLM
 from caravan.stage import GlobalStage, Rejection, Stage, StageResult, placeholder_text
-from synth.dedup import DedupConfig
-from synth.models import ModelChoice
 
 _NOWHERE = Path("-")  # the CLI configs want paths; stages never write
 
@@ -60,7 +60,7 @@ class Generate(Stage):
         top_p: float = 0.95,
         max_tokens: int = 1024,
     ) -> None:
-        from synth.generate import GenerateConfig
+        from caravan.synth.generate import GenerateConfig
 
         self.llm = _need_llm(llm, self.name)
         self.task, self.n, self.seed, self.persona_field = task, n, seed, persona_field
@@ -79,7 +79,7 @@ class Generate(Stage):
 
     def select(self, table: pa.Table) -> pa.Table:
         """The seeded draw of `n` distinct personas (the runner calls this on all input)."""
-        from synth.personas import personas_from_table, sample_personas
+        from caravan.synth.personas import personas_from_table, sample_personas
 
         personas, _ = personas_from_table(table, "<personas>", self.persona_field)
         picked = sample_personas(personas, self.n, self.seed)
@@ -88,19 +88,19 @@ class Generate(Stage):
         )
 
     def setup(self) -> None:
-        from synth.templates import load_template
+        from caravan.synth.templates import load_template
 
         self._template = load_template(f"generate_{self.task}", self._cfg.template)
 
     def _items(self, batch: pa.Table) -> list[Any]:
-        from synth.generate import build_items
-        from synth.personas import personas_from_table
+        from caravan.synth.generate import build_items
+        from caravan.synth.personas import personas_from_table
 
         personas, _ = personas_from_table(batch, "<personas>", self.persona_field)
         return build_items(self._cfg, self._template, personas)
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from synth.generate import _reason, judge, output_row, requests_for, worth_retry
+        from caravan.synth.generate import _reason, judge, output_row, requests_for, worth_retry
 
         cfg = self._cfg
         items = self._items(batch)
@@ -135,13 +135,13 @@ class Generate(Stage):
         return out
 
     def plan(self, batch: pa.Table) -> list[tuple[Any, list[Any]]]:
-        from synth.generate import requests_for
+        from caravan.synth.generate import requests_for
 
         self.setup()
         return [(self.llm, requests_for(self.llm, self._cfg, self._items(batch)))]
 
     def dry_output(self, batch: pa.Table) -> pa.Table:
-        from synth.generate import output_row
+        from caravan.synth.generate import output_row
 
         self.setup()
         items = self._items(batch)
@@ -172,7 +172,7 @@ class Solve(Stage):
         max_tokens: int = 2048,
         seed: int = 0,
     ) -> None:
-        from synth.solve import SolveConfig
+        from caravan.synth.solve import SolveConfig
 
         self.llm = _need_llm(llm, self.name)
         self.verify, self.samples, self.min_agreement, self.task = (
@@ -190,13 +190,13 @@ class Solve(Stage):
         )  # fmt: skip
 
     def _jobs(self, batch: pa.Table) -> list[Any]:
-        from synth.solve import normalize_prompt_rows, plan
+        from caravan.synth.solve import normalize_prompt_rows, plan
 
         rows = normalize_prompt_rows(batch.to_pylist(), "<prompts>", self.prompt_field, self.task)
         return plan(self._cfg, rows, caller_for=lambda _task: self.llm)
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from synth.solve import check, solve_row
+        from caravan.synth.solve import check, solve_row
 
         jobs = self._jobs(batch)
         responses = iter(
@@ -219,7 +219,7 @@ class Solve(Stage):
         return [(self.llm, [r for j in self._jobs(batch) for r in j.requests])]
 
     def dry_output(self, batch: pa.Table) -> pa.Table:
-        from synth.solve import normalize_prompt_rows
+        from caravan.synth.solve import normalize_prompt_rows
 
         rows = normalize_prompt_rows(batch.to_pylist(), "<prompts>", self.prompt_field, self.task)
         answer = placeholder_text(self._cfg.max_tokens)
@@ -249,7 +249,7 @@ class Relax(Stage):
         top_p: float = 0.95,
         max_tokens: int = 2048,
     ) -> None:
-        from synth.relax import RelaxConfig
+        from caravan.synth.relax import RelaxConfig
 
         self.llm = _need_llm(llm, self.name)
         self.drop_id, self.seed = drop_id, seed
@@ -263,13 +263,13 @@ class Relax(Stage):
         self._template: Any = None
 
     def setup(self) -> None:
-        from synth.templates import load_template
+        from caravan.synth.templates import load_template
 
         self._template = load_template("relax_if", self._cfg.template)
 
     def _select(self, batch: pa.Table) -> tuple[list[Any], list[dict[str, Any]]]:
-        from synth.relax import select
-        from synth.solve import normalize_prompt_rows
+        from caravan.synth.relax import select
+        from caravan.synth.solve import normalize_prompt_rows
 
         rows = batch.to_pylist()
         ifs = [r for r in rows if (r.get("task") or "if") == "if" and r.get("ground_truth")]
@@ -277,7 +277,7 @@ class Relax(Stage):
         return select(self._cfg, ifs)
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from synth.relax import (
+        from caravan.synth.relax import (
             _answer_request,
             _text,
             accept_rewrite,
@@ -329,7 +329,7 @@ class Relax(Stage):
         return out
 
     def plan(self, batch: pa.Table) -> list[tuple[Any, list[Any]]]:
-        from synth.relax import rewrite_requests
+        from caravan.synth.relax import rewrite_requests
 
         self.setup()
         pairs, _ = self._select(batch)
@@ -354,7 +354,7 @@ class Dedup(GlobalStage):
         self.config = DedupConfig(threshold, shingle_size, num_perm, seed)
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from synth.dedup import dedup_texts
+        from caravan.synth.dedup import dedup_texts
 
         if self.field not in batch.column_names:
             raise CaravanError(f"{self.name}: no `{self.field}` column to deduplicate on")
@@ -386,7 +386,7 @@ class Complete(Stage):
         self.schema = schema
 
     def _requests(self, rows: list[dict[str, Any]]) -> list[Any]:
-        from prefs.prompts import row_prompt
+        from caravan.prefs.prompts import row_prompt
 
         return [
             self.llm.request(str(r["id"]), row_prompt(r, f"row {r['id']}", None), self.params,

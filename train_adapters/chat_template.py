@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from caravan.llm.chat_template import TULU_CHAT_TEMPLATE, TULU_ROLE_TOKENS
+
 from caravan.errors import CaravanError
-from llm.chat_template import TULU_CHAT_TEMPLATE, TULU_ROLE_TOKENS
 
 _GENERATION_BLOCK = re.compile(r"{%-?\s*generation\s*-?%}")
 _PROBE = [

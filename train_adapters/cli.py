@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 import yaml
+from caravan.train_adapters.resume import RESUME_MODES  # light: hashlib and json only
 
 from caravan.cli_support import group
 from caravan.errors import CaravanError
 from caravan.secrets import redact, redact_text
-from train_adapters.resume import RESUME_MODES  # light: hashlib and json only
 
 if TYPE_CHECKING:
-    from train_adapters.resolve import Resolved
+    from caravan.train_adapters.resolve import Resolved
 
 
 @group(name="train")
@@ -26,14 +26,14 @@ def cli() -> None:
     Shipped recipes: tulu3-8b-sft, tulu3-8b-dpo, tulu3-70b-sft, tulu3-70b-dpo, tulu31-8b-grpo,
     reasoning-8b-sft, deepscaler-1.5b-grpo (`train recipes` lists them). Any recipe key can be overridden
     as key=value, e.g. trl.learning_rate=1e-6 launch.num_processes=1. Needs the train
-    extra: pip install 'caravan[train]'.
+    extra: pip install 'caravan-posttrain[train]'.
     """
 
 
 @cli.command("recipes")
 def list_recipes() -> None:
     """List the shipped recipes."""
-    from train_adapters.recipe import load_recipe, shipped_recipes
+    from caravan.train_adapters.recipe import load_recipe, shipped_recipes
 
     for name in shipped_recipes():
         recipe = load_recipe(name)
@@ -69,9 +69,9 @@ def _stage_command(stage: str):
     )
     @click.argument("overrides", nargs=-1)
     def command(recipe_name, model, data, output_dir, dry_run, resume, overrides) -> None:
-        from train_adapters.mixer import parse_data_args
-        from train_adapters.recipe import load_recipe
-        from train_adapters.resolve import resolve
+        from caravan.train_adapters.mixer import parse_data_args
+        from caravan.train_adapters.recipe import load_recipe
+        from caravan.train_adapters.resolve import resolve
 
         extra = list(overrides)
         if model:
@@ -99,8 +99,8 @@ def _stage_command(stage: str):
 
 
 def _dry_run(resolved: Resolved) -> None:
-    from train_adapters.mixer import build_mixture
-    from train_adapters.resolve import format_command
+    from caravan.train_adapters.mixer import build_mixture
+    from caravan.train_adapters.resolve import format_command
 
     """Everything short of loading a model: data read and validated, config printed masked."""
     recipe = resolved.recipe
@@ -124,14 +124,14 @@ def _dry_run(resolved: Resolved) -> None:
 
 
 def _launch(resolved: Resolved, resume: str) -> None:
-    from train_adapters.recipe_file import child_environment, write_resolved_recipe
-    from train_adapters.resolve import format_command, launch_command
-    from train_adapters.resume import check_config
+    from caravan.train_adapters.recipe_file import child_environment, write_resolved_recipe
+    from caravan.train_adapters.resolve import format_command, launch_command
+    from caravan.train_adapters.resume import check_config
 
     check_config(resolved, resume)  # refuse before the frozen recipe is overwritten
     write_resolved_recipe(resolved)
-    if resolved.launch_command[1:3] == ["-m", "train_adapters.run"]:
-        from train_adapters.run import run
+    if resolved.launch_command[1:3] == ["-m", "caravan.train_adapters.run"]:
+        from caravan.train_adapters.run import run
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         final = run(resolved, resume)

@@ -21,8 +21,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from caravan.train_adapters.digest import dataset_digest
+
 from caravan.cache_root import cache_dir
-from train_adapters.digest import dataset_digest
 
 log = logging.getLogger(__name__)
 REF_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
@@ -79,12 +80,11 @@ def cached_trainer_class(cache: Path | None) -> type:
     import pyarrow.parquet as pq
     import torch
     from accelerate.utils import broadcast_object_list
+    from caravan.records.writers import atomic_path
     from datasets import Dataset, concatenate_datasets
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
     from trl import DPOTrainer
-
-    from records.writers import atomic_path
 
     class CachedRefDPOTrainer(DPOTrainer):
         ref_cache_hits = 0

@@ -17,14 +17,14 @@ from caravan.errors import CaravanError
 
 
 def thinking_config(options: Any) -> Any:
-    from verifiers.thinking import ThinkingConfig
+    from caravan.verifiers.thinking import ThinkingConfig
 
     return ThinkingConfig(opened_in_prompt=bool(getattr(options, "think_in_prompt", False)))
 
 
 def template_opens_thinking(tokenizer: Any) -> bool:
     """Does the chat template's generation prompt end inside an opened `<think>` block?"""
-    from verifiers.thinking import CLOSE, OPEN
+    from caravan.verifiers.thinking import CLOSE, OPEN
 
     try:
         prompt = tokenizer.apply_chat_template(
@@ -73,7 +73,7 @@ def eos_token_ids(tokenizer: Any, model: Any = None) -> set[int]:
 
 def verifier_reward(options: Any, eos_ids: int | set[int] | None):
     """TRL reward function over `ground_truth`/`dataset` columns, truncation from EOS ids."""
-    from verifiers.rewards import RewardConfig, trl_reward_fn
+    from caravan.verifiers.rewards import RewardConfig, trl_reward_fn
 
     config = RewardConfig(
         value=options.reward_value,
@@ -131,7 +131,7 @@ class RewardModelScorer:
         self.__name__ = "reward_model"
 
     def texts(self, prompts: list[Any], completions: list[Any]) -> list[str | None]:
-        from verifiers.thinking import ThinkingConfig, strip_thinking
+        from caravan.verifiers.thinking import ThinkingConfig, strip_thinking
 
         config = ThinkingConfig(opened_in_prompt=self.think_in_prompt)
         out: list[str | None] = []

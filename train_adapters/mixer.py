@@ -11,12 +11,12 @@ import random
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+from caravan.records import RecordValidationError, load_records, rows_to_table
+from caravan.records.schemas import PREFERENCE, RLVR, SFT, RecordKind
+from caravan.records.validate import BadRow, RowLocation, validate_rows
+from caravan.train_adapters.formats import FORMATS, SkipRow
 
 from caravan.errors import CaravanError
-from records import RecordValidationError, load_records, rows_to_table
-from records.schemas import PREFERENCE, RLVR, SFT, RecordKind
-from records.validate import BadRow, RowLocation, validate_rows
-from train_adapters.formats import FORMATS, SkipRow
 
 STAGE_KINDS: dict[str, RecordKind] = {"sft": SFT, "dpo": PREFERENCE, "grpo": RLVR}
 

@@ -6,8 +6,9 @@ import contextlib
 import os
 from typing import Any
 
+from caravan.train_adapters.chat_template import apply_template_choice
+
 from caravan.errors import CaravanError
-from train_adapters.chat_template import apply_template_choice
 
 
 def adapt_to_machine(trl_kwargs: dict[str, Any]) -> list[str]:

@@ -68,7 +68,7 @@ def child_environment(resolved: Any) -> dict[str, str]:
 
 def write_resolved_recipe(resolved: Any) -> Path:
     """Freeze the recipe (overrides applied, secrets masked) beside the run."""
-    from records.writers import atomic_path
+    from caravan.records.writers import atomic_path
 
     path = Path(resolved.output_dir) / RECIPE_FILE
     with atomic_path(path, "w") as fh:

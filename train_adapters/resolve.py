@@ -15,10 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from caravan.train_adapters.recipe import Recipe
+from caravan.train_adapters.trl_types import check_trl_types
+
 from caravan.errors import CaravanError
 from caravan.yaml_config import load_yaml
-from train_adapters.recipe import Recipe
-from train_adapters.trl_types import check_trl_types
 
 CPU_LAUNCH_CONFIG = "cpu-multiprocess"
 
@@ -28,7 +29,7 @@ def trl_config_class(stage: str) -> type:
         import trl
     except ImportError as exc:
         raise CaravanError(
-            "training needs the train extra: pip install 'caravan[train]' "
+            "training needs the train extra: pip install 'caravan-posttrain[train]' "
             "(install the torch build for your machine first)"
         ) from exc
     return {"sft": trl.SFTConfig, "dpo": trl.DPOConfig, "grpo": trl.GRPOConfig}[stage]
@@ -207,7 +208,7 @@ def launch_command(recipe: Recipe, output_dir: str, *, cuda: bool = True) -> lis
     Without CUDA (`cuda=False`) the processes run on the CPU with gloo and no FSDP, so the
     same recipe can be exercised on a laptop or in CI.
     """
-    runner = ["-m", "train_adapters.run", str(Path(output_dir) / "caravan_recipe.yaml")]
+    runner = ["-m", "caravan.train_adapters.run", str(Path(output_dir) / "caravan_recipe.yaml")]
     if not uses_accelerate(recipe) or (not cuda and recipe.launch.num_processes == 1):
         return [sys.executable, *runner]
     config = accelerate_config_path(recipe.launch.accelerate_config if cuda else CPU_LAUNCH_CONFIG)

@@ -97,7 +97,7 @@ def check_data(resolved: Any, data_digest: str, rows: int, mode: str) -> str | N
 
 
 def write_run_record(resolved: Any, data_digest: str, rows: int) -> Path:
-    from records.writers import atomic_path
+    from caravan.records.writers import atomic_path
 
     config = resolved_config(resolved)
     record = {

@@ -15,15 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from caravan.train_adapters.digest import table_digest
+from caravan.train_adapters.mixer import build_mixture
+from caravan.train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
+from caravan.train_adapters.recipe import Recipe
+from caravan.train_adapters.recipe_file import RECIPE_FILE, restore_secrets, secrets_from_env
+from caravan.train_adapters.resolve import Resolved, resolve, trl_config_class
+from caravan.train_adapters.resume import RESUME_MODES, check_data, write_run_record
+from caravan.train_adapters.saving import save_final
+
 from caravan.yaml_config import load_yaml
-from train_adapters.digest import table_digest
-from train_adapters.mixer import build_mixture
-from train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
-from train_adapters.recipe import Recipe
-from train_adapters.recipe_file import RECIPE_FILE, restore_secrets, secrets_from_env
-from train_adapters.resolve import Resolved, resolve, trl_config_class
-from train_adapters.resume import RESUME_MODES, check_data, write_run_record
-from train_adapters.saving import save_final
 
 log = logging.getLogger("train_adapters")
 __all__ = ["RECIPE_FILE", "run", "stage_dataset", "build_trainer", "prompt_token_count"]
@@ -71,7 +72,7 @@ def stage_dataset(recipe: Recipe, table: Any, tokenizer: Any) -> tuple[Any, int]
 def trl_args(resolved: Resolved, kwargs: dict[str, Any]) -> Any:
     """The TRL config object. Building it sets up the process group (on every rank)."""
     if resolved.recipe.stage == "grpo":
-        from train_adapters.grpo import grpo_kwargs
+        from caravan.train_adapters.grpo import grpo_kwargs
 
         kwargs = grpo_kwargs(kwargs, resolved.recipe.grpo)
     args = trl_config_class(resolved.recipe.stage)(**kwargs)
@@ -82,14 +83,14 @@ def trl_args(resolved: Resolved, kwargs: dict[str, Any]) -> Any:
 def build_trainer(resolved: Resolved, model: Any, tokenizer: Any, dataset: Any, args: Any) -> Any:
     recipe = resolved.recipe
     if recipe.stage == "sft":
-        from train_adapters.sft import build_trainer as build
+        from caravan.train_adapters.sft import build_trainer as build
 
         return build(model, tokenizer, dataset, args, recipe.sft.loss_reduction)
     if recipe.stage == "dpo":
-        from train_adapters.dpo import build_trainer as build
+        from caravan.train_adapters.dpo import build_trainer as build
 
         return build(model, tokenizer, dataset, args, recipe.dpo)
-    from train_adapters.grpo import build_trainer as build
+    from caravan.train_adapters.grpo import build_trainer as build
 
     return build(model, tokenizer, dataset, args, recipe.grpo)
 
@@ -135,7 +136,7 @@ def run(resolved: Resolved, resume: str = "auto") -> Path:
     for note in notes:
         say(f"note: {note}", main)
     if recipe.stage == "grpo":
-        from train_adapters.grpo import think_in_prompt_warning
+        from caravan.train_adapters.grpo import think_in_prompt_warning
 
         tokenizer.padding_side = "left"
         warning = think_in_prompt_warning(tokenizer, recipe.grpo)

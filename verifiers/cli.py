@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from caravan.verifiers.registry import known_verifiers
+from caravan.verifiers.rewards import RewardConfig
+from caravan.verifiers.thinking import ThinkingConfig
 from rich.console import Console
 from rich.table import Table
 
 from caravan.cli_support import group
 from caravan.errors import CaravanError
 from caravan.progress import StepProgress
-from verifiers.registry import known_verifiers
-from verifiers.rewards import RewardConfig
-from verifiers.thinking import ThinkingConfig
 
 _err = Console(stderr=True)
 
@@ -83,12 +83,12 @@ def score(
     unsafe_local_exec: bool,
 ) -> None:
     """Score every response; add `score`, `checks` and `errors` columns; print a summary."""
-    from records import Provenance, load_records, write_records
-    from records.readers import handle_bad_rows
-    from verifiers.scoring import Checkpoint, score_rows
+    from caravan.records import Provenance, load_records, write_records
+    from caravan.records.readers import handle_bad_rows
+    from caravan.verifiers.scoring import Checkpoint, score_rows
 
     if unsafe_local_exec:
-        from verifiers.code.sandbox import set_unsafe_local_exec
+        from caravan.verifiers.code.sandbox import set_unsafe_local_exec
 
         set_unsafe_local_exec(True)
         _err.print(
@@ -178,9 +178,9 @@ def build_rlvr(
     quarantine: Path | None,
 ) -> None:
     """Build an RLVR dataset (messages, ground_truth, dataset, constraint_type, constraint)."""
-    from records import BadRow, Provenance, load_records, write_records
-    from records.readers import handle_bad_rows
-    from verifiers.rlvr import BUILDERS, to_verl
+    from caravan.records import BadRow, Provenance, load_records, write_records
+    from caravan.records.readers import handle_bad_rows
+    from caravan.verifiers.rlvr import BUILDERS, to_verl
 
     sources = (
         [("gsm8k", s) for s in gsm8k]
@@ -237,7 +237,7 @@ def build_rlvr(
 @cli.command("list")
 def list_verifiers() -> None:
     """List the verifiers and the `dataset` names they answer to."""
-    from verifiers.registry import get_verifier
+    from caravan.verifiers.registry import get_verifier
 
     for name in known_verifiers():
         v = get_verifier(name)
@@ -249,7 +249,7 @@ __all__ = ["cli", "read_records"]  # noqa: F822 - read_records loads on use (__g
 
 def __getattr__(name: str):  # `read_records` stays importable from here, loaded on use
     if name == "read_records":
-        from records import read_records
+        from caravan.records import read_records
 
         return read_records
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -179,7 +179,7 @@ class TimeoutPool:
         cmd = [
             sys.executable,
             "-m",
-            "verifiers.procpool",
+            "caravan.verifiers.procpool",
             str(to_child_r),
             str(from_child_w),
             self.target,

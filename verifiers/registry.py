@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from caravan.verifiers.errors import VerificationError
+
 from caravan.errors import CaravanError
-from verifiers.errors import VerificationError
 
 
 @dataclass
@@ -86,7 +87,7 @@ class Verifier:
 
 
 def gsm8k_check(response: str, ground_truth: Any) -> Check:
-    from verifiers import gsm8k
+    from caravan.verifiers import gsm8k
 
     gold = gsm8k.parse_gold(ground_truth)
     pred = gsm8k.extract_prediction(response)
@@ -109,13 +110,13 @@ def _math_details(result: Any) -> Check:
 
 
 def math_check(response: str, ground_truth: Any) -> Check:
-    from verifiers import math as vmath
+    from caravan.verifiers import math as vmath
 
     return _math_details(vmath.check(response, str(ground_truth)))
 
 
 def math_check_batch(responses: Sequence[str], truths: Sequence[Any]) -> list[Check | Exception]:
-    from verifiers import math as vmath
+    from caravan.verifiers import math as vmath
 
     out: list[Check | Exception] = []
     for result in vmath.check_batch(list(responses), [str(t) for t in truths]):
@@ -127,7 +128,7 @@ def math_check_batch(responses: Sequence[str], truths: Sequence[Any]) -> list[Ch
 
 
 def code_check(response: str, ground_truth: Any) -> Check:
-    from verifiers import code
+    from caravan.verifiers import code
 
     result = code.run_tests(code.extract_code(response), code.parse_tests(ground_truth))
     return Check(
@@ -152,7 +153,7 @@ def code_check_batch(responses: Sequence[str], truths: Sequence[Any]) -> list[Ch
 
 def _ifeval_module() -> Any:
     try:
-        from verifiers import ifeval
+        from caravan.verifiers import ifeval
     except ImportError as exc:
         raise CaravanError(
             "verifier 'ifeval' needs the verifiers.ifeval package, which is not part of this "
@@ -243,14 +244,14 @@ def known_verifiers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-register(Verifier("gsm8k", "verifiers.registry:gsm8k_check", ("gsm", "gsm8k_train"),
+register(Verifier("gsm8k", "caravan.verifiers.registry:gsm8k_check", ("gsm", "gsm8k_train"),
                   doc="last number vs the gold after ####"))  # fmt: skip
-register(Verifier("math", "verifiers.registry:math_check", ("math_flex", "minerva_math",
-                  "math500", "hendrycks_math"), "verifiers.registry:math_check_batch",
+register(Verifier("math", "caravan.verifiers.registry:math_check", ("math_flex", "minerva_math",
+                  "math500", "hendrycks_math"), "caravan.verifiers.registry:math_check_batch",
                   doc="Math-Verify-style reading, string/numeric path, sympy with timeout"))  # fmt: skip
-register(Verifier("ifeval", "verifiers.registry:ifeval_check", ("if", "ifeval_like",
-                  "instruction_following", "if_functions"), "verifiers.registry:ifeval_check_batch",
+register(Verifier("ifeval", "caravan.verifiers.registry:ifeval_check", ("if", "ifeval_like",
+                  "instruction_following", "if_functions"), "caravan.verifiers.registry:ifeval_check_batch",
                   doc="IFEval and extended constraints (verifiers.ifeval)"))  # fmt: skip
-register(Verifier("code", "verifiers.registry:code_check", ("python", "code_stdio",
-                  "code_assert"), "verifiers.registry:code_check_batch",
+register(Verifier("code", "caravan.verifiers.registry:code_check", ("python", "code_stdio",
+                  "code_assert"), "caravan.verifiers.registry:code_check_batch",
                   doc="pass fraction of tests in the sandbox"))  # fmt: skip

@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from caravan.verifiers.registry import Check, get_verifier
+from caravan.verifiers.thinking import ThinkingConfig, format_score, strip_thinking
+
 from caravan.errors import CaravanError
-from verifiers.registry import Check, get_verifier
-from verifiers.thinking import ThinkingConfig, format_score, strip_thinking
 
 
 @dataclass

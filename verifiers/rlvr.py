@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from caravan.records.validate import BadRow, RowLocation
+from caravan.verifiers.gsm8k import format_gold, parse_gold
+from caravan.verifiers.math.extract import last_boxed
+
 from caravan.errors import CaravanError
-from records.validate import BadRow, RowLocation
-from verifiers.gsm8k import format_gold, parse_gold
-from verifiers.math.extract import last_boxed
 
 _CALC = re.compile(r"<<[^<>]*>>")
 

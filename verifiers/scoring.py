@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from caravan.verifiers.rewards import RewardConfig, RewardResult, _completion_text, compute_rewards
+
 from caravan.errors import CaravanError
-from verifiers.rewards import RewardConfig, RewardResult, _completion_text, compute_rewards
 
 ADDED = ("score", "checks", "errors")
 

@@ -31,14 +31,14 @@ class Score(Stage):
         min_score: float | None = None,
         config: Any = None,
     ) -> None:
-        from verifiers.rewards import RewardConfig
+        from caravan.verifiers.rewards import RewardConfig
 
         self.response_column, self.truncated_column = response_column, truncated_column
         self.min_score = min_score
         self.config = config if config is not None else RewardConfig()
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from verifiers.scoring import score_rows
+        from caravan.verifiers.scoring import score_rows
 
         rows, summary = score_rows(
             batch.to_pylist(),
@@ -72,15 +72,15 @@ class BuildRLVR(GlobalStage):
     produces = "rlvr"
 
     def __init__(self, task: str, *, few_shot: int = 0, seed: int = 0) -> None:
-        from verifiers.rlvr import BUILDERS
+        from caravan.verifiers.rlvr import BUILDERS
 
         if task not in BUILDERS:
             raise CaravanError(f"{self.name}: task must be one of {', '.join(BUILDERS)}")
         self.task, self.few_shot, self.seed = task, few_shot, seed
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from records.validate import BadRow
-        from verifiers.rlvr import BUILDERS, _split_examples
+        from caravan.records.validate import BadRow
+        from caravan.verifiers.rlvr import BUILDERS, _split_examples
 
         rows = batch.to_pylist()
         shots = self.few_shot if self.task != "ifeval" else 0

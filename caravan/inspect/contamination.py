@@ -175,7 +175,7 @@ def write_html(
     limit: int = 50,
 ) -> Path:  # fmt: skip
     """`decontam check --html`: write the report page atomically."""
-    from records.writers import atomic_path
+    from caravan.records.writers import atomic_path
 
     figures.pyplot()  # fail with the install hint before reading anything
     page = report_html(report, load_matches(report, matches_path), limit)

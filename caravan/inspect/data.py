@@ -35,7 +35,7 @@ def env_param(name: str, default: Any) -> Any:
 
 def read_rows(path: str | Path, kind: str | None = None, limit: int | None = None) -> list[dict]:
     """Rows of any file Caravan reads or writes (records, side tables, JSONL side files)."""
-    from records import read_records
+    from caravan.records import read_records
 
     p = Path(path)
     if not p.exists():

@@ -10,7 +10,7 @@ from typing import Any
 
 from caravan.errors import CaravanError
 
-INSTALL_HINT = "plots need matplotlib: pip install 'caravan[inspect]'"
+INSTALL_HINT = "plots need matplotlib: pip install 'caravan-posttrain[inspect]'"
 
 
 def pyplot() -> Any:
@@ -85,7 +85,7 @@ def png_base64(fig: Any, dpi: int = 80) -> str:
 
 def save_png(fig: Any, path: str | Path, dpi: int = 72) -> Path:
     """Write `fig` as a PNG (parents created, written atomically) and close it."""
-    from records.writers import atomic_path
+    from caravan.records.writers import atomic_path
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,8 @@ def provenance(path: str | Path) -> dict[str, Any] | None:
 
     import pyarrow.parquet as pq
 
-    from records.provenance import Provenance
-    from records.readers import open_arrow
+    from caravan.records.provenance import Provenance
+    from caravan.records.readers import open_arrow
 
     p = Path(path)
     if p.suffix == ".parquet":
@@ -32,7 +32,7 @@ def provenance(path: str | Path) -> dict[str, Any] | None:
 
 def kinds(columns: list[str]) -> list[str]:
     """Record kinds whose required columns the file has."""
-    from records.schemas import KINDS
+    from caravan.records.schemas import KINDS
 
     return [k.name for k in KINDS.values() if set(k.required) <= set(columns)]
 

@@ -15,7 +15,7 @@ from typing import Any
 from caravan.inspect import figures
 from caravan.inspect.data import text_of
 from caravan.inspect.html import escape, table_html
-from prefs.judge import ASPECTS
+from caravan.prefs.judge import ASPECTS
 
 Z95 = 1.96  # normal approximation; with few ratings per position the interval is optimistic
 
@@ -140,7 +140,7 @@ def parse_failures(side: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def win_rates(side: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per model: pairs it appeared in, times chosen/rejected, win rate (from prefs.stats)."""
-    from prefs.stats import side_figures
+    from caravan.prefs.stats import side_figures
 
     models = side_figures(side)["models"] if side else {}
     return [{"model": m, **v} for m, v in models.items()]

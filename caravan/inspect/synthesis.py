@@ -74,7 +74,7 @@ def near_duplicate_clusters(
     also compared with each other at a looser Jaccard `threshold` (MinHash, as `synth
     dedup`), which shows the near-misses that survived.
     """
-    from synth.dedup import DedupConfig, dedup_texts
+    from caravan.synth.dedup import DedupConfig, dedup_texts
 
     texts = {r["id"]: r.get("prompt") or "" for r in rows}
     groups: dict[str, dict[str, Any]] = {}

@@ -10,8 +10,8 @@ from caravan.errors import CaravanError
 PROVIDERS = ("openai", "anthropic", "local", "vllm")
 
 _IN_PROCESS = {
-    "local": ("llm.backends.local", "LocalBackend", "pip install 'caravan[train]'"),
-    "vllm": ("llm.backends.vllm_offline", "VLLMBackend", "pip install 'caravan[vllm]' (GPU)"),
+    "local": ("caravan.llm.backends.local", "LocalBackend", "pip install 'caravan-posttrain[train]'"),
+    "vllm": ("caravan.llm.backends.vllm_offline", "VLLMBackend", "pip install 'caravan-posttrain[vllm]' (GPU)"),
 }
 
 
@@ -27,7 +27,7 @@ def resolve_provider(provider: str | None, model: str, base_url: str | None = No
         return "anthropic"
     if model.startswith(("gpt-", "o1", "o3", "o4", "chatgpt")):
         return "openai"
-    from llm.env import api_key
+    from caravan.llm.env import api_key
 
     return "openai" if api_key("openai", required=False) else "local"
 
@@ -44,11 +44,11 @@ def make_backend(provider: str | None, model: str, base_url: str | None = None, 
     """A Backend (API) or BatchingBackend (in-process) for `provider`."""
     provider = resolve_provider(provider, model, base_url)
     if provider == "openai":
-        from llm.backends.openai_api import OpenAIBackend
+        from caravan.llm.backends.openai_api import OpenAIBackend
 
         return OpenAIBackend(model, base_url=base_url, **kw)
     if provider == "anthropic":
-        from llm.backends.anthropic_api import AnthropicBackend
+        from caravan.llm.backends.anthropic_api import AnthropicBackend
 
         return AnthropicBackend(model, base_url=base_url, **kw)
     if provider in _IN_PROCESS:

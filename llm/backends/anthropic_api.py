@@ -10,11 +10,10 @@ import time
 from typing import Any
 
 import anthropic
-
-from llm.backends.errors import classify_sdk_error
-from llm.cache_scope import cache_scope
-from llm.structured import schema_instruction
-from llm.types import PermanentError, Request, Response, Usage
+from caravan.llm.backends.errors import classify_sdk_error
+from caravan.llm.cache_scope import cache_scope
+from caravan.llm.structured import schema_instruction
+from caravan.llm.types import PermanentError, Request, Response, Usage
 
 DEFAULT_MAX_TOKENS = 1024
 TOOL_NAME = "reply"
@@ -121,7 +120,7 @@ class AnthropicBackend:
         api_key: str | None = None,
         timeout: float = 120.0,
     ) -> None:
-        from llm.env import api_key as key_from_env
+        from caravan.llm.env import api_key as key_from_env
 
         self.model = model
         self.base_url = base_url

@@ -7,8 +7,9 @@ from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
 
+from caravan.llm.types import PermanentError, TransientError
+
 from caravan.secrets import redact_text
-from llm.types import PermanentError, TransientError
 
 
 def retry_after_seconds(headers: Any) -> float | None:

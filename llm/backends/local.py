@@ -41,13 +41,14 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from caravan.llm.cache_scope import cache_scope
+from caravan.llm.chat_template import TULU_CHAT_TEMPLATE
+from caravan.llm.types import PermanentError, Request, Response, Usage
+
 from caravan.errors import CaravanError
-from llm.cache_scope import cache_scope
-from llm.chat_template import TULU_CHAT_TEMPLATE
-from llm.types import PermanentError, Request, Response, Usage
 
 DEFAULT_MAX_TOKENS = 512
-_INSTALL_HINT = "pip install 'caravan[train]' (torch and transformers)"
+_INSTALL_HINT = "pip install 'caravan-posttrain[train]' (torch and transformers)"
 
 
 def request_label(index: int, request: Request) -> str:

@@ -6,10 +6,9 @@ import time
 from typing import Any
 
 import openai
-
-from llm.backends.errors import classify_sdk_error
-from llm.cache_scope import cache_scope
-from llm.types import PermanentError, Request, Response, Usage
+from caravan.llm.backends.errors import classify_sdk_error
+from caravan.llm.cache_scope import cache_scope
+from caravan.llm.types import PermanentError, Request, Response, Usage
 
 # Sampling settings the chat-completions endpoint accepts as top-level arguments.
 _PASSTHROUGH = {
@@ -73,7 +72,7 @@ class OpenAIBackend:
         timeout: float = 120.0,
         max_connections: int = 1024,
     ) -> None:
-        from llm.env import api_key as key_from_env
+        from caravan.llm.env import api_key as key_from_env
 
         self.model = model
         self.base_url = base_url

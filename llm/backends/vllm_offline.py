@@ -20,14 +20,15 @@ import threading
 import time
 from typing import Any
 
+from caravan.llm.backends.local import SamplingSpec, check_messages, parse_params, request_label
+from caravan.llm.cache_scope import cache_scope
+from caravan.llm.types import PermanentError, Request, Response, Usage
+
 from caravan.errors import CaravanError
-from llm.backends.local import SamplingSpec, check_messages, parse_params, request_label
-from llm.cache_scope import cache_scope
-from llm.types import PermanentError, Request, Response, Usage
 
 INSTALL_HINT = (
     "the vLLM backend needs vllm, which is not installed. On a GPU (CUDA) machine run: "
-    "pip install 'caravan[vllm]'. Without a GPU use the local backend (--provider local) "
+    "pip install 'caravan-posttrain[vllm]'. Without a GPU use the local backend (--provider local) "
     "or point the OpenAI backend at a running `vllm serve` (--base-url)."
 )
 

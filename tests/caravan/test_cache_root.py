@@ -19,9 +19,9 @@ def test_xdg_then_home(monkeypatch, tmp_path):
 
 
 def test_every_cache_lives_under_the_root(monkeypatch, tmp_path):
-    from decontam.index import default_cache_dir as decontam_dir
-    from llm.api import default_cache_path
-    from train_adapters.dpo import default_cache_dir as dpo_dir
+    from caravan.decontam.index import default_cache_dir as decontam_dir
+    from caravan.llm.api import default_cache_path
+    from caravan.train_adapters.dpo import default_cache_dir as dpo_dir
 
     root = tmp_path / "fast-storage"
     monkeypatch.setenv("CARAVAN_CACHE_DIR", str(root))

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from caravan.records.provenance import Provenance
 from click.testing import CliRunner
-
-from records.provenance import Provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 TULU = ROOT / "pipelines" / "tulu3_persona_if.yaml"

@@ -9,15 +9,13 @@ import textwrap
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
-from records.provenance import Provenance
+from caravan.records.provenance import Provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 
 EXAMPLE = """
 import caravan as cv
-import synth
-
+from caravan import synth
 gpt4o = cv.LLM("gpt-4o", base_url=BASE_URL)
 personas = cv.read("example")
 prompts = synth.Generate(task="if", llm=gpt4o, n=6, seed=0, constraint_ids=IF_IDS)(personas)

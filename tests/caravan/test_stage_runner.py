@@ -153,7 +153,7 @@ def test_output_rows_need_ids():
 
 
 def test_write_carries_the_chain_and_the_side_file(tmp_path):
-    from records.provenance import Provenance
+    from caravan.records.provenance import Provenance
 
     out = run_stage(Evens(), ROWS, progress=False)
     path = out.write(tmp_path / "even.parquet")

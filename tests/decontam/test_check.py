@@ -4,10 +4,10 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from caravan.decontam.check import CheckConfig, run_check
+from caravan.decontam.evalsets import EvalSet
 
 from caravan.errors import CaravanError
-from decontam.check import CheckConfig, run_check
-from decontam.evalsets import EvalSet
 
 from .conftest import write_jsonl, write_parquet
 
@@ -165,7 +165,7 @@ def test_spawned_workers_agree_with_forked_ones(tmp_path, monkeypatch):
 
 
 def test_an_interrupted_check_resumes_where_it_stopped(tmp_path, monkeypatch):
-    import decontam.check as check_mod
+    import caravan.decontam.check as check_mod
 
     rows = _train_rows(1000)
     rows[900]["messages"] = _msgs(EVAL[0])

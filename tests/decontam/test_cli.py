@@ -3,9 +3,8 @@
 import json
 
 import pyarrow.parquet as pq
+from caravan.decontam.cli import cli
 from click.testing import CliRunner
-
-from decontam.cli import cli
 
 from .conftest import write_jsonl
 from .test_check import EVAL

@@ -1,9 +1,9 @@
 """Eval sets: --eval specs, local files, built-in hub names (hub mocked), clear errors."""
 
 import pytest
+from caravan.decontam.evalsets import BUILTIN_EVALS, load_eval_set, load_eval_sets, parse_eval_spec
 
 from caravan.errors import CaravanError
-from decontam.evalsets import BUILTIN_EVALS, load_eval_set, load_eval_sets, parse_eval_spec
 
 from .conftest import write_jsonl, write_parquet
 

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
+from caravan.decontam.fuzzy import SCHEME, FuzzyConfig, Sketcher, fuzzy_matches, shingle_sets
 from datasketch import MinHash, MinHashLSH
-
-from decontam.fuzzy import SCHEME, FuzzyConfig, Sketcher, fuzzy_matches, shingle_sets
 
 EVAL = [
     "a train leaves the station at nine and travels sixty miles per hour toward the city",

@@ -1,11 +1,11 @@
 """The Tülu 3 overlap definition on hand-built cases, through the public API."""
 
+import caravan.decontam.match as match
 import numpy as np
 import pytest
+from caravan.decontam import find_overlaps
 
-import decontam
-import decontam.match as match
-from decontam import find_overlaps
+from caravan import decontam
 
 TEN = "alpha bravo charlie delta echo foxtrot golf hotel india juliet"
 
@@ -89,7 +89,7 @@ def test_every_training_row_above_the_threshold_is_reported():
 
 
 def test_hash_collisions_cannot_create_matches(monkeypatch):
-    import decontam.index as index_mod
+    import caravan.decontam.index as index_mod
 
     real = match.hash_batch
 

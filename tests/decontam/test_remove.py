@@ -4,10 +4,10 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from caravan.decontam.check import CheckConfig, run_check
+from caravan.decontam.remove import run_remove
 
 from caravan.errors import CaravanError
-from decontam.check import CheckConfig, run_check
-from decontam.remove import run_remove
 
 from .conftest import write_jsonl, write_parquet
 from .test_check import EVAL, _eval_set, _msgs, _train_rows

@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from caravan.decontam.check import CheckConfig, run_check
+from caravan.decontam.cli import cli
+from caravan.decontam.evalsets import load_eval_sets
+from caravan.decontam.remove import run_remove
+from caravan.decontam.semantic import SemanticConfig, top_k_pairs
+from caravan.decontam.semantic_judge import DIFFERENT, ERROR, SAME, JudgeSettings, judge_messages
 from click.testing import CliRunner
 
 from caravan.errors import CaravanError
-from decontam.check import CheckConfig, run_check
-from decontam.cli import cli
-from decontam.evalsets import load_eval_sets
-from decontam.remove import run_remove
-from decontam.semantic import SemanticConfig, top_k_pairs
-from decontam.semantic_judge import DIFFERENT, ERROR, SAME, JudgeSettings, judge_messages
 from tests.decontam.conftest import write_jsonl, write_parquet
 from tests.fixtures.rephrase import EVAL_FIELDS, load_items, rephrase
 from tests.fixtures.shared_data import SHARED_DATA
@@ -67,7 +67,7 @@ def test_top_k_pairs_of_nothing_is_empty():
 
 
 def test_progress_prints_plain_lines_off_a_terminal(capsys):
-    from decontam.embed import RowProgress
+    from caravan.decontam.embed import RowProgress
 
     p = RowProgress("lines", 10, "embed t.jsonl", every_s=0.0)
     p(4)
@@ -83,10 +83,10 @@ def test_progress_prints_plain_lines_off_a_terminal(capsys):
 
 
 def test_missing_extra_is_a_one_line_error(tmp_path, monkeypatch):
-    from decontam.embed import require_backend
+    from caravan.decontam.embed import require_backend
 
     monkeypatch.setitem(sys.modules, "transformers", None)  # import now fails
-    with pytest.raises(CaravanError, match=r"pip install 'caravan\[semantic\]'"):
+    with pytest.raises(CaravanError, match=r"pip install 'caravan-posttrain\[semantic\]'"):
         require_backend()
     train = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "hello there world"}])
     ev = write_jsonl(tmp_path / "e.jsonl", [{"question": "hello there world"}])
@@ -96,7 +96,7 @@ def test_missing_extra_is_a_one_line_error(tmp_path, monkeypatch):
          str(tmp_path / "r.json"), "--semantic"],
     )  # fmt: skip
     assert res.exit_code != 0
-    assert "caravan[semantic]" in res.output and "Traceback" not in res.output
+    assert "caravan-posttrain[semantic]" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "r.json").exists()
 
 
@@ -276,7 +276,7 @@ def test_remove_semantic_drops_the_flagged_rows_with_an_audit_trail(planted):
 
 @needs_model
 def test_find_semantic_in_memory():
-    from decontam.semantic import find_semantic
+    from caravan.decontam.semantic import find_semantic
 
     evals = ["How many positive whole-number divisors does 196 have?", "Name a prime."]
     train = ["Tell me a joke.", "Count the positive integer factors of 196."]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from caravan.decontam.match import find_overlaps
+from caravan.decontam.stages import Check, ContaminationError, Gate
 
-from decontam.match import find_overlaps
-from decontam.stages import Check, ContaminationError, Gate
 from tests.decontam.conftest import write_jsonl
 
 EVAL = [

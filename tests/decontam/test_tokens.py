@@ -3,8 +3,7 @@
 import random
 
 import numpy as np
-
-from decontam.tokens import (
+from caravan.decontam.tokens import (
     all_windows,
     hash_batch,
     hash_tokens,
@@ -68,7 +67,7 @@ def test_window_hashes_do_not_depend_on_position_or_neighbours():
 
 
 def test_large_batches_are_hashed_in_groups_with_the_same_result(monkeypatch):
-    import decontam.tokens as tokens
+    import caravan.decontam.tokens as tokens
 
     texts = [f"doc {i} ünïcode word{i} 😀 x" * (i % 3) for i in range(50)]
     whole = hash_batch(texts)

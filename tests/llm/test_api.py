@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from caravan.llm import complete
+from caravan.llm.api import build_requests
 
 from caravan.errors import CaravanError
-from llm import complete
-from llm.api import build_requests
 
 
 def test_complete_over_mixed_inputs(double, tmp_path):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from llm.backends.anthropic_api import AnthropicBackend
-from llm.backends.openai_api import OpenAIBackend
-from llm.batch import run_batch, split_batches
-from llm.cache import ResponseCache
-from llm.engine import EngineConfig
-from llm.pricing import PriceTable
-from llm.types import Request
+from caravan.llm.backends.anthropic_api import AnthropicBackend
+from caravan.llm.backends.openai_api import OpenAIBackend
+from caravan.llm.batch import run_batch, split_batches
+from caravan.llm.cache import ResponseCache
+from caravan.llm.engine import EngineConfig
+from caravan.llm.pricing import PriceTable
+from caravan.llm.types import Request
 
 SCHEMA = {"type": "object", "properties": {"k": {"type": "string"}}, "required": ["k"]}
 
@@ -35,7 +34,7 @@ MODEL = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
 def go(provider, double, requests, cache, max_wait_s=None, max_requests=None):
     async def inner():
         backend = backend_for(provider, double)
-        from llm import batch as batch_mod
+        from caravan.llm import batch as batch_mod
 
         api_cls = batch_mod.OpenAIBatches if provider == "openai" else batch_mod.AnthropicBatches
         if max_requests:
@@ -153,7 +152,7 @@ def test_run_killed_between_create_and_journal(provider, double, tmp_path, monke
 
 
 def test_lost_submit_reply_does_not_create_a_second_batch(double, tmp_path, monkeypatch):
-    from llm import batch as batch_mod
+    from caravan.llm import batch as batch_mod
 
     real_submit = batch_mod.OpenAIBatches.submit
     calls = []
@@ -226,8 +225,8 @@ def test_killed_while_waiting_for_create_reply_restart_pays_once(provider, doubl
 
 
 def test_max_cost_limits_what_is_submitted(double, tmp_path):
-    from llm import batch as batch_mod
-    from llm.guard import RunGuard
+    from caravan.llm import batch as batch_mod
+    from caravan.llm.guard import RunGuard
 
     requests = reqs(5, "gpt-4o-mini", params={"max_tokens": 100})
     one = batch_mod.worst_case_cost(PriceTable(), requests[0], "openai", batch=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from caravan.llm.cache import ResponseCache
+from caravan.llm.types import Response, Usage
 
 from caravan.errors import CaravanError
-from llm.cache import ResponseCache
-from llm.types import Response, Usage
 
 
 def test_roundtrip_is_cached_and_wal(tmp_path):

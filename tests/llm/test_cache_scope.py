@@ -8,10 +8,10 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
+from caravan.llm.cache_scope import cache_scope, endpoint
+from caravan.llm.weights import weights_fingerprint
+from caravan.synth.cli import cli
 
-from llm.cache_scope import cache_scope, endpoint
-from llm.weights import weights_fingerprint
-from synth.cli import cli
 from tests.llm import api_double
 
 
@@ -107,7 +107,8 @@ def test_weights_fingerprint_follows_the_files(tmp_path):
 
 def test_retrained_local_checkpoint_is_not_served_stale_answers(tmp_path):
     """Same path, new weights: the local backend generates again instead of reusing."""
-    from llm import complete
+    from caravan.llm import complete
+
     from tests.fixtures.tiny_model import build_tiny_model
 
     ckpt = build_tiny_model(tmp_path / "policy", seed=0)

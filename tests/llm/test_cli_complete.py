@@ -6,10 +6,9 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from caravan.records.provenance import Provenance
+from caravan.synth.cli import cli
 from click.testing import CliRunner
-
-from records.provenance import Provenance
-from synth.cli import cli
 
 
 def _write_jsonl(path, rows):
@@ -153,13 +152,13 @@ def test_local_provider_options_reach_the_backend(prompts, tmp_path, monkeypatch
             self.max_batch_size = kw.get("max_batch_size", 8)
 
         def complete_batch(self, requests):
-            from llm.types import Response
+            from caravan.llm.types import Response
 
             return [Response(r.id, text="tiny says hi") for r in requests]
 
-    module = types.ModuleType("llm.backends.local")
+    module = types.ModuleType("caravan.llm.backends.local")
     module.LocalBackend = Tiny
-    monkeypatch.setitem(sys.modules, "llm.backends.local", module)
+    monkeypatch.setitem(sys.modules, "caravan.llm.backends.local", module)
     out = tmp_path / "o.parquet"
     assert _run([
         "complete", "--input", str(prompts), "--output", str(out), "--model", "tiny-llama",
@@ -171,7 +170,7 @@ def test_local_provider_options_reach_the_backend(prompts, tmp_path, monkeypatch
 
 
 def test_credentials_in_base_url_stay_out_of_provenance():
-    from llm.job import public_url
+    from caravan.llm.job import public_url
 
     assert (
         public_url("https://user:pw@host.example:8443/v1?key=abc") == "https://host.example:8443/v1"
@@ -180,7 +179,7 @@ def test_credentials_in_base_url_stay_out_of_provenance():
 
 
 def test_credentials_in_base_url_argument_are_dropped():
-    from llm.job import public_argv
+    from caravan.llm.job import public_argv
 
     argv = ["/bin/synth", "complete", "--base-url", "http://u:p@h/v1", "--base-url=http://u:p@h/v2"]
     assert public_argv(argv) == [

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from llm.backends.openai_api import OpenAIBackend
-from llm.cache import ResponseCache
-from llm.engine import Engine, EngineConfig
-from llm.types import PermanentError, Request, Response, TransientError, Usage
+from caravan.llm.backends.openai_api import OpenAIBackend
+from caravan.llm.cache import ResponseCache
+from caravan.llm.engine import Engine, EngineConfig
+from caravan.llm.types import PermanentError, Request, Response, TransientError, Usage
 
 
 def reqs(n: int, model: str = "gpt-4o-mini", **kw) -> list[Request]:

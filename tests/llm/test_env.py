@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from caravan.llm.env import api_key, load_dotenv, parse_dotenv
 
 from caravan.errors import CaravanError
-from llm.env import api_key, load_dotenv, parse_dotenv
 
 
 def test_parse_dotenv_forms():

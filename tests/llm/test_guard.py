@@ -8,9 +8,8 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-
-from llm.guard import RunGuard
-from synth.cli import cli
+from caravan.llm.guard import RunGuard
+from caravan.synth.cli import cli
 
 
 def _prompts(path, n):
@@ -123,7 +122,7 @@ class _Fake:
         self.calls = 0
 
     async def complete(self, request):
-        from llm.types import PermanentError, Response
+        from caravan.llm.types import PermanentError, Response
 
         self.calls += 1
         text = request.messages[-1]["content"]
@@ -135,13 +134,13 @@ class _Fake:
 
 
 def _requests(n):
-    from llm.types import Request
+    from caravan.llm.types import Request
 
     return [Request([{"role": "user", "content": f"q{i}"}], "m", id=str(i)) for i in range(n)]
 
 
 def test_one_not_found_after_successes_does_not_stop_the_run():
-    from llm.engine import Engine, EngineConfig
+    from caravan.llm.engine import Engine, EngineConfig
 
     backend = _Fake(fail={"q3"})
     guard = RunGuard()
@@ -153,7 +152,7 @@ def test_one_not_found_after_successes_does_not_stop_the_run():
 
 
 def test_not_found_before_any_success_stops_the_run_naming_the_endpoint():
-    from llm.engine import Engine, EngineConfig
+    from caravan.llm.engine import Engine, EngineConfig
 
     backend = _Fake(fail={f"q{i}" for i in range(8)})
     guard = RunGuard()

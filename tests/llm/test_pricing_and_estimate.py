@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from caravan.llm.accounting import RunStats
+from caravan.llm.cache import ResponseCache
+from caravan.llm.estimate import estimate_cost
+from caravan.llm.pricing import PriceTable
+from caravan.llm.types import Request, Response, Usage
 
 from caravan.errors import CaravanError
-from llm.accounting import RunStats
-from llm.cache import ResponseCache
-from llm.estimate import estimate_cost
-from llm.pricing import PriceTable
-from llm.types import Request, Response, Usage
 
 
 def test_known_snapshot_and_unknown_models():
@@ -98,7 +98,7 @@ def test_summary_lines_report_retries_by_cause_and_unpriced():
 
 
 def test_worst_case_of_a_free_self_hosted_model_is_zero(tmp_path):
-    from llm.pricing import worst_case_cost
+    from caravan.llm.pricing import worst_case_cost
 
     path = tmp_path / "p.yaml"
     path.write_text("my-finetune: {input: 0, output: 0}\n")

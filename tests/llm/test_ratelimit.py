@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from llm.ratelimit import Limiter
+from caravan.llm.ratelimit import Limiter
 
 
 class FakeClock:

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
-from llm.cache_scope import cache_scope
-from llm.job import CompleteJob, run_job
-from llm.types import Request
+from caravan.llm.cache_scope import cache_scope
+from caravan.llm.job import CompleteJob, run_job
+from caravan.llm.types import Request
 
 REPO = Path(__file__).resolve().parents[2]
 N = 240

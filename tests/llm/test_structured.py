@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from caravan.llm.structured import ParseFailure, check_schema, parse_reply, schema_of
 
 from caravan.errors import CaravanError
-from llm.structured import ParseFailure, check_schema, parse_reply, schema_of
 
 SCHEMA = {
     "type": "object",
@@ -55,7 +55,7 @@ def test_invalid_schema_is_rejected_early():
 
 
 def test_equal_schemas_are_checked_once():
-    from llm.structured import _validator, check_schema, parse_reply
+    from caravan.llm.structured import _validator, check_schema, parse_reply
 
     _validator.cache_clear()
     for _ in range(50):

@@ -67,7 +67,7 @@ def test_every_notebook_is_committed_without_outputs_and_tested():
 
 
 def test_synth_prompts_notebook(tmp_path, monkeypatch):
-    from synth.cli import cli
+    from caravan.synth.cli import cli
     from tests.synth.conftest import IF_IDS, SynthDouble
 
     use_fake_llm_env(monkeypatch, tmp_path)
@@ -81,7 +81,7 @@ def test_synth_prompts_notebook(tmp_path, monkeypatch):
         )
     with personas.open("a") as fh:  # the double answers a beekeeper with an unusable prompt
         fh.write(json.dumps({"persona": "A beekeeper who sells honey at markets."}) + "\n")
-    from synth.personas import load_personas, sample_personas
+    from caravan.synth.personas import load_personas, sample_personas
 
     pool = load_personas(str(personas)).personas
     seed = next(  # a seed whose 12 draws include the beekeeper, so a rejection shows
@@ -115,7 +115,7 @@ def test_synth_prompts_notebook(tmp_path, monkeypatch):
 
 
 def test_preferences_notebook(tmp_path, monkeypatch):
-    from prefs.cli import cli
+    from caravan.prefs.cli import cli
     from tests.prefs.conftest import JudgeDouble, write_pool, write_prompts
     from tests.prefs.test_build import PROMPTS
 
@@ -151,7 +151,7 @@ def test_preferences_notebook(tmp_path, monkeypatch):
 
 
 def test_decontamination_notebook(tmp_path, monkeypatch):
-    from decontam.cli import cli
+    from caravan.decontam.cli import cli
 
     monkeypatch.setenv("CARAVAN_CACHE_DIR", str(tmp_path / "cache"))
     gsm_test = head_jsonl(shared("eval/gsm8k_test.jsonl"), tmp_path / "gsm8k_test.jsonl", 200)
@@ -212,8 +212,8 @@ class AnswerDouble:
 
 
 def test_rewards_notebook(tmp_path, monkeypatch):
-    from synth.cli import cli as synth_cli
-    from verifiers.cli import cli as verify_cli
+    from caravan.synth.cli import cli as synth_cli
+    from caravan.verifiers.cli import cli as verify_cli
 
     use_fake_llm_env(monkeypatch, tmp_path)
     runner = CliRunner()
@@ -259,7 +259,7 @@ def test_rewards_notebook(tmp_path, monkeypatch):
 
 
 def test_inspect_records_notebook(tmp_path, monkeypatch):
-    from verifiers.cli import cli as verify_cli
+    from caravan.verifiers.cli import cli as verify_cli
 
     rlvr = tmp_path / "rlvr.parquet"
     res = CliRunner().invoke(

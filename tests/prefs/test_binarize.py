@@ -1,9 +1,9 @@
 import random
 
 import pytest
+from caravan.prefs.binarize import BELOW_MARGIN, FEW_RATED, TIE, Pair, binarize, mean_score
 
 from caravan.errors import CaravanError
-from prefs.binarize import BELOW_MARGIN, FEW_RATED, TIE, Pair, binarize, mean_score
 
 
 def test_mean_leaves_na_out_instead_of_counting_it():

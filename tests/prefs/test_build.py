@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
-
-from prefs.cli import cli
-from records import read_records
+from caravan.prefs.cli import cli
+from caravan.records import read_records
 
 from .conftest import write_pool, write_prompts
 
@@ -329,7 +328,7 @@ def test_max_cost_needs_prices_for_every_model(tmp_path, double, capsys):
 def test_a_judge_reply_that_never_parses_is_paid_at_most_parse_retries_plus_one(
     tmp_path, double, judge_retries
 ):
-    from llm.engine import EngineConfig
+    from caravan.llm.engine import EngineConfig
 
     from .conftest import judge_parts
 

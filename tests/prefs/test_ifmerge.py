@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from records import read_records, write_records
+from caravan.records import read_records, write_records
 
 from .conftest import write_pool, write_prompts
 from .test_build import run

@@ -2,9 +2,8 @@ import json
 
 import jsonschema
 import pytest
-
-from llm.types import Response
-from prefs.judge import (
+from caravan.llm.types import Response
+from caravan.prefs.judge import (
     ASPECTS,
     check_aspects,
     judge_request,

@@ -1,10 +1,10 @@
 import json
 
 import pytest
+from caravan.prefs.pool import load_pool, on_policy_model, parse_pool, sample_models
+from caravan.prefs.prompts import load_prompts, prompt_id
 
 from caravan.errors import CaravanError
-from prefs.pool import load_pool, on_policy_model, parse_pool, sample_models
-from prefs.prompts import load_prompts, prompt_id
 
 
 def test_pool_yaml_with_defaults_and_backends(tmp_path):
@@ -118,7 +118,7 @@ def test_the_shipped_example_pool_parses():
 
 
 def test_a_missing_on_policy_path_is_no_such_folder_not_a_hub_id(tmp_path):
-    from prefs.pool import on_policy_model
+    from caravan.prefs.pool import on_policy_model
 
     missing = str(tmp_path / "ckpt" / "sft-8b")
     with pytest.raises(CaravanError, match=f"no such --on-policy model folder: {missing}"):

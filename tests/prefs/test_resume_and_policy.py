@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from llm.cache import ResponseCache
-from records import read_records
+from caravan.llm.cache import ResponseCache
+from caravan.records import read_records
 
 from .conftest import write_pool, write_prompts
 from .test_build import run
@@ -114,9 +113,9 @@ def test_on_policy_tiny_model_and_dpo_trainer_accepts_the_output(tmp_path, doubl
 
 
 def test_local_policy_loads_once_across_chunks(tmp_path, double, tiny_model_dir, monkeypatch):
-    from llm.backends.local import LocalBackend
-    from prefs.build import BuildConfig, run_build
-    from prefs.pool import load_pool, on_policy_model
+    from caravan.llm.backends.local import LocalBackend
+    from caravan.prefs.build import BuildConfig, run_build
+    from caravan.prefs.pool import load_pool, on_policy_model
 
     made = []
     real_init = LocalBackend.__init__

@@ -3,11 +3,11 @@ the same pairs `prefs build` writes for the same prompts and settings."""
 
 from __future__ import annotations
 
+from caravan.prefs.stages import Answer, Binarize, Judge
+from caravan.records import read_records
 from click.testing import CliRunner
 
 from caravan.session import LLM
-from prefs.stages import Answer, Binarize, Judge
-from records import read_records
 from tests.prefs.conftest import write_pool, write_prompts
 
 PROMPTS = ["Name a prime.", "Describe the sea in one line.", "ALLTIE please",
@@ -38,7 +38,7 @@ def test_answer_judge_binarize_match_prefs_build(double, tmp_path):
     prompts = write_prompts(tmp_path / "p.jsonl", PROMPTS)
     pool = write_pool(tmp_path / "pool.yaml", double.base_url)
     out = tmp_path / "pairs.parquet"
-    from prefs.cli import cli
+    from caravan.prefs.cli import cli
 
     res = CliRunner().invoke(cli, ["build", "--prompts", str(prompts), "--pool", str(pool),
                                    "--k", "3", "--output", str(out), "--seed", "5",

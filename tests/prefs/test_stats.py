@@ -1,6 +1,6 @@
 import json
 
-from prefs.stats import side_figures, summary
+from caravan.prefs.stats import side_figures, summary
 
 from .test_build import build_args, run
 
@@ -63,7 +63,7 @@ def test_summary_quartiles():
 
 
 def test_stats_refuses_a_file_that_is_not_preferences(tmp_path, capsys):
-    from records import write_records
+    from caravan.records import write_records
 
     from .test_build import run as run_cli
 

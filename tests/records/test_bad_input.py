@@ -8,10 +8,10 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
+from caravan.records import RecordValidationError, load_records, read_records, write_records
+from caravan.records.schemas import SFT
 
 from caravan.errors import CaravanError
-from records import RecordValidationError, load_records, read_records, write_records
-from records.schemas import SFT
 
 # Each case: (name, bad line bytes, expected reason); the bad line is always line 2.
 BAD_LINES = [
@@ -70,8 +70,8 @@ def test_mixed_type_column_names_the_line_and_quarantines(tmp_path):
 
 
 def test_nested_mixed_types_name_the_line(tmp_path):
-    from records import rows_to_table
-    from records.validate import RowLocation
+    from caravan.records import rows_to_table
+    from caravan.records.validate import RowLocation
 
     rows = [{"tags": [1, 2]}, {"tags": [3]}, {"tags": ["x"]}]
     locs = [RowLocation("t.jsonl", i, "line") for i in (1, 2, 3)]
@@ -167,8 +167,7 @@ def test_zero_row_output_keeps_its_schema_and_loads_with_datasets(tmp_path):
 
 def test_zero_rows_keep_the_source_schema_without_a_kind():
     import pyarrow as pa
-
-    from records import rows_to_table
+    from caravan.records import rows_to_table
 
     schema = pa.schema([("text", pa.string()), ("n", pa.int64())])
     assert rows_to_table([], source_schema=schema).schema == schema
@@ -213,9 +212,8 @@ def test_unreachable_hub_fails_in_one_line_within_seconds(monkeypatch):
 
 
 def test_validate_command_names_file_and_line_and_quarantines(tmp_path, sft_rows):
+    from caravan.records.cli import cli
     from click.testing import CliRunner
-
-    from records.cli import cli
 
     path = _lines(tmp_path, "mixed", sft_rows, b'{"id": "x", "source": "caf\xe9"}')
     side = tmp_path / "q.jsonl"

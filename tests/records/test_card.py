@@ -1,7 +1,6 @@
 import datasets
-
-from records import write_records
-from records.card import MARKER
+from caravan.records import write_records
+from caravan.records.card import MARKER
 
 
 def test_card_describes_each_file_and_datasets_loads_the_folder(tmp_path, sft_rows, rlvr_rows):

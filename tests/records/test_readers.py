@@ -6,9 +6,9 @@ import pyarrow.feather as feather
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
+from caravan.records import load_records, read_records
 
 from caravan.errors import CaravanError
-from records import load_records, read_records
 
 
 def _jsonl(rows):

@@ -1,9 +1,8 @@
 import json
 
 import pytest
-
-from records import RecordValidationError, read_records, row_error
-from records.schemas import PREFERENCE, RLVR, SFT, get_kind
+from caravan.records import RecordValidationError, read_records, row_error
+from caravan.records.schemas import PREFERENCE, RLVR, SFT, get_kind
 
 
 def test_valid_rows_have_no_errors(sft_rows, preference_rows, rlvr_rows):

@@ -8,10 +8,10 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from caravan.records import Provenance, RecordValidationError, read_records, write_records
+from caravan.records.provenance import METADATA_KEY
 
 from caravan.errors import CaravanError
-from records import Provenance, RecordValidationError, read_records, write_records
-from records.provenance import METADATA_KEY
 
 
 def _load(path):
@@ -109,7 +109,7 @@ def test_sigkill_mid_write_never_leaves_a_half_file(tmp_path):
         f"""
         import os, signal
         import pyarrow.parquet as pq
-        from records import write_records
+        from caravan.records import write_records
         rows = [{{"id": str(i), "messages": [{{"role": "user", "content": "q" * 50}},
                  {{"role": "assistant", "content": "a" * 50}}], "source": "s"}}
                 for i in range(150_000)]

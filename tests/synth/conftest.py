@@ -87,7 +87,7 @@ def synth_env(monkeypatch, tmp_path):
 @pytest.fixture
 def synth():
     """Run `synth ARGS...`; returns the click result (stdout, stderr, exit_code)."""
-    from synth.cli import cli
+    from caravan.synth.cli import cli
 
     def run(*args: str):
         return CliRunner().invoke(cli, [str(a) for a in args])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from caravan.records import read_records, write_records
+from caravan.synth.dedup import DedupConfig, dedup_texts
+from caravan.synth.if_statement import missing_statements
+from caravan.verifiers.ifeval import sample_constraints
 
 from caravan.errors import CaravanError
-from records import read_records, write_records
-from synth.dedup import DedupConfig, dedup_texts
-from synth.if_statement import missing_statements
-from verifiers.ifeval import sample_constraints
 
 BASE = (
     "A farmer sells eggs at the market every Saturday morning and keeps a careful record of "
@@ -94,7 +94,7 @@ def test_a_prompt_that_changes_a_number_or_drops_a_rule_fails():
 def _pairs_at_jaccard_0_6(n: int = 40) -> list[str]:
     import random
 
-    from synth.dedup import shingles
+    from caravan.synth.dedup import shingles
 
     rng = random.Random(0)
     vocab = [f"w{i}" for i in range(5000)]

@@ -6,11 +6,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from records import read_records
-from synth.if_statement import missing_statements
-from synth.personas import example_personas_path
-from synth.templates import bundled_template
-from verifiers.ifeval import parse_ground_truth
+from caravan.records import read_records
+from caravan.synth.if_statement import missing_statements
+from caravan.synth.personas import example_personas_path
+from caravan.synth.templates import bundled_template
+from caravan.verifiers.ifeval import parse_ground_truth
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -137,7 +137,7 @@ def test_template_override_is_recorded(synth, api, double, tmp_path):
 
 def test_failed_requests_are_rejected_not_lost(synth, api, double, tmp_path):
     text = json.loads(example_personas_path().read_text())[1]["persona"]
-    from synth.templates import bundled_template as bt
+    from caravan.synth.templates import bundled_template as bt
 
     double.fail_prompt(bt("generate_math").render(persona=text), "500")
     out = tmp_path / "m.parquet"

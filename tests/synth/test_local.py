@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from records import read_records
-from synth.models import DEFAULT_LOCAL_MODEL, no_local_model_message
+from caravan.records import read_records
+from caravan.synth.models import DEFAULT_LOCAL_MODEL, no_local_model_message
 
 GEN_REASONS = {"truncated", "empty prompt", "constraints not stated in prompt",
                "exact duplicate", "near duplicate"}  # fmt: skip

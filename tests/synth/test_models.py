@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from caravan.synth.models import DEFAULT_LOCAL_MODEL, choose_model
 
 from caravan.errors import CaravanError
-from synth.models import DEFAULT_LOCAL_MODEL, choose_model
 
 
 def test_openai_key_means_gpt4o_and_claude_for_code():
@@ -44,7 +44,7 @@ def test_explicit_choices(tmp_path):
 def test_offline_message_names_every_way_out(monkeypatch):
     import socket
 
-    from synth.models import check_local_model
+    from caravan.synth.models import check_local_model
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -62,7 +62,7 @@ def test_offline_message_names_every_way_out(monkeypatch):
     "name", ["./ckpt/final", "~/models/x", "/models/x", "ckpt/model.safetensors"]
 )
 def test_a_missing_path_looking_model_is_no_such_folder(name):
-    from synth.models import check_local_model
+    from caravan.synth.models import check_local_model
 
     with pytest.raises(CaravanError, match=f"no such model folder: {name}"):
         check_local_model(name)

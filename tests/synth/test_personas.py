@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from caravan.records import write_records
+from caravan.synth.personas import load_personas, persona_id, sample_personas
 
 from caravan.errors import CaravanError
-from records import write_records
-from synth.personas import load_personas, persona_id, sample_personas
 
 
 def test_bundled_example_has_twenty_distinct_personas():

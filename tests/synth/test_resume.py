@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from llm.cache import ResponseCache
-from records import read_records
+from caravan.llm.cache import ResponseCache
+from caravan.records import read_records
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from records import read_records, write_records
-from verifiers.ifeval import check_instructions, parse_ground_truth
+from caravan.records import read_records, write_records
+from caravan.verifiers.ifeval import check_instructions, parse_ground_truth
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -44,9 +43,8 @@ def test_if_round_trip_solve_verify_score_and_grpo_reward(synth, api, if_prompts
         ],
         scored_in,
     )
+    from caravan.verifiers.cli import cli as verify_cli
     from click.testing import CliRunner
-
-    from verifiers.cli import cli as verify_cli
 
     out = tmp_path / "scored.parquet"
     res = CliRunner().invoke(verify_cli, ["score", "--input", str(scored_in), "--output", str(out)])
@@ -55,7 +53,7 @@ def test_if_round_trip_solve_verify_score_and_grpo_reward(synth, api, if_prompts
     # The GRPO adapter's reward function over the same columns.
     from types import SimpleNamespace
 
-    from train_adapters.grpo import verifier_reward
+    from caravan.train_adapters.grpo import verifier_reward
 
     reward = verifier_reward(
         SimpleNamespace(reward_value=10.0, strict=False, truncated_penalty=None), None
@@ -200,9 +198,8 @@ def test_relax_named_constraint_and_single_constraint_rows(synth, api, if_ids, t
 def test_generated_if_rows_go_straight_through_complete_and_verify_score(
     synth, api, if_prompts, tmp_path
 ):
+    from caravan.verifiers.cli import cli as verify_cli
     from click.testing import CliRunner
-
-    from verifiers.cli import cli as verify_cli
 
     answered = tmp_path / "answered.parquet"
     res = synth("complete", "--input", if_prompts, "--output", answered,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from caravan.records import read_records
+from caravan.synth.stages import Complete, Dedup, Generate, Relax, Solve
+
 from caravan.session import LLM
-from records import read_records
-from synth.stages import Complete, Dedup, Generate, Relax, Solve
 
 IF_IDS = [
     "keywords:existence", "punctuation:no_comma", "change_case:english_lowercase",

@@ -1,8 +1,7 @@
 """Training tests share the session-wide tiny Llama and small record files."""
 
 import pytest
-
-from records import write_records
+from caravan.records import write_records
 
 
 def _m(role, content):

@@ -10,9 +10,8 @@ from importlib import resources
 from types import SimpleNamespace
 
 import pytest
-
-from train_adapters.recipe import load_recipe, shipped_recipes
-from train_adapters.resolve import accelerate_settings, resolve, trl_config_class
+from caravan.train_adapters.recipe import load_recipe, shipped_recipes
+from caravan.train_adapters.resolve import accelerate_settings, resolve, trl_config_class
 
 FOLDER = resources.files("train_adapters") / "accelerate"
 CONFIGS = sorted(p.name[:-5] for p in FOLDER.iterdir() if p.name.endswith(".yaml"))
@@ -43,10 +42,9 @@ def test_trainer_configuration_holds_the_invariants(monkeypatch, tmp_path, confi
     import torch.distributed as dist
     import transformers.training_args as targs
     from accelerate.utils import FullyShardedDataParallelPlugin
-
-    from train_adapters.grpo import grpo_kwargs
-    from train_adapters.model_loading import loads_on_meta_device
-    from train_adapters.saving import save_final
+    from caravan.train_adapters.grpo import grpo_kwargs
+    from caravan.train_adapters.model_loading import loads_on_meta_device
+    from caravan.train_adapters.saving import save_final
 
     settings = accelerate_settings(config)
     recipe = load_recipe(

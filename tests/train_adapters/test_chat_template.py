@@ -1,9 +1,9 @@
 import pytest
+from caravan.llm.chat_template import TULU_CHAT_TEMPLATE
+from caravan.train_adapters.chat_template import apply_template_choice
 
 from caravan.errors import CaravanError
-from llm.chat_template import TULU_CHAT_TEMPLATE
 from tests.fixtures.tiny_model import build_tokenizer
-from train_adapters.chat_template import apply_template_choice
 
 # A released-style Tülu template: same text, no {% generation %} markers, no BOS.
 PLAIN_TULU = (

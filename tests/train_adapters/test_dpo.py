@@ -1,8 +1,7 @@
 import math
 
 import pytest
-
-from train_adapters.cli import cli
+from caravan.train_adapters.cli import cli
 
 from .conftest import DPO_OVERRIDES as CPU_OVERRIDES
 
@@ -58,8 +57,8 @@ def test_dpo_runs_and_reference_log_probs_are_cached_once(
 
 
 def test_dpo_recipe_uses_length_normalised_loss(tmp_path):
-    from train_adapters.recipe import load_recipe
-    from train_adapters.resolve import resolve
+    from caravan.train_adapters.recipe import load_recipe
+    from caravan.train_adapters.resolve import resolve
 
     kw = resolve(load_recipe("tulu3-8b-dpo")).trl_kwargs
     assert kw["loss_type"] == ["sigmoid_norm"] and kw["beta"] == 5.0
@@ -67,10 +66,9 @@ def test_dpo_recipe_uses_length_normalised_loss(tmp_path):
 
 
 def test_reference_cache_key_covers_every_loss_setting(tmp_path):
+    from caravan.train_adapters.dpo import reference_cache_key
     from datasets import Dataset
     from trl import DPOConfig
-
-    from train_adapters.dpo import reference_cache_key
 
     data = Dataset.from_dict({"prompt_ids": [[1, 2], [3]], "chosen_ids": [[4], [5, 6]]})
 

@@ -2,11 +2,10 @@ import json
 import math
 
 import pytest
-
-from records import write_records
-from train_adapters.cli import cli
-from train_adapters.grpo import RewardModelScorer, verifier_reward
-from train_adapters.recipe import GRPOOptions
+from caravan.records import write_records
+from caravan.train_adapters.cli import cli
+from caravan.train_adapters.grpo import RewardModelScorer, verifier_reward
+from caravan.train_adapters.recipe import GRPOOptions
 
 from .conftest import CPU_OVERRIDES
 
@@ -116,7 +115,7 @@ def test_train_grpo_runs_two_steps_with_verifier_rewards(tmp_path, capsys, tiny_
 
 
 def test_deepscaler_recipe_rewards_a_correct_think_in_prompt_completion():
-    from train_adapters.recipe import load_recipe
+    from caravan.train_adapters.recipe import load_recipe
 
     options = load_recipe("deepscaler-1.5b-grpo").grpo
     assert options.strict and options.think_in_prompt
@@ -138,9 +137,8 @@ def test_deepscaler_recipe_rewards_a_correct_think_in_prompt_completion():
 
 
 def test_truncation_uses_every_eos_id_of_tokenizer_and_model(tiny_model_dir):
+    from caravan.train_adapters.grpo import eos_token_ids
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from train_adapters.grpo import eos_token_ids
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -156,10 +154,9 @@ def test_truncation_uses_every_eos_id_of_tokenizer_and_model(tiny_model_dir):
 
 def test_max_prompt_length_drops_long_prompts_and_counts_them(tiny_model_dir):
     import pyarrow as pa
+    from caravan.train_adapters.recipe import load_recipe
+    from caravan.train_adapters.run import prompt_token_count, stage_dataset
     from transformers import AutoTokenizer
-
-    from train_adapters.recipe import load_recipe
-    from train_adapters.run import prompt_token_count, stage_dataset
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     short = [{"role": "user", "content": "Add 2."}]
@@ -178,8 +175,9 @@ def test_max_prompt_length_drops_long_prompts_and_counts_them(tiny_model_dir):
 
 
 def test_a_template_that_opens_thinking_is_noticed():
+    from caravan.train_adapters.grpo import template_opens_thinking, think_in_prompt_warning
+
     from tests.fixtures.tiny_model import build_tokenizer
-    from train_adapters.grpo import template_opens_thinking, think_in_prompt_warning
 
     tok = build_tokenizer()
     assert not template_opens_thinking(tok)

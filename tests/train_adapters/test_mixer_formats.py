@@ -1,17 +1,17 @@
 import json
 
 import pytest
-
-from caravan.errors import CaravanError
-from records import write_records
-from train_adapters.formats import (
+from caravan.records import write_records
+from caravan.train_adapters.formats import (
     SkipRow,
     implicit_prompt,
     math_problems,
     openr1_math,
     openthoughts,
 )
-from train_adapters.mixer import build_mixture, parse_data_args
+from caravan.train_adapters.mixer import build_mixture, parse_data_args
+
+from caravan.errors import CaravanError
 
 
 def _m(role, content):

@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from records import write_records
+from caravan.records import write_records
 
 from .conftest import CPU_OVERRIDES
 
@@ -112,10 +112,10 @@ def test_train_grpo_with_two_processes(tmp_path, tiny_model_dir):
 LOAD_SCRIPT = textwrap.dedent(
     """
     import sys, torch
-    from train_adapters.recipe import load_recipe
-    from train_adapters.resolve import resolve
-    from train_adapters.run import trl_args
-    from train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
+    from caravan.train_adapters.recipe import load_recipe
+    from caravan.train_adapters.resolve import resolve
+    from caravan.train_adapters.run import trl_args
+    from caravan.train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
 
     recipe = load_recipe("tulu3-8b-sft", ["launch.num_processes=1", "effective_batch_size=1",
                                           f"model={sys.argv[1]}", "trl.report_to=none"])

@@ -1,10 +1,10 @@
 import pytest
+from caravan.train_adapters.cli import cli
+from caravan.train_adapters.recipe import load_recipe, shipped_recipes
+from caravan.train_adapters.resolve import resolve
 from click.testing import CliRunner
 
 from caravan.errors import CaravanError
-from train_adapters.cli import cli
-from train_adapters.recipe import load_recipe, shipped_recipes
-from train_adapters.resolve import resolve
 
 EXPECTED = {
     "tulu3-8b-sft",
@@ -19,7 +19,7 @@ EXPECTED = {
 
 @pytest.fixture
 def stage_files(sft_file, pref_file, tmp_path):
-    from records import write_records
+    from caravan.records import write_records
 
     rows = [
         {
@@ -86,7 +86,7 @@ def _write(path, text):
 
 
 def _truncated_parquet(folder):
-    from records import write_records
+    from caravan.records import write_records
 
     good = write_records(
         [
@@ -155,7 +155,7 @@ def test_overrides_and_single_process_launch(tmp_path):
     resolved = resolve(recipe, str(tmp_path))
     assert resolved.trl_kwargs["learning_rate"] == 1e-6
     assert resolved.trl_kwargs["gradient_accumulation_steps"] == 4
-    assert resolved.launch_command[1:3] == ["-m", "train_adapters.run"]
+    assert resolved.launch_command[1:3] == ["-m", "caravan.train_adapters.run"]
 
 
 @pytest.mark.parametrize(
@@ -234,9 +234,12 @@ SECRET = "hf_abcdefghijklmnopqrstuvwx"
 
 def test_secrets_are_masked_in_dry_run_and_in_the_saved_recipe(tmp_path, monkeypatch, sft_file):
     import yaml
-
-    from train_adapters.recipe_file import SECRETS_ENV, child_environment, write_resolved_recipe
-    from train_adapters.run import load_resolved
+    from caravan.train_adapters.recipe_file import (
+        SECRETS_ENV,
+        child_environment,
+        write_resolved_recipe,
+    )
+    from caravan.train_adapters.run import load_resolved
 
     args = ["--data", str(sft_file), f"trl.hub_token={SECRET}", "trl.hub_model_id=org/m"]
     result = CliRunner().invoke(cli, ["sft", "--recipe", "tulu3-8b-sft", "--dry-run", *args])
@@ -302,9 +305,13 @@ def test_one_gpu_config_launches_through_accelerate():
 
 def test_launched_workers_see_the_same_config_as_the_launching_command(tmp_path, monkeypatch):
     """Resume checks run in the workers, on the recipe read back from caravan_recipe.yaml."""
-    from train_adapters.recipe_file import SECRETS_ENV, child_environment, write_resolved_recipe
-    from train_adapters.resume import resolved_config
-    from train_adapters.run import load_resolved
+    from caravan.train_adapters.recipe_file import (
+        SECRETS_ENV,
+        child_environment,
+        write_resolved_recipe,
+    )
+    from caravan.train_adapters.resume import resolved_config
+    from caravan.train_adapters.run import load_resolved
 
     recipe = load_recipe(
         "tulu3-8b-dpo",

@@ -1,10 +1,9 @@
 import math
 
 import pytest
+from caravan.records import write_records
+from caravan.train_adapters.cli import cli
 from click.testing import CliRunner
-
-from records import write_records
-from train_adapters.cli import cli
 
 from .conftest import SFT_OVERRIDES as CPU_OVERRIDES
 from .conftest import _m
@@ -49,11 +48,11 @@ def test_train_sft_runs_two_steps_and_saves_a_loadable_model(
 
 
 def _trainer(tmp_path, tiny_model_dir, sft_file, reduction):
-    from train_adapters.mixer import build_mixture
-    from train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
-    from train_adapters.recipe import load_recipe
-    from train_adapters.resolve import resolve
-    from train_adapters.run import build_trainer, stage_dataset, trl_args
+    from caravan.train_adapters.mixer import build_mixture
+    from caravan.train_adapters.model_loading import adapt_to_machine, load_model_and_tokenizer
+    from caravan.train_adapters.recipe import load_recipe
+    from caravan.train_adapters.resolve import resolve
+    from caravan.train_adapters.run import build_trainer, stage_dataset, trl_args
 
     recipe = load_recipe(
         "tulu3-8b-sft",
@@ -103,7 +102,7 @@ def test_sum_reduction_is_the_token_sum_of_the_mean_loss(tmp_path, tiny_model_di
 def test_missing_columns_fail_before_any_model_loads(tmp_path, monkeypatch, capsys, tiny_model_dir):
     import json
 
-    import train_adapters.run as run_mod
+    import caravan.train_adapters.run as run_mod
 
     bad = tmp_path / "raw.jsonl"
     bad.write_text(json.dumps({"id": "x", "prompt": "hi", "completion": "hello"}) + "\n")
@@ -201,10 +200,11 @@ def test_a_rerun_resumes_only_into_the_same_run(
 
 def test_resume_refuses_changed_data_with_the_same_config(tmp_path, tiny_model_dir, sft_file):
     """The data path stays, its contents change: only the data digest can tell."""
+    from caravan.train_adapters.recipe import load_recipe
+    from caravan.train_adapters.resolve import resolve
+    from caravan.train_adapters.resume import check_data, write_run_record
+
     from caravan.errors import CaravanError
-    from train_adapters.recipe import load_recipe
-    from train_adapters.resolve import resolve
-    from train_adapters.resume import check_data, write_run_record
 
     recipe = load_recipe("tulu3-8b-sft", [*CPU_OVERRIDES, f"model={tiny_model_dir}"])
     recipe.data = {str(sft_file): 1.0}

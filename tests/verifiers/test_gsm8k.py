@@ -2,9 +2,9 @@ import json
 from fractions import Fraction
 
 import pytest
+from caravan.verifiers import gsm8k
 
 from caravan.errors import CaravanError
-from verifiers import gsm8k
 
 
 @pytest.mark.parametrize(
@@ -96,8 +96,8 @@ def test_gold_with_two_numbers_is_an_error():
 
 
 def test_rlvr_rows_keep_signed_and_unit_golds_as_plain_numbers():
-    from records.validate import BadRow
-    from verifiers.rlvr import gsm8k_rows
+    from caravan.records.validate import BadRow
+    from caravan.verifiers.rlvr import gsm8k_rows
 
     rows = [
         {"question": "q1", "answer": "steps\n#### +7"},

@@ -4,10 +4,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from verifiers import math as vmath
-from verifiers.math.extract import extract_candidates, last_boxed, last_dollar, minerva_answer
-from verifiers.math.normalize import normalize
+from caravan.verifiers import math as vmath
+from caravan.verifiers.math.extract import (
+    extract_candidates,
+    last_boxed,
+    last_dollar,
+    minerva_answer,
+)
+from caravan.verifiers.math.normalize import normalize
 
 
 def boxed(x: str) -> str:
@@ -223,10 +227,10 @@ def test_agrees_with_math_verify_on_math500(shared_data):
 
 def test_first_call_does_not_wait_for_the_sympy_pool(monkeypatch):
     """The pool starts in the background; a call the fast path settles never waits for it."""
-    from verifiers.procpool import TimeoutPool
+    from caravan.verifiers.procpool import TimeoutPool
 
     release = threading.Event()
-    pool = TimeoutPool("verifiers.math.symbolic:symbolic_equal", workers=1, timeout=20)
+    pool = TimeoutPool("caravan.verifiers.math.symbolic:symbolic_equal", workers=1, timeout=20)
     real_start = pool._start
 
     def slow_start():

@@ -12,9 +12,9 @@ from __future__ import annotations
 import collections
 
 import pytest
+from caravan.verifiers import math as vmath
 
 from tests.fixtures.math_cases import build_cases, math_verify_verdicts
-from verifiers import math as vmath
 
 COT = "We expand, collect terms and check $n=1$ and $n=2$ by hand.\n\n"
 

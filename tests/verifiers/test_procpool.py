@@ -1,9 +1,9 @@
 import threading
 
 import pytest
+from caravan.verifiers.procpool import TimeoutPool
 
 from caravan.errors import CaravanError
-from verifiers.procpool import TimeoutPool
 
 
 def test_values_errors_and_timeouts_come_back_as_outcomes():

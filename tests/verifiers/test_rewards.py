@@ -2,11 +2,8 @@ import json
 import sys
 
 import pytest
-
-import verifiers
-from caravan.errors import CaravanError
-from verifiers.registry import Check, get_verifier, register_function
-from verifiers.rewards import (
+from caravan.verifiers.registry import Check, get_verifier, register_function
+from caravan.verifiers.rewards import (
     RewardConfig,
     as_pairs,
     compute_reward,
@@ -14,6 +11,9 @@ from verifiers.rewards import (
     trl_reward_fn,
     verl_compute_score,
 )
+
+from caravan import verifiers
+from caravan.errors import CaravanError
 
 IF_TRUTH = json.dumps([{"instruction_id": ["punctuation:no_comma"], "kwargs": [{}]}])
 
@@ -68,11 +68,11 @@ def test_a_failing_verifier_gives_none_and_an_error_not_a_score():
 
 def test_missing_ifeval_module_is_a_clear_caravan_error(monkeypatch):
     monkeypatch.delattr(verifiers, "ifeval", raising=False)
-    monkeypatch.setitem(sys.modules, "verifiers.ifeval", None)
-    with pytest.raises(CaravanError, match="verifiers.ifeval"):
+    monkeypatch.setitem(sys.modules, "caravan.verifiers.ifeval", None)
+    with pytest.raises(CaravanError, match="caravan.verifiers.ifeval"):
         get_verifier("ifeval").check("text", IF_TRUTH)
     result = compute_reward("text", IF_TRUTH, "ifeval")
-    assert result.reward is None and "verifiers.ifeval" in result.errors[0]
+    assert result.reward is None and "caravan.verifiers.ifeval" in result.errors[0]
 
 
 def test_ifeval_rows_score_with_the_real_ifeval_verifier():
@@ -162,7 +162,7 @@ def test_truncation_penalty_never_hides_a_verifier_error(monkeypatch):
 def test_each_if_constraint_is_parsed_and_checked_once_per_response(monkeypatch):
     import dataclasses
 
-    from verifiers.ifeval import checking, labels
+    from caravan.verifiers.ifeval import checking, labels
 
     calls = {"check": 0, "parse": 0}
     spec = checking.SPECS["punctuation:no_comma"]

@@ -1,8 +1,7 @@
 import json
 
 import pytest
-
-from verifiers.scoring import Checkpoint, score_rows
+from caravan.verifiers.scoring import Checkpoint, score_rows
 
 
 def _rows(n):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from verifiers.rlvr import gsm8k_rows
-from verifiers.stages import BuildRLVR, Score
+from caravan.verifiers.rlvr import gsm8k_rows
+from caravan.verifiers.stages import BuildRLVR, Score
 
 
 def test_score_adds_rewards_and_filters_below_min_score(rlvr_rows):

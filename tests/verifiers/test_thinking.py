@@ -1,6 +1,10 @@
 import pytest
-
-from verifiers.thinking import ThinkingConfig, format_score, strip_thinking, thinking_problem
+from caravan.verifiers.thinking import (
+    ThinkingConfig,
+    format_score,
+    strip_thinking,
+    thinking_problem,
+)
 
 
 def test_lenient_strips_the_trace_and_keeps_the_answer():

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifiers.code.sandbox import (
+from caravan.verifiers.code.sandbox import (
     Limits,
     RunResult,
     SandboxUnavailable,
@@ -44,8 +44,8 @@ from verifiers.code.sandbox import (
     run_python,
     set_unsafe_local_exec,
 )
-from verifiers.code.values import decode_value
-from verifiers.errors import VerificationError
+from caravan.verifiers.code.values import decode_value
+from caravan.verifiers.errors import VerificationError
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 

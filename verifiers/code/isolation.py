@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from verifiers.code import seccomp
+from caravan.verifiers.code import seccomp
 
 
 @dataclass(frozen=True)

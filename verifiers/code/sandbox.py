@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from caravan.verifiers.code import isolation, seccomp
+
 from caravan.errors import CaravanError
-from verifiers.code import isolation, seccomp
 
 _HERE = Path(__file__).parent
 _PROGRAM = (

@@ -15,9 +15,14 @@ Sentence counts use NLTK's Punkt algorithm with the English model's small tables
 not its per-word orthographic table (see `text.py`), so they can differ in rare cases.
 """
 
-from verifiers.ifeval.checking import IFEvalReport, check_instructions, evaluate, loose_variants
-from verifiers.ifeval.conflicts import compatible, conflict_table, conflicts
-from verifiers.ifeval.labels import (
+from caravan.verifiers.ifeval.checking import (
+    IFEvalReport,
+    check_instructions,
+    evaluate,
+    loose_variants,
+)
+from caravan.verifiers.ifeval.conflicts import compatible, conflict_table, conflicts
+from caravan.verifiers.ifeval.labels import (
     InstructionLabel,
     TuluLabel,
     failed_checks,
@@ -25,8 +30,8 @@ from verifiers.ifeval.labels import (
     parse_ground_truth,
     score_ground_truth,
 )
-from verifiers.ifeval.registry import ALL_IDS, EXTRA_IDS, IFEVAL_IDS
-from verifiers.ifeval.sampler import (
+from caravan.verifiers.ifeval.registry import ALL_IDS, EXTRA_IDS, IFEVAL_IDS
+from caravan.verifiers.ifeval.sampler import (
     SampledConstraint,
     describe,
     render_instructions,

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from caravan.verifiers.ifeval.registry import SPECS
+from caravan.verifiers.ifeval.spec import ConstraintSpec, Kwargs, KwargsError
+
 from caravan.errors import CaravanError
-from verifiers.ifeval.registry import SPECS
-from verifiers.ifeval.spec import ConstraintSpec, Kwargs, KwargsError
 
 
 def loose_variants(response: str) -> list[str]:

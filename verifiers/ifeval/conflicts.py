@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from verifiers.ifeval.registry import ALL_IDS, IFEVAL_IDS
+from caravan.verifiers.ifeval.registry import ALL_IDS, IFEVAL_IDS
 
 # Ids that take over the whole response (a copy, a fixed option, JSON): they combine
 # with nothing, or only with the few ids listed as exceptions.

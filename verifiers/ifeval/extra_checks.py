@@ -10,9 +10,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from verifiers.ifeval import text as tx
-from verifiers.ifeval.ifeval_checks import _letter, _none, _prep_letter, count_divided_paragraphs
-from verifiers.ifeval.spec import (
+from caravan.verifiers.ifeval import text as tx
+from caravan.verifiers.ifeval.ifeval_checks import (
+    _letter,
+    _none,
+    _prep_letter,
+    count_divided_paragraphs,
+)
+from caravan.verifiers.ifeval.spec import (
     ConstraintSpec,
     Kwargs,
     KwargsError,

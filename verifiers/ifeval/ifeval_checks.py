@@ -12,10 +12,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from verifiers.ifeval import scan
-from verifiers.ifeval import text as tx
-from verifiers.ifeval.language import is_language
-from verifiers.ifeval.spec import (
+from caravan.verifiers.ifeval import scan
+from caravan.verifiers.ifeval import text as tx
+from caravan.verifiers.ifeval.language import is_language
+from caravan.verifiers.ifeval.spec import (
     ConstraintSpec,
     Kwargs,
     KwargsError,

@@ -15,9 +15,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from caravan.verifiers.ifeval.checking import check_instructions, loose_variants
+from caravan.verifiers.ifeval.tulu_functions import TULU_FUNCTIONS, call_tulu
+
 from caravan.errors import CaravanError
-from verifiers.ifeval.checking import check_instructions, loose_variants
-from verifiers.ifeval.tulu_functions import TULU_FUNCTIONS, call_tulu
 
 SCORINGS = ("fraction", "binary")
 

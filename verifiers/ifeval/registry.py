@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from verifiers.ifeval.extra_checks import EXTRA_SPECS
-from verifiers.ifeval.ifeval_checks import IFEVAL_SPECS
-from verifiers.ifeval.spec import ConstraintSpec
+from caravan.verifiers.ifeval.extra_checks import EXTRA_SPECS
+from caravan.verifiers.ifeval.ifeval_checks import IFEVAL_SPECS
+from caravan.verifiers.ifeval.spec import ConstraintSpec
 
 SPECS: dict[str, ConstraintSpec] = {**IFEVAL_SPECS, **EXTRA_SPECS}
 IFEVAL_IDS: tuple[str, ...] = tuple(IFEVAL_SPECS)

@@ -12,11 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from caravan.verifiers.ifeval.checking import prepare
+from caravan.verifiers.ifeval.conflicts import conflict_table
+from caravan.verifiers.ifeval.language import LANGUAGE_NAMES
+from caravan.verifiers.ifeval.registry import ALL_IDS, SPECS
+
 from caravan.errors import CaravanError
-from verifiers.ifeval.checking import prepare
-from verifiers.ifeval.conflicts import conflict_table
-from verifiers.ifeval.language import LANGUAGE_NAMES
-from verifiers.ifeval.registry import ALL_IDS, SPECS
 
 # Everyday words for keyword-style constraints (our own list).
 WORDS = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from verifiers.ifeval.nltk_import import import_nltk
+from caravan.verifiers.ifeval.nltk_import import import_nltk
 
 NLTKWordTokenizer = import_nltk("nltk.tokenize.destructive").NLTKWordTokenizer
 _punkt_module = import_nltk("nltk.tokenize.punkt")

@@ -24,8 +24,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from verifiers.ifeval import scan
-from verifiers.ifeval.language import is_language
+from caravan.verifiers.ifeval import scan
+from caravan.verifiers.ifeval.language import is_language
 
 _WORD = re.compile(r"\b\w+\b")
 _SENTENCE_GAP = re.compile(r"(?<!\w\.\w.)(?<![A-Z][a-z]\.)(?<=\.|\?|!)\s")

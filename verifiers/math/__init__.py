@@ -28,11 +28,16 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from verifiers.errors import VerificationError
-from verifiers.math.compare import compare
-from verifiers.math.extract import all_boxed, extract_answer, extract_candidates, gold_answer
-from verifiers.math.forms import forms, is_list, join_answers
-from verifiers.procpool import TimeoutPool, shared_pool
+from caravan.verifiers.errors import VerificationError
+from caravan.verifiers.math.compare import compare
+from caravan.verifiers.math.extract import (
+    all_boxed,
+    extract_answer,
+    extract_candidates,
+    gold_answer,
+)
+from caravan.verifiers.math.forms import forms, is_list, join_answers
+from caravan.verifiers.procpool import TimeoutPool, shared_pool
 
 DEFAULT_TIMEOUT = 5.0
 _MAX_PENDING = 12  # (reading, gold) pairs sent to sympy for one response
@@ -53,8 +58,8 @@ def symbolic_pool() -> TimeoutPool:
     return shared_pool(
         "math",
         lambda: TimeoutPool(
-            "verifiers.math.symbolic:symbolic_equal",
-            warm_up="verifiers.math.symbolic:warm_up",
+            "caravan.verifiers.math.symbolic:symbolic_equal",
+            warm_up="caravan.verifiers.math.symbolic:warm_up",
             timeout=DEFAULT_TIMEOUT,
         ),
     )

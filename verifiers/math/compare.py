@@ -13,9 +13,15 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
-from verifiers.math.normalize import clean, is_thousands, normalize
-from verifiers.math.numeric import Undecided, evaluate, numerically_equal, proportional, variables
-from verifiers.math.numeric import parse as parse_expr
+from caravan.verifiers.math.normalize import clean, is_thousands, normalize
+from caravan.verifiers.math.numeric import (
+    Undecided,
+    evaluate,
+    numerically_equal,
+    proportional,
+    variables,
+)
+from caravan.verifiers.math.numeric import parse as parse_expr
 
 Scalar = Callable[[str, str], bool | None]
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from verifiers.math.compare import split_relation, split_top
-from verifiers.math.normalize import is_thousands, relations, undouble
+from caravan.verifiers.math.compare import split_relation, split_top
+from caravan.verifiers.math.normalize import is_thousands, relations, undouble
 
 _MAX_FORMS = 8
 _GROUPED_THOUSANDS = re.compile(r"(?<=\d),\s*\\!\s*(?=\d{3})")  # 11,\! 111 is 11,111

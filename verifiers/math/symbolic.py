@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from verifiers.math.compare import compare, fast_scalar
-from verifiers.math.normalize import clean
+from caravan.verifiers.math.compare import compare, fast_scalar
+from caravan.verifiers.math.normalize import clean
 
 _TOL = 1e-8
 

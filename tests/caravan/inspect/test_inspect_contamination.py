@@ -7,10 +7,10 @@ import json
 import re
 
 import pytest
+from caravan.decontam.cli import cli
 from click.testing import CliRunner
 
 from caravan.inspect.contamination import highlight, shared_spans
-from decontam.cli import cli
 
 EVAL = [
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many "
@@ -75,7 +75,7 @@ def test_html_fails_fast_without_matplotlib(tmp_path, monkeypatch):
          str(tmp_path / "r.json"), "--workers", "1", "--html", str(tmp_path / "x.html")],
     )  # fmt: skip
     assert res.exit_code != 0
-    assert "pip install 'caravan[inspect]'" in res.output
+    assert "pip install 'caravan-posttrain[inspect]'" in res.output
     assert not (tmp_path / "r.json").exists()  # failed before scanning
 
 

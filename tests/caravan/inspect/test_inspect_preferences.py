@@ -102,5 +102,5 @@ def test_stats_plot_without_matplotlib_names_the_extra(built, tmp_path, monkeypa
     capsys.readouterr()
     run(["stats", str(built), "--plot", str(tmp_path / "s.png")], 1)
     err = capsys.readouterr().err
-    assert "pip install 'caravan[inspect]'" in err and len(err.strip().splitlines()) == 1
+    assert "pip install 'caravan-posttrain[inspect]'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.png").exists()

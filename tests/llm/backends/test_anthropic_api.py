@@ -6,9 +6,8 @@ import asyncio
 import json
 
 import pytest
-
-from llm.backends.anthropic_api import AnthropicBackend, messages_body
-from llm.types import Request, TransientError
+from caravan.llm.backends.anthropic_api import AnthropicBackend, messages_body
+from caravan.llm.types import Request, TransientError
 
 SCHEMA = {"type": "object", "properties": {"label": {"enum": ["a", "b"]}}, "required": ["label"]}
 
@@ -69,7 +68,7 @@ def test_faults_become_transient_errors(double, fault, kind):
 
 
 def test_sampling_params_the_sdk_cannot_take_are_left_out_not_fatal(double, caplog):
-    from llm.backends.anthropic_api import unsupported_params
+    from caravan.llm.backends.anthropic_api import unsupported_params
 
     req = Request(
         [{"role": "user", "content": "Hi"}],

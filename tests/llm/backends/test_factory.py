@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 import pytest
+from caravan.llm.backends import make_backend
+from caravan.llm.backends.anthropic_api import AnthropicBackend
+from caravan.llm.backends.openai_api import OpenAIBackend
 
 from caravan.errors import CaravanError
-from llm.backends import make_backend
-from llm.backends.anthropic_api import AnthropicBackend
-from llm.backends.openai_api import OpenAIBackend
 
 
 def test_api_providers():
@@ -23,7 +23,7 @@ def test_unknown_provider_names_the_choices():
 
 
 @pytest.mark.parametrize(
-    ("provider", "module"), [("local", "llm.backends.local"), ("vllm", "llm.backends.vllm_offline")]
+    ("provider", "module"), [("local", "caravan.llm.backends.local"), ("vllm", "caravan.llm.backends.vllm_offline")]
 )
 def test_missing_in_process_backend_is_a_clear_error(monkeypatch, provider, module):
     monkeypatch.setitem(sys.modules, module, None)  # import now fails as if not installed
@@ -48,7 +48,7 @@ def test_self_hosted_server_needs_no_key(monkeypatch):
 
 
 def test_provider_guess(monkeypatch):
-    from llm.backends import resolve_provider
+    from caravan.llm.backends import resolve_provider
 
     assert resolve_provider("vllm", "x") == "vllm"
     assert resolve_provider(None, "my-model", "http://h/v1") == "openai"

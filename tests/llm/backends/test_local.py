@@ -11,11 +11,11 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import torch  # noqa: E402
+from caravan.llm.backends.local import LocalBackend  # noqa: E402
+from caravan.llm.types import BatchingBackend, PermanentError, Request  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from caravan.errors import CaravanError  # noqa: E402
-from llm.backends.local import LocalBackend  # noqa: E402
-from llm.types import BatchingBackend, PermanentError, Request  # noqa: E402
 
 # Session fixtures tiny_model_dir / tiny_model_dir_no_template.
 
@@ -316,7 +316,7 @@ def test_schema_is_not_enforced_here(backend):
 
 def test_missing_transformers_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
-    with pytest.raises(CaravanError, match=r"pip install 'caravan\[train\]'"):
+    with pytest.raises(CaravanError, match=r"pip install 'caravan-posttrain\[train\]'"):
         LocalBackend("some/model").load()
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from llm import complete
-from llm.backends.local import LocalBackend
+from caravan.llm import complete
+from caravan.llm.backends.local import LocalBackend
 
 pytest.importorskip("transformers")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from llm.backends.openai_api import OpenAIBackend, chat_body
-from llm.types import PermanentError, Request, TransientError
+from caravan.llm.backends.openai_api import OpenAIBackend, chat_body
+from caravan.llm.types import PermanentError, Request, TransientError
 
 SCHEMA = {
     "type": "object",

@@ -13,10 +13,10 @@ import types
 from types import SimpleNamespace
 
 import pytest
+from caravan.llm.backends.vllm_offline import VLLMBackend
+from caravan.llm.types import BatchingBackend, PermanentError, Request
 
 from caravan.errors import CaravanError
-from llm.backends.vllm_offline import VLLMBackend
-from llm.types import BatchingBackend, PermanentError, Request
 
 
 class FakeSamplingParams:
@@ -181,7 +181,7 @@ def test_aborted_request_is_an_error_response(fake_vllm):
 
 def test_missing_vllm_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
-    with pytest.raises(CaravanError, match=r"pip install 'caravan\[vllm\]'") as info:
+    with pytest.raises(CaravanError, match=r"pip install 'caravan-posttrain\[vllm\]'") as info:
         VLLMBackend("org/model").complete_batch([_req("hi")])
     assert not isinstance(info.value, PermanentError)
     assert "GPU" in str(info.value)
@@ -249,7 +249,7 @@ def test_llm_is_never_entered_from_two_threads_at_once(fake_vllm, monkeypatch):
 
 
 def test_engine_hands_vllm_whole_batches_of_concurrency(fake_vllm):
-    from llm.engine import Engine, EngineConfig
+    from caravan.llm.engine import Engine, EngineConfig
 
     backend = VLLMBackend("org/model")
     out = Engine(backend, config=EngineConfig(concurrency=5, progress=False)).run(

@@ -29,9 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 if __name__ == "__main__":  # run as a script by another user: import the repository by path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+    _root = str(Path(__file__).resolve().parents[3])
+    sys.path.insert(0, _root)
+    import caravan
 
-from verifiers.code import Limits, run_tests  # noqa: E402
+    caravan.__path__.append(_root)  # a source tree: caravan.verifiers lives in ./verifiers
+
+from caravan.verifiers.code import Limits, run_tests  # noqa: E402
 
 SECRET = "sk-caravan-attack-secret-0123456789"
 MARK = "caravan-atk"

@@ -3,8 +3,7 @@
 import os
 
 import pytest
-
-from verifiers.code import isolation
+from caravan.verifiers.code import isolation
 
 _iso = isolation.probe()
 needs_sandbox = pytest.mark.skipif(

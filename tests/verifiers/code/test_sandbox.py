@@ -4,10 +4,17 @@ import warnings
 from pathlib import Path
 
 import pytest
+from caravan.verifiers import code
+from caravan.verifiers.code import (
+    Limits,
+    SandboxUnavailable,
+    isolation,
+    run_python,
+    run_tests,
+    sandbox,
+)
 
 from tests.verifiers.code.sandbox_marks import needs_sandbox
-from verifiers import code
-from verifiers.code import Limits, SandboxUnavailable, isolation, run_python, run_tests, sandbox
 
 pytestmark = needs_sandbox
 FAST = Limits(wall_s=4, cpu_s=2, memory_mb=256)
@@ -250,10 +257,9 @@ def test_network_isolation_reports_the_namespace():
 
 
 def test_verify_score_refuses_code_rows_without_a_sandbox_unless_unsafe(monkeypatch, tmp_path):
+    from caravan.records import read_records
+    from caravan.verifiers.cli import cli
     from click.testing import CliRunner
-
-    from records import read_records
-    from verifiers.cli import cli
 
     monkeypatch.setattr(
         isolation, "probe", lambda: isolation.Isolation(False, "no bwrap on this test machine")

@@ -1,9 +1,9 @@
 import struct
 
 import pytest
+from caravan.verifiers.code import run_python, seccomp
 
 from tests.verifiers.code.sandbox_marks import needs_sandbox
-from verifiers.code import run_python, seccomp
 
 
 @pytest.mark.parametrize("machine", ["x86_64", "aarch64"])

@@ -1,8 +1,7 @@
 import math
 
 import pytest
-
-from verifiers.code.values import UnsupportedValue, decode_value, encode_value
+from caravan.verifiers.code.values import UnsupportedValue, decode_value, encode_value
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,9 @@ import random
 from pathlib import Path
 
 import pytest
-
-from verifiers.ifeval import check_instructions
-from verifiers.ifeval import text as tx
-from verifiers.ifeval.examples import PROSE, build
+from caravan.verifiers.ifeval import check_instructions
+from caravan.verifiers.ifeval import text as tx
+from caravan.verifiers.ifeval.examples import PROSE, build
 
 # Layout edge cases every row is also checked against (a rotating sample of them).
 TRICKY = [

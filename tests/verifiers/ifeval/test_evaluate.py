@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from caravan.verifiers.ifeval import evaluate
 
 from caravan.errors import CaravanError
-from verifiers.ifeval import evaluate
 
 ROWS = [
     {  # both followed strictly

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from caravan.verifiers.ifeval import EXTRA_IDS, check_instructions
 
 from caravan.errors import CaravanError
-from verifiers.ifeval import EXTRA_IDS, check_instructions
 
 PROMPT = "Describe a lighthouse in two sentences."
 

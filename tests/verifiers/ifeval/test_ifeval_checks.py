@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from caravan.verifiers.ifeval import IFEVAL_IDS, check_instructions
 
 from caravan.errors import CaravanError
-from verifiers.ifeval import IFEVAL_IDS, check_instructions
 
 LOREM = "The harbor was quiet this morning. Boats rocked gently at their moorings."
 

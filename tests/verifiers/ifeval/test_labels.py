@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from caravan.verifiers.ifeval import parse_ground_truth, score_ground_truth
+from caravan.verifiers.ifeval.labels import InstructionLabel, TuluLabel
+from caravan.verifiers.ifeval.tulu_functions import TULU_FUNCTIONS, TULU_TO_IFEVAL
 
 from caravan.errors import CaravanError
-from verifiers.ifeval import parse_ground_truth, score_ground_truth
-from verifiers.ifeval.labels import InstructionLabel, TuluLabel
-from verifiers.ifeval.tulu_functions import TULU_FUNCTIONS, TULU_TO_IFEVAL
 
 LIST_LABEL = json.dumps(
     [

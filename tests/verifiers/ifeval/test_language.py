@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import random
 
+from caravan.verifiers.ifeval.examples import FRENCH, GERMAN, PROSE, SPANISH
+from caravan.verifiers.ifeval.language import (
+    _extract_ngrams,
+    _langdetect,
+    detect_language,
+    is_language,
+)
 from langdetect import DetectorFactory, LangDetectException, detector_factory
 from langdetect import detect as reference_detect
-
-from verifiers.ifeval.examples import FRENCH, GERMAN, PROSE, SPANISH
-from verifiers.ifeval.language import _extract_ngrams, _langdetect, detect_language, is_language
 
 FIXED = PROSE + [
     FRENCH,

@@ -6,9 +6,7 @@ import json
 import random
 
 import pytest
-
-from caravan.errors import CaravanError
-from verifiers.ifeval import (
+from caravan.verifiers.ifeval import (
     ALL_IDS,
     compatible,
     conflict_table,
@@ -17,7 +15,9 @@ from verifiers.ifeval import (
     score_ground_truth,
     to_ground_truth,
 )
-from verifiers.ifeval.checking import prepare
+from caravan.verifiers.ifeval.checking import prepare
+
+from caravan.errors import CaravanError
 
 PROMPT = "Write a short note to a neighbour about a lost cat."
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from verifiers.ifeval import check_instructions, scan
+from caravan.verifiers.ifeval import check_instructions, scan
 
 PIECES = [
     "*",

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from verifiers.ifeval import text as tx
-from verifiers.ifeval.examples import FRENCH, PROSE
+from caravan.verifiers.ifeval import text as tx
+from caravan.verifiers.ifeval.examples import FRENCH, PROSE
 
 SAMPLES = PROSE + [
     FRENCH,
@@ -144,10 +143,10 @@ def test_ifeval_import_leaves_scipy_alone():
     import sys
 
     code = (
-        "import sys, verifiers.ifeval\n"
+        "import sys, caravan.verifiers.ifeval\n"
         "assert 'scipy' not in sys.modules, 'scipy imported'\n"
         "import scipy.stats\n"  # and SciPy still imports normally afterwards
-        "from verifiers.ifeval.text import count_sentences\n"
+        "from caravan.verifiers.ifeval.text import count_sentences\n"
         "print(count_sentences('One. Two!'))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

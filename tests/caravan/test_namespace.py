@@ -1,0 +1,38 @@
+"""One import name: the source folders install as caravan.* and nothing else is importable."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OLD = ("llm", "records", "verifiers", "synth", "prefs", "decontam", "train_adapters")
+OLD_IMPORT = re.compile(rf"^\s*(from|import) ({'|'.join(OLD)})(\.|\s|$)", re.M)
+
+
+def test_no_source_file_imports_a_flat_top_level_name():
+    offenders = []
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in (".venv", "build", ".git") or "site-packages" in rel.parts:
+            continue
+        for m in OLD_IMPORT.finditer(path.read_text(encoding="utf-8")):
+            line = path.read_text(encoding="utf-8")[: m.start()].count("\n") + 1
+            offenders.append(f"{rel}:{line}: {m.group(0).strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_installed_package_exposes_only_caravan(tmp_path):
+    code = (
+        "import importlib.util as u, caravan, caravan.synth, caravan.llm, caravan.verifiers\n"
+        f"print([n for n in {OLD!r} if u.find_spec(n) is not None])\n"
+        "print(caravan.synth.Generate.__module__)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    flat, module = out.stdout.split("\n")[:2]
+    assert flat == "[]"  # `llm`, `records`, `verifiers`, ... stay free for other packages
+    assert module == "caravan.synth.stages"
