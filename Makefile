@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 TORCH_INSTALL = $(PY) -m pip install -q $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) "$(TORCH_SPEC)"
 
-.PHONY: test lint install dev check-core demo bench clean
+.PHONY: test lint install dev check-core demo bench clean notebooks notebook-figures
 
 $(VENV)/.dev-installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,14 @@ lint: dev
 
 test: lint
 	$(VENV)/bin/pytest -q
+
+# Execute every notebook (tests/notebooks); executed copies + HTML land in build/notebooks/.
+notebooks: dev
+	$(VENV)/bin/pytest -q tests/notebooks
+
+# Same, and refresh the README's pictures under docs/inspect/ from the notebooks' own figures.
+notebook-figures: dev
+	CARAVAN_NB_DOCS=docs/inspect $(VENV)/bin/pytest -q tests/notebooks
 
 # The core install (no extras) must stay light: no torch, no CUDA, no trainer stack.
 check-core:

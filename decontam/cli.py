@@ -176,6 +176,13 @@ def print_table(report: dict[str, Any]) -> None:
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML report: heatmap, coverage, matches with the "
+    "shared n-grams highlighted (needs the `inspect` extra).",
+)
+@click.option(
     "--restart",
     is_flag=True,
     help="Ignore the progress log of an interrupted check and scan everything.",
@@ -208,6 +215,7 @@ def check(
     fail_on_contamination: bool,
     quiet: bool,
     restart: bool,
+    html_path: Path | None = None,
 ) -> None:
     """Check training data against eval sets; print a table and write the report.
 
@@ -229,6 +237,10 @@ def check(
         resume=not restart,
     )
     config.validate()
+    if html_path is not None:
+        from caravan.inspect.figures import pyplot
+
+        pyplot()  # no plotting library: say so before the scan, not after it
     fuzzy_cfg = None
     if fuzzy:
         from caravan.decontam.fuzzy import FuzzyConfig
@@ -265,6 +277,10 @@ def check(
     click.echo(
         f"report: {report_path}  matches: {report['matches_file']} ({report['match_count']} rows)"
     )
+    if html_path is not None:
+        from caravan.inspect.contamination import write_html
+
+        click.echo(f"html: {write_html(report, html_path)}")
     semantic_hits = [
         r for r in (report.get("semantic") or {}).get("results", []) if r["contaminated"]
     ]

@@ -269,12 +269,25 @@ def build(**o) -> None:
     help="Responses table [default: PAIRS.responses.parquet beside PAIRS].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def stats(pairs: Path, side_table: Path | None, as_json: bool) -> None:
+@click.option(
+    "--plot",
+    "plot_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the distributions, length bias, win rates, position bias (95% CI) and "
+    "parse failures into this PNG (needs the `inspect` extra).",
+)
+def stats(pairs: Path, side_table: Path | None, as_json: bool, plot_path: Path | None) -> None:
     """Counts, score and margin distributions, model win rates and the judge's position
     bias (mean rating by shown position) for a `prefs build` output."""
     from caravan.prefs.stats import compute_stats, render
 
     figures = compute_stats(pairs, side_table)
+    if plot_path is not None:
+        from caravan.inspect.preferences import plot_stats_files
+
+        plot_stats_files(pairs, figures.get("side_table"), plot_path)
+        click.echo(f"plot: {plot_path}", err=True)
     if as_json:
         click.echo(json.dumps(figures, indent=2, sort_keys=True))
     else:
