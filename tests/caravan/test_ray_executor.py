@@ -1,0 +1,197 @@
+"""The Ray executor gives what the local runner gives: same rows, rejected rows, reports;
+resumes from the same journal; survives a killed worker; shares one cache and one rate limit
+across workers. One local Ray (2 CPUs) serves the whole module."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from caravan.decontam.stages import Check, ContaminationError, Gate
+from caravan.synth.stages import Complete
+
+from caravan.ray_executor import TokenBuckets
+from caravan.runner import run_stage
+from caravan.session import LLM
+from tests.fixtures.llm_env import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    from caravan import ray_executor
+
+    # local workers inherit the driver's environment when Ray starts: the fake keys only
+    saved = {k: os.environ.get(k) for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
+    os.environ.update(OPENAI_API_KEY=FAKE_OPENAI_KEY, ANTHROPIC_API_KEY=FAKE_ANTHROPIC_KEY)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test stage below
+    ray_executor.init(num_cpus=2)
+    yield ray
+    ray.shutdown()
+    for k, v in saved.items():
+        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def test_token_buckets_are_one_limit_for_every_caller():
+    now = [0.0]
+    buckets = TokenBuckets(clock=lambda: now[0])
+    # a minute's worth (120 requests) goes at once, whoever asks; the next waits half a second
+    assert all(buckets.reserve("openai|gpt-4o", 120, None, 10) == 0.0 for _ in range(120))
+    assert buckets.reserve("openai|gpt-4o", 120, None, 10) == pytest.approx(0.5)
+    assert buckets.reserve("openai|gpt-4o-mini", 120, None, 10) == 0.0  # another model's limit
+    assert buckets.reserve("t", None, 600, 600) == 0.0
+    assert buckets.reserve("t", None, 600, 300) == pytest.approx(30.0)
+    buckets.cool_down("u", 7.0)
+    assert buckets.reserve("u", 60, None, 1) == pytest.approx(7.0)
+    now[0] = 60.0  # a minute later everything refilled
+    assert buckets.reserve("openai|gpt-4o", 120, None, 10) == 0.0
+
+
+EVAL = [
+    "Natalia sold clips to 48 of her friends in April and then half as many clips in May",
+    "Weng earns twelve dollars an hour for babysitting and yesterday she did fifty minutes",
+    "Betty is saving money for a new wallet which costs one hundred dollars in the shop",
+    "James writes a three page letter to two different friends twice a week every week",
+]
+
+
+def _train(n=40):
+    rows = []
+    for i in range(n):
+        text = f"Q: {EVAL[i % 4]}?" if i % 9 == 0 else f"Tell me about the sea, take {i}."
+        rows.append({"id": f"t{i:03d}", "messages": [{"role": "user", "content": text}]})
+    return rows
+
+
+def test_decontam_check_gives_the_same_report_on_ray(ray_local, tmp_path):
+    from caravan import ray_executor
+
+    evals = tmp_path / "e.jsonl"
+    evals.write_text("".join(json.dumps({"question": t}) + "\n" for t in EVAL))
+    spec = [f"gsm={evals}:question"]
+    local = run_stage(Check(spec, cache_dir=tmp_path / "ix"), _train(), progress=False,
+                      batch_size=8)  # fmt: skip
+    on_ray = ray_executor.apply(_train(), Check(spec, cache_dir=tmp_path / "ix"), progress=False,
+                                batch_size=8, workers=2)  # fmt: skip
+    assert on_ray.table.equals(local.table)
+    assert on_ray.stats == local.stats and on_ray.steps == local.steps
+    reports = []
+    for checked in (local, on_ray):
+        with pytest.raises(ContaminationError) as err:
+            Gate(threshold=0.1)(checked, progress=False)
+        reports.append(err.value.report)
+    assert reports[0] == reports[1]
+    assert reports[0][0]["train_ids"] == ["t000", "t009", "t018", "t027", "t036"]
+
+
+def _prompts(n=12):
+    rows = [{"id": f"q{i:02d}", "prompt": f"Name a prime number above {i * 10}."} for i in range(n)]
+    rows[5]["prompt"] = "doomed request"
+    return rows
+
+
+def _llm(double, cache):
+    return LLM("gpt-4o", base_url=double.base_url + "/v1", cache=cache, max_retries=0,
+               progress=False)  # fmt: skip
+
+
+def _complete(llm, size=3):
+    stage = Complete(llm=llm, max_tokens=50)
+    stage.batch_size = size
+    return stage
+
+
+def test_complete_same_on_ray_resumes_and_reuses_a_sharded_cache(
+    ray_local, double, llm_env, tmp_path
+):
+    from caravan import ray_executor
+
+    double.fail_prompt("doomed request", "500")
+    local = run_stage(_complete(_llm(double, tmp_path / "local.sqlite")), _prompts(),
+                      progress=False)  # fmt: skip
+    sent = len(double.generation_requests())
+    cache = tmp_path / "ray" / "responses.sqlite"
+    journal = tmp_path / "journal"
+    on_ray = ray_executor.apply(_prompts(), _complete(_llm(double, cache)), progress=False,
+                                workers=2, journal=journal)  # fmt: skip
+    assert on_ray.table.equals(local.table)
+    assert on_ray.rejected.equals(local.rejected)
+    assert on_ray.rejected.column("reason").to_pylist() == ["request_failed"]
+    assert len(double.generation_requests()) == 2 * sent
+    # one cache file per worker, none shared
+    shards = sorted((cache.parent / "responses.sqlite.shards").glob("*.sqlite"))
+    assert len(shards) == 2
+    # a rerun from the journal resumes every batch and sends nothing
+    again = ray_executor.apply(_prompts(), _complete(_llm(double, cache)), progress=False,
+                               workers=1, journal=journal)  # fmt: skip
+    assert again.stats["synth.complete.batches_resumed"] == 4
+    assert again.table.equals(local.table)
+    assert len(double.generation_requests()) == 2 * sent
+    # without the journal, 1 worker finds all 11 answers in the 2 workers' shards; only the
+    # failed request is asked again
+    fresh = ray_executor.apply(_prompts(), _complete(_llm(double, cache)), progress=False,
+                               workers=1)  # fmt: skip
+    assert fresh.table.equals(local.table)
+    assert [e.body["messages"][-1]["content"] for e in double.generation_requests()[2 * sent:]] \
+        == ["doomed request"]  # fmt: skip
+    # ... and so does the local runner
+    run_stage(_complete(_llm(double, cache)), _prompts()[:5], progress=False)
+    assert len(double.generation_requests()) == 2 * sent + 1
+
+
+class DiesOnce(Complete):
+    """Kills its worker process the first time it sees row q04 (marker file: once only)."""
+
+    def __init__(self, llm, marker: str) -> None:
+        super().__init__(llm, max_tokens=50)
+        self.marker = marker
+
+    async def process(self, batch):
+        if "q04" in batch.column("id").to_pylist() and not Path(self.marker).exists():
+            Path(self.marker).write_text("died")
+            os._exit(1)
+        return await super().process(batch)
+
+
+def test_a_killed_worker_is_replaced_and_the_output_is_complete(
+    ray_local, double, llm_env, tmp_path
+):
+    from caravan import ray_executor
+
+    local = run_stage(_complete(_llm(double, tmp_path / "l.sqlite")), _prompts(8)[:4] +
+                      _prompts(8)[6:], progress=False)  # fmt: skip
+    rows = _prompts(8)[:4] + _prompts(8)[6:] + [{"id": "q04", "prompt": "Name a prime."}]
+    stage = DiesOnce(_llm(double, tmp_path / "r.sqlite"), str(tmp_path / "died"))
+    stage.batch_size = 2
+    out = ray_executor.apply(rows, stage, progress=False, workers=2,
+                             journal=tmp_path / "j")  # fmt: skip
+    assert (tmp_path / "died").exists()
+    assert out.table.num_rows == 7
+    assert out.table.slice(0, 6).equals(local.table)
+
+
+def test_caravan_run_executor_ray_writes_what_local_writes(ray_local, double, llm_env, tmp_path):
+    from click.testing import CliRunner
+
+    from caravan.cli import cli
+
+    src = tmp_path / "prompts.jsonl"
+    rows = [{**r, "source": "test"} for r in _prompts(6) if r["id"] != "q05"]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    outs = {}
+    for executor in ("local", "ray"):
+        spec = tmp_path / f"{executor}.yaml"
+        spec.write_text(
+            f"name: {executor}\noutput: {tmp_path / executor}\n"
+            f"llms: {{m: {{model: gpt-4o, base_url: '{double.base_url}/v1', progress: false}}}}\n"
+            f"steps:\n  - read: {src}\n  - synth.complete: {{llm: m, max_tokens: 50}}\n"
+            "  - write: {path: sft.parquet, kind: sft}\n"
+        )
+        res = CliRunner().invoke(cli, ["run", str(spec), "--executor", executor])
+        assert res.exit_code == 0, res.output
+        outs[executor] = pq.read_table(tmp_path / executor / "sft.parquet")
+    assert outs["ray"].equals(outs["local"]) and outs["ray"].num_rows == 5
