@@ -77,12 +77,14 @@ class TokenBuckets:
         self._clock = clock
         self._state: dict[tuple[str, str], list[float]] = {}  # -> [level, stamp]
         self._resume_at: dict[str, float] = {}
+        self._taken: dict[tuple[str, str], float] = {}
 
     def _take(self, scope: str, kind: str, per_minute: float, amount: float, now: float) -> float:
         level, stamp = self._state.get((scope, kind), (per_minute, now))
         rate = per_minute / 60.0
         level = min(per_minute, level + (now - stamp) * rate) - min(amount, per_minute)
         self._state[(scope, kind)] = [level, now]
+        self._taken[(scope, kind)] = self._taken.get((scope, kind), 0.0) + amount
         return max(0.0, -level / rate)
 
     def reserve(self, scope: str, rpm: float | None, tpm: float | None, tokens: int) -> float:
@@ -94,6 +96,10 @@ class TokenBuckets:
         if tpm:
             wait = max(wait, self._take(scope, "tokens", tpm, tokens, now))
         return wait
+
+    def taken(self) -> dict[str, float]:
+        """How much each `scope|kind` bucket has handed out since the actor started."""
+        return {f"{scope}|{kind}": v for (scope, kind), v in self._taken.items()}
 
     def cool_down(self, scope: str, seconds: float) -> None:
         """The server said Retry-After: nobody in the cluster sends to it before then."""

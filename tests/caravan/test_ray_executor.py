@@ -143,6 +143,18 @@ def test_complete_same_on_ray_resumes_and_reuses_a_sharded_cache(
     assert len(double.generation_requests()) == 2 * sent + 1
 
 
+def test_workers_draw_on_one_cluster_rate_limit(ray_local, double, llm_env, tmp_path):
+    from caravan import ray_executor
+
+    llm = LLM("gpt-4o", base_url=double.base_url + "/v1", cache=False, progress=False, rpm=600)
+    out = ray_executor.apply(_prompts(9)[:5] + _prompts(9)[6:], _complete(llm, size=2),
+                             progress=False, workers=2)  # fmt: skip
+    assert out.table.num_rows == 8
+    taken = ray_local.get(ray_executor.limits_actor().taken.remote())
+    # both workers took their 8 requests (and their tokens) from the cluster's one bucket
+    assert [v for k, v in taken.items() if k.endswith("gpt-4o|requests")] == [8]
+
+
 class DiesOnce(Complete):
     """Kills its worker process the first time it sees row q04 (marker file: once only)."""
 
