@@ -88,6 +88,32 @@ def test_decontam_check_gives_the_same_report_on_ray(ray_local, tmp_path):
     assert reports[0][0]["train_ids"] == ["t000", "t009", "t018", "t027", "t036"]
 
 
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "corpus" / "t0_prompts.parquet").exists(),
+                    reason="needs ../shared/data")  # fmt: skip
+def test_decontam_report_on_real_data_is_the_same_on_ray(ray_local, tmp_path):
+    """2,000 real T0 prompts plus 20 GSM8K test questions against GSM8K test + MATH-500."""
+    from caravan import ray_executor
+
+    t0 = pq.read_table(SHARED / "corpus" / "t0_prompts.parquet", columns=["prompt"]).slice(0, 2000)
+    rows = [{"id": f"t0-{i}", "prompt": p} for i, p in enumerate(t0.column("prompt").to_pylist())]
+    with open(SHARED / "eval" / "gsm8k_test.jsonl", encoding="utf-8") as fh:
+        leaked = [json.loads(line)["question"] for line in fh.readlines()[:20]]
+    rows += [{"id": f"leak-{i}", "prompt": q} for i, q in enumerate(leaked)]
+    evals = [f"gsm8k={SHARED / 'eval' / 'gsm8k_test.jsonl'}:question",
+             f"math500={SHARED / 'eval' / 'math500_test.jsonl'}:problem"]  # fmt: skip
+    local = run_stage(Check(evals, cache_dir=tmp_path / "ix"), rows, progress=False)
+    on_ray = ray_executor.apply(rows, Check(evals, cache_dir=tmp_path / "ix"), progress=False,
+                                workers=2)  # fmt: skip
+    assert on_ray.table.equals(local.table)
+    report = Gate().report(on_ray.to_list())
+    assert report == Gate().report(local.to_list())
+    gsm = next(r for r in report if r["eval"] == "gsm8k")
+    assert {f"leak-{i}" for i in range(20)} <= set(gsm["train_ids"]) and gsm["overlapped"] >= 20
+
+
 def _prompts(n=12):
     rows = [{"id": f"q{i:02d}", "prompt": f"Name a prime number above {i * 10}."} for i in range(n)]
     rows[5]["prompt"] = "doomed request"
