@@ -244,19 +244,21 @@ def run_pipeline(
     log: Any = None,
     executor: str = "local",
     ray_address: str | None = None,
+    ray_workers: int | None = None,
 ) -> RunReport:
     """Run every step in order; see the module docstring. `executor="ray"` runs the per-batch
-    stages on a Ray cluster (`ray_address`, else $RAY_ADDRESS, else a local Ray)."""
+    stages on a Ray cluster (`ray_address`, else $RAY_ADDRESS, else a local Ray) with
+    `ray_workers` actors per stage (default: the cluster's CPUs)."""
     from caravan.aio import run_sync
 
-    runner = stage_runner(executor, ray_address)
+    runner = stage_runner(executor, ray_address, ray_workers)
     return run_sync(_arun(pipe, dry_run, max_cost, progress, resume, log or _stderr, runner))
 
 
 EXECUTORS = ("local", "ray")
 
 
-def stage_runner(executor: str, ray_address: str | None = None) -> Any:
+def stage_runner(executor: str, ray_address: str | None = None, workers: int | None = None) -> Any:
     """An async `(stage, data, **options) -> Dataset` for the executor named."""
     from caravan.runner import arun_stage
 
@@ -269,7 +271,7 @@ def stage_runner(executor: str, ray_address: str | None = None) -> Any:
     ray_executor.init(ray_address)
 
     async def on_ray(stage: Any, data: Any, **options: Any) -> Any:
-        return ray_executor.apply(data, stage, address=ray_address, **options)
+        return ray_executor.apply(data, stage, address=ray_address, workers=workers, **options)
 
     return on_ray
 

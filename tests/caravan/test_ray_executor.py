@@ -229,7 +229,9 @@ def test_caravan_run_executor_ray_writes_what_local_writes(ray_local, double, ll
             f"steps:\n  - read: {src}\n  - synth.complete: {{llm: m, max_tokens: 50}}\n"
             "  - write: {path: sft.parquet, kind: sft}\n"
         )
-        res = CliRunner().invoke(cli, ["run", str(spec), "--executor", executor])
+        res = CliRunner().invoke(
+            cli, ["run", str(spec), "--executor", executor, "--ray-workers", "2"]
+        )
         assert res.exit_code == 0, res.output
         outs[executor] = pq.read_table(tmp_path / executor / "sft.parquet")
     assert outs["ray"].equals(outs["local"]) and outs["ray"].num_rows == 5
