@@ -20,8 +20,8 @@ cluster, so N workers share the provider's limit instead of multiplying it.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
+import pickle
 import time
 import uuid
 from collections import Counter
@@ -160,7 +160,6 @@ class StageWorker:
             self.stage.setup()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from caravan.journal import result_data
         from caravan.stage import StageResult
 
         keys, results, spent = [], [], []
@@ -172,10 +171,14 @@ class StageWorker:
             if not isinstance(result, StageResult):
                 raise CaravanError(f"stage {self.stage.name}: process() must return a StageResult")
             keys.append(key)
-            results.append(json.dumps(result_data(result), ensure_ascii=False, default=str))
+            results.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
             spent.append([s.spent_usd - b for s, b in zip(sessions, before, strict=True)])
         return pa.table(
-            {"key": keys, "result": results, "spent": pa.array(spent, pa.list_(pa.float64()))}
+            {
+                "key": keys,
+                "result": pa.array(results, pa.binary()),
+                "spent": pa.array(spent, pa.list_(pa.float64())),
+            }
         )
 
 
@@ -203,7 +206,7 @@ def apply(
     """Run `stage` over `data` on Ray; the same options and result as `run_stage`, plus
     `workers` (actors in the pool; default: the cluster's CPUs / `num_cpus`), `num_cpus` and
     `num_gpus` per actor, and `address` (else $RAY_ADDRESS, else a local Ray)."""
-    from caravan.journal import Journal, batch_key, result_from_data
+    from caravan.journal import Journal, batch_key
     from caravan.progress import StageProgress
     from caravan.runner import CostLimitReached, arun_stage, assemble, batches_of, read
     from caravan.stage import GlobalStage
@@ -232,21 +235,30 @@ def apply(
     sessions = stage.sessions()
     spent = 0.0
     with StageProgress(label, selected.num_rows, progress) as bar:
-        for key in done:
-            b = batches[keys.index(key)]
-            bar.advance(b.num_rows, len(done[key].rejected))
+        for key, b in zip(keys, batches, strict=True):
+            if key in done:
+                bar.advance(b.num_rows, len(done[key].rejected))
         if todo:
             state = stage.shared_state()
             shared = [ray.put(state)] if state is not None else []
             limits = limits_actor() if _has_limits(stage) else None
             cpus = ray.cluster_resources().get("CPU", 1)
             size = max(1, min(len(todo), workers or int(cpus // max(num_cpus, 0.01)) or 1))
+            # a few Ray tasks per worker, each over several stage batches: per-task overhead
+            # stays small, the pool stays balanced, results still come back (and are
+            # journaled) task by task
+            per_task = max(1, -(-len(todo) // (size * 4)))
             items = ray.data.from_arrow(
-                [pa.table({"key": [k], "batch": [_to_ipc(b)]}) for k, b in todo]
+                [
+                    pa.table(
+                        {"key": [k for k, _ in chunk], "batch": [_to_ipc(b) for _, b in chunk]}
+                    )  # fmt: skip
+                    for chunk in (todo[i : i + per_task] for i in range(0, len(todo), per_task))
+                ]
             )
             out = items.map_batches(
                 StageWorker,
-                batch_size=1,
+                batch_size=None,
                 batch_format="pyarrow",
                 fn_constructor_args=(stage, shared, limits),
                 compute=ray.data.ActorPoolStrategy(size=size),
@@ -258,7 +270,7 @@ def apply(
                 for key, text, costs in zip(part.column("key").to_pylist(),
                                             part.column("result").to_pylist(),
                                             part.column("spent").to_pylist(), strict=True):  # fmt: skip
-                    result = result_from_data(json.loads(text))
+                    result = pickle.loads(text)
                     if jnl is not None:
                         jnl.put(key, result)
                     done[key] = result
