@@ -54,6 +54,34 @@ def line(name: str, rows: int, local_s: float, cold_s: float, warm_s: float, wor
           f"{per_worker * 64:,.0f} rows/s if nothing else binds")  # fmt: skip
 
 
+class Identity:
+    """A stage that passes rows on: what the executor itself costs (built lazily so the
+    benchmark imports caravan only after argument parsing)."""
+
+    @staticmethod
+    def make():
+        from caravan.stage import Stage, StageResult
+
+        class Pass(Stage):
+            name = "identity"
+
+            async def process(self, batch):
+                return StageResult(rows=batch.to_pylist())
+
+        return Pass()
+
+
+def bench_floor(workers: int) -> None:
+    """The fixed cost of one stage on Ray (actor pool start, setup, teardown): 10 rows."""
+    from caravan import ray_executor
+
+    rows = [{"id": str(i), "x": i} for i in range(10)]
+    times = [timed(lambda: ray_executor.apply(rows, Identity.make(), progress=False,
+                                              workers=workers))[1] for _ in range(2)]  # fmt: skip
+    print(f"fixed cost of one stage on Ray (10 rows, {workers} actors): "
+          f"{times[0]:.2f} s cold, {times[1]:.2f} s warm")  # fmt: skip
+
+
 def bench_decontam(rows: int, workers: int, tmp: Path) -> None:
     import pyarrow.parquet as pq
     from caravan.decontam.stages import Check
@@ -124,6 +152,10 @@ def main() -> None:
 
     _, init_s = timed(lambda: ray_executor.init(num_cpus=args.workers))
     print(f"local Ray start: {init_s:.2f} s ({args.workers} CPUs); {os.cpu_count()} cores here")
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the Identity stage
+    bench_floor(args.workers)
     with tempfile.TemporaryDirectory() as tmp:
         bench_decontam(args.rows, args.workers, Path(tmp))
         bench_complete(args.prompts, args.workers, args.latency, args.concurrency, Path(tmp))

@@ -244,17 +244,13 @@ def apply(
             limits = limits_actor() if _has_limits(stage) else None
             cpus = ray.cluster_resources().get("CPU", 1)
             size = max(1, min(len(todo), workers or int(cpus // max(num_cpus, 0.01)) or 1))
-            # a few Ray tasks per worker, each over several stage batches: per-task overhead
+            # a few Ray blocks per worker, each of several stage batches: per-task overhead
             # stays small, the pool stays balanced, results still come back (and are
-            # journaled) task by task
+            # journaled) block by block; from_items builds blocks without remote tasks
             per_task = max(1, -(-len(todo) // (size * 4)))
-            items = ray.data.from_arrow(
-                [
-                    pa.table(
-                        {"key": [k for k, _ in chunk], "batch": [_to_ipc(b) for _, b in chunk]}
-                    )  # fmt: skip
-                    for chunk in (todo[i : i + per_task] for i in range(0, len(todo), per_task))
-                ]
+            items = ray.data.from_items(
+                [{"key": k, "batch": _to_ipc(b)} for k, b in todo],
+                override_num_blocks=-(-len(todo) // per_task),
             )
             out = items.map_batches(
                 StageWorker,
