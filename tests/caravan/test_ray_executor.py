@@ -235,3 +235,37 @@ def test_caravan_run_executor_ray_writes_what_local_writes(ray_local, double, ll
         assert res.exit_code == 0, res.output
         outs[executor] = pq.read_table(tmp_path / executor / "sft.parquet")
     assert outs["ray"].equals(outs["local"]) and outs["ray"].num_rows == 5
+
+
+def test_the_tulu3_pipeline_writes_the_same_files_on_ray(
+    ray_local, double, llm_env, if_ids, tmp_path, monkeypatch
+):
+    """generate -> dedup -> solve -> decontam -> relax; answer -> judge -> binarize."""
+    from click.testing import CliRunner
+
+    from caravan.cli import cli
+
+    evals = tmp_path / "ifeval_small.jsonl"
+    evals.write_text("".join(json.dumps({"prompt": f"Compose a limerick about {i}."}) + "\n"
+                             for i in range(10)))  # fmt: skip
+    pipeline = Path(__file__).resolve().parents[2] / "pipelines" / "tulu3_persona_if.yaml"
+    files = ("sft.parquet", "persona_if_pairs.parquet", "preferences.parquet",
+             "preferences.rejected.jsonl")  # fmt: skip
+    got = {}
+    for executor in ("local", "ray"):
+        (tmp_path / executor).mkdir()
+        monkeypatch.chdir(tmp_path / executor)
+        monkeypatch.setenv("CARAVAN_LLM_CACHE", str(tmp_path / executor / "cache.sqlite"))
+        res = CliRunner().invoke(cli, [
+            "run", str(pipeline), "--executor", executor, "--ray-workers", "2",
+            "--var", f"base_url={double.base_url}/v1", "--var", "n=6",
+            "--var", "constraint_ids=[" + ", ".join(if_ids) + "]",
+            "--var", f"evals=[ifeval={evals}:prompt]", "--no-llm-progress"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        out = tmp_path / executor / "data" / "tulu3-persona-if"
+        got[executor] = {
+            f: pq.read_table(out / f).to_pylist() if f.endswith("parquet")
+            else (out / f).read_text() for f in files
+        }  # fmt: skip
+    assert got["ray"] == got["local"]
+    assert len(got["ray"]["preferences.parquet"]) >= 1
