@@ -86,6 +86,43 @@ def test_decontam_check_gives_the_same_report_on_ray(ray_local, tmp_path):
         reports.append(err.value.report)
     assert reports[0] == reports[1]
     assert reports[0][0]["train_ids"] == ["t000", "t009", "t018", "t027", "t036"]
+    # the Python API's chain: cv.run([...], executor="ray"), the global Gate on the driver
+    import caravan as cv
+
+    chained = cv.run([Check(spec, cache_dir=tmp_path / "ix"), Gate(threshold=0.8)],
+                     _train(20), executor="ray", progress=False)  # fmt: skip
+    assert chained.rejected.column("id").to_pylist() == ["t000", "t009", "t018"]
+    assert chained.table.num_rows == 17
+
+
+def test_ray_address_comes_from_the_option_then_the_environment(monkeypatch):
+    from caravan import ray_executor
+
+    calls = []
+
+    class FakeRay:
+        class data:  # noqa: N801 - mimics the module
+            class DataContext:
+                @staticmethod
+                def get_current():
+                    return type("Ctx", (), {})()
+
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**kwargs):
+            calls.append(kwargs)
+
+    monkeypatch.setattr(ray_executor, "_ray", lambda: FakeRay)
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    ray_executor.init()
+    ray_executor.init("other:6379")
+    monkeypatch.delenv("RAY_ADDRESS")
+    ray_executor.init(num_cpus=2)
+    assert [c.get("address") for c in calls] == ["head:6379", "other:6379", None]
+    assert calls[2]["num_cpus"] == 2 and "num_cpus" not in calls[0]
 
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
