@@ -218,6 +218,34 @@ def test_workers_draw_on_one_cluster_rate_limit(ray_local, double, llm_env, tmp_
     assert [v for k, v in taken.items() if k.endswith("gpt-4o|requests")] == [8]
 
 
+class Pricey(Complete):
+    """Each batch costs one dollar (what a session adds for fresh calls); no calls."""
+
+    async def process(self, batch):
+        from caravan.stage import StageResult
+
+        self.llm.spent_usd += 1.0
+        return StageResult(rows=batch.to_pylist())
+
+
+def test_max_cost_stops_on_ray_and_a_rerun_resumes_from_the_journal(ray_local, tmp_path):
+    from caravan import ray_executor
+    from caravan.journal import Journal
+    from caravan.runner import CostLimitReached
+
+    rows = [{"id": f"r{i}", "n": i} for i in range(10)]
+    llm = LLM("gpt-4o", provider="openai", cache=False)
+    stage = Pricey(llm)
+    stage.batch_size = 2
+    with pytest.raises(CostLimitReached, match="over the limit of \\$1.5000"):
+        ray_executor.apply(rows, stage, journal=tmp_path / "j", max_cost=1.5, progress=False,
+                           workers=1)  # fmt: skip
+    kept = len(Journal(tmp_path / "j"))
+    assert 2 <= kept < 5 and llm.spent_usd == kept  # the driver's session knows the spend
+    out = ray_executor.apply(rows, stage, journal=tmp_path / "j", progress=False, workers=1)
+    assert out.table.num_rows == 10 and out.stats["synth.complete.batches_resumed"] == kept
+
+
 class DiesOnce(Complete):
     """Kills its worker process the first time it sees row q04 (marker file: once only)."""
 
