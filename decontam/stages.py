@@ -72,6 +72,10 @@ class Check(Stage):
     def use_shared_state(self, state: Any) -> None:
         self._catalog = state
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The stage travels to workers without its index (shared or rebuilt there)."""
+        return {**self.__dict__, "_catalog": None}
+
     async def process(self, batch: pa.Table) -> StageResult:
         import numpy as np
         from caravan.decontam.match import scan_texts
