@@ -89,6 +89,7 @@ def test_decontam_check_gives_the_same_report_on_ray(ray_local, tmp_path):
     # the Python API's chain: cv.run([...], executor="ray"), the global Gate on the driver
     import caravan as cv
 
+    assert cv.ray.apply is ray_executor.apply
     chained = cv.run([Check(spec, cache_dir=tmp_path / "ix"), Gate(threshold=0.8)],
                      _train(20), executor="ray", progress=False)  # fmt: skip
     assert chained.rejected.column("id").to_pylist() == ["t000", "t009", "t018"]
