@@ -36,6 +36,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(import_module(module), attr)
+    if name == "ray":  # cv.ray.apply(ds, stage): the Ray executor (Ray itself loads on use)
+        return import_module(f"{__name__}.ray_executor")
     if name in _PACKAGES:  # cv.synth.Generate: the subpackages live under caravan.*
         return import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

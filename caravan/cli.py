@@ -72,10 +72,18 @@ def _vars(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--dry-run", is_flag=True, help="Estimate every model step's cost; send nothing.")
 @click.option("--max-cost", type=float, default=None, help="Stop once fresh calls cost more (USD).")
 @click.option("--no-resume", is_flag=True, help="Ignore the journal of finished batches.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="Where the stages run: this process, or a Ray cluster.")
+@click.option("--ray-address", default=None, envvar="RAY_ADDRESS",
+              help="Ray cluster to use with --executor ray (default: $RAY_ADDRESS, else a "
+              "local Ray).")  # fmt: skip
+@click.option("--ray-workers", type=click.IntRange(min=1), default=None,
+              help="Actors per stage with --executor ray (default: the cluster's CPUs).")
 @dataclass_options(LLMSettings, prefix="llm-")
 @click.pass_context
 def run_cmd(ctx: click.Context, pipeline: Path, var: tuple[str, ...], dry_run: bool,
-            max_cost: float | None, no_resume: bool, **opts: Any) -> None:  # fmt: skip
+            max_cost: float | None, no_resume: bool, executor: str, ray_address: str | None,
+            ray_workers: int | None, **opts: Any) -> None:  # fmt: skip
     """Run a pipeline file: its stages in order, resumable, with one provenance record.
 
     `--llm-*` options override the settings of every model in the file when given.
@@ -93,6 +101,8 @@ def run_cmd(ctx: click.Context, pipeline: Path, var: tuple[str, ...], dry_run: b
     report = run_pipeline(
         pipe, dry_run=dry_run, max_cost=max_cost, progress=given.get("progress", True),
         resume=not no_resume, log=lambda line: click.echo(line, err=True),
+        executor="local" if dry_run else executor, ray_address=ray_address,
+        ray_workers=ray_workers,
     )  # fmt: skip
     if dry_run:
         for line in report.dry_run:

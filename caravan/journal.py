@@ -24,6 +24,27 @@ def batch_key(stage_label: str, settings: dict[str, Any], batch: pa.Table) -> st
     return h.hexdigest()[:32]
 
 
+def result_data(result: StageResult) -> dict[str, Any]:
+    """A StageResult as plain JSON-able data (the journal's format, and what Ray workers
+    send back to the driver)."""
+    return {
+        "rows": result.rows,
+        "rejected": [
+            {"id": r.id, "reason": r.reason, "details": r.details, "row": r.row}
+            for r in result.rejected
+        ],
+        "counters": dict(result.counters),
+    }
+
+
+def result_from_data(data: dict[str, Any]) -> StageResult:
+    return StageResult(
+        rows=data["rows"],
+        rejected=[Rejection(**r) for r in data["rejected"]],
+        counters=Counter(data["counters"]),
+    )
+
+
 class Journal:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -40,23 +61,12 @@ class Journal:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             return None  # a torn file: redo the batch
-        return StageResult(
-            rows=data["rows"],
-            rejected=[Rejection(**r) for r in data["rejected"]],
-            counters=Counter(data["counters"]),
-        )
+        return result_from_data(data)
 
     def put(self, key: str, result: StageResult) -> None:
         from caravan.records.writers import atomic_path
 
-        data = {
-            "rows": result.rows,
-            "rejected": [
-                {"id": r.id, "reason": r.reason, "details": r.details, "row": r.row}
-                for r in result.rejected
-            ],
-            "counters": dict(result.counters),
-        }
+        data = result_data(result)
         with atomic_path(self._path(key), "w") as fh:
             json.dump(data, fh, ensure_ascii=False, default=str)
 

@@ -242,11 +242,38 @@ def run_pipeline(
     progress: bool = True,
     resume: bool = True,
     log: Any = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
 ) -> RunReport:
-    """Run every step in order; see the module docstring."""
+    """Run every step in order; see the module docstring. `executor="ray"` runs the per-batch
+    stages on a Ray cluster (`ray_address`, else $RAY_ADDRESS, else a local Ray) with
+    `ray_workers` actors per stage (default: the cluster's CPUs)."""
     from caravan.aio import run_sync
 
-    return run_sync(_arun(pipe, dry_run, max_cost, progress, resume, log or _stderr))
+    runner = stage_runner(executor, ray_address, ray_workers)
+    return run_sync(_arun(pipe, dry_run, max_cost, progress, resume, log or _stderr, runner))
+
+
+EXECUTORS = ("local", "ray")
+
+
+def stage_runner(executor: str, ray_address: str | None = None, workers: int | None = None) -> Any:
+    """An async `(stage, data, **options) -> Dataset` for the executor named."""
+    from caravan.runner import arun_stage
+
+    if executor == "local":
+        return arun_stage
+    if executor != "ray":
+        raise CaravanError(f"unknown executor {executor!r}; choose {', '.join(EXECUTORS)}")
+    from caravan import ray_executor
+
+    ray_executor.init(ray_address)
+
+    async def on_ray(stage: Any, data: Any, **options: Any) -> Any:
+        return ray_executor.apply(data, stage, address=ray_address, workers=workers, **options)
+
+    return on_ray
 
 
 def _stderr(line: str) -> None:
@@ -254,10 +281,16 @@ def _stderr(line: str) -> None:
 
 
 async def _arun(
-    pipe: Pipeline, dry: bool, max_cost: float | None, progress: bool, resume: bool, log: Any
+    pipe: Pipeline,
+    dry: bool,
+    max_cost: float | None,
+    progress: bool,
+    resume: bool,
+    log: Any,
+    arun_stage: Any,
 ) -> RunReport:
     from caravan.journal import Journal
-    from caravan.runner import arun_stage, read
+    from caravan.runner import read
 
     report = RunReport(pipe.record())
     named: dict[str, Any] = {}
@@ -350,16 +383,22 @@ def run(
     dry_run: bool = False,
     max_cost: float | None = None,
     progress: bool = True,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> Any:
     """`cv.run("pipeline.yaml")` runs a pipeline file (returns its RunReport);
-    `cv.run([stage, stage, ...], data)` chains stages in memory (returns the Dataset)."""
+    `cv.run([stage, stage, ...], data)` chains stages in memory (returns the Dataset).
+    `executor="ray"` runs the stages on Ray (`ray_address`, else $RAY_ADDRESS, else local)."""
     if isinstance(pipeline, str | Path):
         return run_pipeline(
-            load_pipeline(pipeline, vars), dry_run=dry_run, max_cost=max_cost, progress=progress
-        )
-    from caravan.runner import read, run_stage
+            load_pipeline(pipeline, vars), dry_run=dry_run, max_cost=max_cost, progress=progress,
+            executor=executor, ray_address=ray_address,
+        )  # fmt: skip
+    from caravan.aio import run_sync
+    from caravan.runner import read
 
+    runner = stage_runner(executor, ray_address)
     current = read(data)
     for stage in pipeline:
-        current = run_stage(stage, current, progress=progress, max_cost=max_cost)
+        current = run_sync(runner(stage, current, progress=progress, max_cost=max_cost))
     return current

@@ -94,7 +94,8 @@ def read(
     raise CaravanError(f"cannot read {type(source).__name__}: give a path, hub id, table or rows")
 
 
-def _batches(table: pa.Table, size: int) -> list[pa.Table]:
+def batches_of(table: pa.Table, size: int) -> list[pa.Table]:
+    """The batches every executor cuts, so journal keys match across executors."""
     if size <= 0 or table.num_rows <= size:
         return [table]
     return [table.slice(i, size) for i in range(0, table.num_rows, size)]
@@ -115,15 +116,13 @@ async def arun_stage(
     batch_size: int | None = None,
 ) -> Dataset:
     """Run `stage` over `data`; see `run_stage`."""
-    from caravan.records.readers import rows_to_table
-
     src = read(data)
     label = label or stage.name
     jnl = journal if isinstance(journal, Journal) or journal is None else Journal(journal)
     settings = stage.settings()
     size = 0 if isinstance(stage, GlobalStage) else (batch_size or stage.batch_size)
     selected = stage.select(src.table)
-    batches = _batches(selected, size)
+    batches = batches_of(selected, size)
     start_spent = _spent(stage)
     ready = False
     rows: list[dict[str, Any]] = []
@@ -154,6 +153,23 @@ async def arun_stage(
                     f"{label}: fresh model calls cost ${spent:.4f}, over the limit of "
                     f"${max_cost:.4f}; finished batches are kept, run again to continue"
                 )
+    return assemble(stage, src, selected, label, settings, rows, rejected, counters)
+
+
+def assemble(
+    stage: Stage,
+    src: Dataset,
+    selected: pa.Table,
+    label: str,
+    settings: dict[str, Any],
+    rows: list[dict[str, Any]],
+    rejected: list[Any],
+    counters: Counter[str],
+) -> Dataset:
+    """The output Dataset of one stage run, from its batches' results in input order (shared
+    by every executor, so they give the same table, rejected rows and lineage)."""
+    from caravan.records.readers import rows_to_table
+
     ids = [str(r.get("id")) for r in rows]
     if len(set(ids)) != len(ids) or any(i in ("None", "") for i in ids):
         raise CaravanError(f"stage {stage.name}: every output row needs a unique `id`")

@@ -114,6 +114,19 @@ class LLM:
         params = data.pop("params", None) or {}
         return cls(**data, **params)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Sessions travel to Ray workers: the open cache, backend and lock stay behind, and
+        the default cache is resolved here, so every worker uses the driver's cache file."""
+        state = dict(self.__dict__)
+        state.update(_cache=None, _backend=None, _lock=None)
+        if self._cache_arg is not False and self._cache_arg is not None:
+            state["_cache_arg"] = self.cache_path
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # ---- cache and backend ----------------------------------------------------------------
 
     @property
@@ -131,13 +144,13 @@ class LLM:
         return Path(c).expanduser()
 
     def _open_cache(self) -> Any:
-        from caravan.llm.cache import ResponseCache
+        from caravan.llm.cache import ResponseCache, open_shared_cache
 
         with self._lock:
             if self._cache is None and self._cache_arg not in (False, None):
                 arg = self._cache_arg
                 self._cache = (
-                    arg if isinstance(arg, ResponseCache) else ResponseCache(self.cache_path)
+                    arg if isinstance(arg, ResponseCache) else open_shared_cache(self.cache_path)
                 )
             return self._cache
 

@@ -117,6 +117,14 @@ class Stage:
     def setup(self) -> None:
         """Load models, indexes, templates: once per worker, before the first batch."""
 
+    def shared_state(self) -> Any:
+        """Something heavy every worker reads but none changes (an index), built once per
+        run by a distributed executor and shared (Ray: the object store); None: nothing."""
+        return None
+
+    def use_shared_state(self, state: Any) -> None:
+        """A worker takes the shared state instead of building it in `setup()`."""
+
     async def process(self, batch: pa.Table) -> StageResult:
         raise NotImplementedError
 

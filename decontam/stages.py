@@ -62,6 +62,20 @@ class Check(Stage):
         cache = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
         self._catalog = build_catalog(sets, self.ngram, cache)
 
+    def shared_state(self) -> Any:
+        """The eval sets' n-gram index, built once on the driver; Ray workers map it from
+        the object store instead of each building (and holding) a copy."""
+        if self._catalog is None:
+            self.setup()
+        return self._catalog
+
+    def use_shared_state(self, state: Any) -> None:
+        self._catalog = state
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The stage travels to workers without its index (shared or rebuilt there)."""
+        return {**self.__dict__, "_catalog": None}
+
     async def process(self, batch: pa.Table) -> StageResult:
         import numpy as np
         from caravan.decontam.match import scan_texts

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from caravan.llm.backends import in_process_options, make_backend, resolve_provider
-from caravan.llm.cache import ResponseCache
+from caravan.llm.cache import ResponseCache, open_shared_cache
 from caravan.llm.engine import Engine, EngineConfig
 from caravan.llm.guard import RunGuard
 from caravan.llm.pricing import PriceTable
@@ -131,7 +131,7 @@ async def acomplete(
         if cache in (False, None)
         else cache
         if isinstance(cache, ResponseCache)
-        else ResponseCache(cache)
+        else open_shared_cache(cache)
     )
     owned_backend = backend is None
     if backend is None:

@@ -278,3 +278,65 @@ class ResponseCache:
                     }
                 )
         return out
+
+
+# ---- one cache over many workers ---------------------------------------------------------
+
+_worker_shard: str | None = None  # set once per process by a distributed executor
+
+
+def use_worker_shard(name: str | None) -> None:
+    """From now on, caches this process opens write to their own shard file `name` (SQLite
+    allows one writer per file: N workers writing one file over a network share would
+    serialize or corrupt it)."""
+    global _worker_shard
+    _worker_shard = name
+
+
+def shards_dir(path: Path) -> Path:
+    """`responses.sqlite` -> `responses.sqlite.shards/` (one file per worker)."""
+    return path.with_name(path.name + ".shards")
+
+
+class ShardedCache(ResponseCache):
+    """Writes go to one file (this worker's shard, or the main file); reads look in that file
+    first, then in the main file and every shard, so a rerun on any number of workers finds
+    every response any of them committed."""
+
+    def __init__(self, path: str | Path, shard: str | None = None) -> None:
+        self.home = Path(path)
+        own = shards_dir(self.home) / f"{shard}.sqlite" if shard else self.home
+        super().__init__(own)
+        self._others: dict[Path, ResponseCache] = {}
+
+    def _readers(self) -> list[ResponseCache]:
+        files = [self.home, *sorted(shards_dir(self.home).glob("*.sqlite"))]
+        for f in files:
+            if f != self.path and f not in self._others and f.exists():
+                self._others[f] = ResponseCache(f)
+        return [self._others[f] for f in files if f in self._others]
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, str]:
+        keys = list(dict.fromkeys(keys))
+        found = super().get_many(keys)
+        for other in self._readers():
+            missing = [k for k in keys if k not in found]
+            if not missing:
+                break
+            found.update(other.get_many(missing))
+        return found
+
+    def close(self) -> None:
+        for other in self._others.values():
+            other.close()
+        self._others.clear()
+        super().close()
+
+
+def open_shared_cache(path: str | Path) -> ResponseCache:
+    """The cache a session opens: a plain file, or a sharded one when workers write shards
+    (this process is one of them, or an earlier run left shards to read)."""
+    path = Path(path)
+    if _worker_shard is None and not shards_dir(path).is_dir():
+        return ResponseCache(path)
+    return ShardedCache(path, _worker_shard)

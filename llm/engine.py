@@ -27,7 +27,7 @@ from caravan.llm.cache_scope import backend_scope, endpoint
 from caravan.llm.guard import CONNECT_ATTEMPTS, FATAL_KINDS, RunGuard
 from caravan.llm.pricing import PriceTable, worst_case_cost
 from caravan.llm.progress import RunProgress
-from caravan.llm.ratelimit import Limiter
+from caravan.llm.ratelimit import make_limiter
 from caravan.llm.structured import ParseFailure, check_schema, parse_reply
 from caravan.llm.tokens import estimate_prompt_tokens, expected_output_tokens
 from caravan.llm.types import PermanentError, Request, Response, TransientError
@@ -134,7 +134,10 @@ class Engine:
                 soft_wrap=True,
             )
         progress.start(self.stats)
-        self._limiter = Limiter(self.config.rpm, self.config.tpm, self._sleep)
+        model = requests[0].model if requests else ""
+        self._limiter = make_limiter(
+            self.config.rpm, self.config.tpm, f"{scope}|{model}", self._sleep
+        )
 
         def deliver(key: str, response: Response) -> None:
             for n, i in enumerate(pending[key]):

@@ -47,6 +47,14 @@ class RunGuard:
         if self.max_cost is not None and self.max_cost < 0:
             raise CaravanError(f"--max-cost must be >= 0, got {self.max_cost}")
 
+    def __getstate__(self) -> dict:
+        """Stages carrying a guard travel to Ray workers; the lock is made anew there."""
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def stopped(self) -> bool:
         return self.stop_reason is not None

@@ -68,3 +68,25 @@ class Limiter:
             await self.requests.take(1)
         if self.tokens is not None:
             await self.tokens.take(tokens)
+
+
+# ---- one limit over many workers ---------------------------------------------------------
+
+LimiterFactory = Callable[[float | None, float | None, str], "Limiter"]
+_shared: LimiterFactory | None = None
+
+
+def use_shared_limits(factory: LimiterFactory | None) -> None:
+    """From now on, limited engines in this process take their tokens from `factory(rpm,
+    tpm, scope)` (e.g. one bucket per cluster) instead of a bucket of their own."""
+    global _shared
+    _shared = factory
+
+
+def make_limiter(
+    rpm: float | None, tpm: float | None, scope: str, sleep: Sleep = asyncio.sleep
+) -> Limiter:
+    """A limiter for one engine run; `scope` (backend and model) names the provider limit."""
+    if _shared is not None and (rpm or tpm):
+        return _shared(rpm, tpm, scope)
+    return Limiter(rpm, tpm, sleep)

@@ -63,3 +63,20 @@ def test_gate_needs_check_first():
 
     with pytest.raises(CaravanError, match="run decontam.check first"):
         Gate()(_train(), progress=False)
+
+
+def test_a_check_travels_to_workers_without_its_index(evals):
+    import pickle
+
+    stage = Check(evals)
+    catalog = stage.shared_state()  # what a distributed executor shares once
+    assert catalog is not None and catalog.index.hashes.size > 0
+    copy = pickle.loads(pickle.dumps(stage))
+    assert copy._catalog is None and stage._catalog is catalog
+    copy.use_shared_state(catalog)  # no setup(): the worker scans with the shared index
+    import asyncio
+
+    import pyarrow as pa
+
+    out = asyncio.run(copy.process(pa.Table.from_pylist(_train())))
+    assert [r["id"] for r in out.rows if r["contamination"]] == ["t-leak"]

@@ -120,3 +120,30 @@ def test_cache_file_corrupted_after_opening_names_the_file(tmp_path):
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(CaravanError, match="c.sqlite: not a usable cache database"):
         ResponseCache(path).get_many([f"k{i}" for i in range(200)])
+
+
+def _answer(text: str) -> Response:
+    return Response(request_id="x", text=text, usage=Usage(1, 1))
+
+
+def test_worker_shards_are_read_by_every_worker_and_by_a_plain_run(tmp_path):
+    from caravan.llm import cache as cache_mod
+
+    home = tmp_path / "responses.sqlite"
+    a, b = cache_mod.ShardedCache(home, "worker-a"), cache_mod.ShardedCache(home, "worker-b")
+    a.put_many([("k1", "openai", "gpt-4o", _answer("one"))])
+    b.put_many([("k2", "openai", "gpt-4o", _answer("two"))])
+    assert not home.exists()  # nobody wrote the main file: one writer per file
+    assert set(a.get_many(["k1", "k2", "k3"])) == {"k1", "k2"}
+    # a rerun on one worker (another shard name) and a plain local run both find both
+    c = cache_mod.ShardedCache(home, "worker-c")
+    assert c.get("k2").text == "two" and c.get("k1").text == "one"
+    plain = cache_mod.open_shared_cache(home)
+    assert isinstance(plain, cache_mod.ShardedCache) and plain.path == home
+    assert set(plain.get_many(["k1", "k2"])) == {"k1", "k2"}
+    for x in (a, b, c, plain):
+        x.close()
+    # no shards anywhere: the plain single file, as before
+    lone = cache_mod.open_shared_cache(tmp_path / "other.sqlite")
+    assert type(lone) is cache_mod.ResponseCache
+    lone.close()
