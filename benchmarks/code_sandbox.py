@@ -47,7 +47,10 @@ def load_previous(anchor: str, into: Path) -> ModuleType:
             ["git", "show", f"{anchor}:verifiers/code/{name}"],
             cwd=ROOT, capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        (pkg / name).write_text(text.replace("caravan.verifiers.code.sandbox", "previous_code.sandbox"))
+        # The anchor predates the caravan.* namespace: its flat `verifiers` imports move too.
+        text = text.replace("verifiers.code.sandbox", "previous_code.sandbox")
+        text = text.replace("from verifiers.", "from caravan.verifiers.")
+        (pkg / name).write_text(text.replace("caravan.previous_code", "previous_code"))
     sys.path.insert(0, str(into))
     return importlib.import_module("previous_code")
 
@@ -94,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", type=int, default=164)
     ap.add_argument("--grpo-prompts", type=int, default=6, help="prompts x 16 rollouts timed")
-    ap.add_argument("--anchor", default="main", help="git revision of the previous runner")
+    ap.add_argument("--anchor", default="bb58aa6", help="git revision of the previous runner")
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args()
     path = args.data / "eval" / "humaneval.jsonl"
