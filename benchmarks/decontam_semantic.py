@@ -59,8 +59,9 @@ def plant(corpus: list[str], items: list[tuple[str, int, str, str]], seed: int):
 
 
 def pairs_of(results: list[dict], flagged_only: bool = True) -> set[tuple[int, str, int]]:
+    """(train row, eval set, eval row), 0-based like the planted truth (reports count from 1)."""
     return {
-        (m["train_row"], r["eval"], m["eval_row"])
+        (m["train_row"] - 1, r["eval"], m["eval_row"] - 1)
         for r in results
         for m in r["matches"]
         if not flagged_only or m.get("flagged", True)
@@ -144,7 +145,7 @@ def main() -> None:
     )
     exact_found = pairs_of(exact["results"], flagged_only=False)
     cand = [
-        (m["train_row"], r["eval"], m["eval_row"], m["similarity"])
+        (m["train_row"] - 1, r["eval"], m["eval_row"] - 1, m["similarity"])
         for r in rep["semantic"]["results"]
         for m in r["matches"]
     ]
