@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 TORCH_INSTALL = $(PY) -m pip install -q $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) "$(TORCH_SPEC)"
 
-.PHONY: test lint install dev check-core demo bench clean notebooks notebook-figures
+.PHONY: test lint typecheck install dev check-core demo bench clean notebooks notebook-figures
 
 $(VENV)/.dev-installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,7 +28,15 @@ dev: $(VENV)/.dev-installed
 lint: dev
 	$(VENV)/bin/ruff check .
 
-test: lint
+# mypy on the installed layout (setup.py maps llm/, records/, ... under caravan.*, which mypy
+# cannot follow on the source tree): a throwaway copy under build/typecheck, then `-p caravan`.
+typecheck: dev
+	rm -rf build/typecheck
+	$(PY) -m pip install -q --no-deps --target build/typecheck .
+	cd build/typecheck && $(abspath $(PY)) -m mypy --config-file ../../pyproject.toml \
+		--python-executable $(abspath $(PY)) -p caravan
+
+test: lint typecheck
 	$(VENV)/bin/pytest -q
 
 # Execute every notebook (tests/notebooks); executed copies + HTML land in build/notebooks/.
