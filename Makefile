@@ -30,11 +30,13 @@ lint: dev
 
 # mypy on the installed layout (setup.py maps llm/, records/, ... under caravan.*, which mypy
 # cannot follow on the source tree): a throwaway copy under build/typecheck, then `-p caravan`.
+# build/lib goes too: setuptools would copy a deleted module's stale copy from it into the install.
+# The cache lives outside the copy, so a rerun only checks what changed.
 typecheck: dev
-	rm -rf build/typecheck
+	rm -rf build/typecheck build/lib
 	$(PY) -m pip install -q --no-deps --target build/typecheck .
 	cd build/typecheck && $(abspath $(PY)) -m mypy --config-file ../../pyproject.toml \
-		--python-executable $(abspath $(PY)) -p caravan
+		--cache-dir ../mypy-cache --python-executable $(abspath $(PY)) -p caravan
 
 test: lint typecheck
 	$(VENV)/bin/pytest -q
@@ -81,4 +83,4 @@ bench: dev
 	$(PY) benchmarks/cli_startup.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info build/typecheck build/mypy-cache
