@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 TORCH_INSTALL = $(PY) -m pip install -q $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) "$(TORCH_SPEC)"
 
-.PHONY: test lint install dev check-core demo bench clean notebooks notebook-figures
+.PHONY: test lint typecheck install dev check-core demo bench clean notebooks notebook-figures
 
 $(VENV)/.dev-installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,7 +28,17 @@ dev: $(VENV)/.dev-installed
 lint: dev
 	$(VENV)/bin/ruff check .
 
-test: lint
+# mypy on the installed layout (setup.py maps llm/, records/, ... under caravan.*, which mypy
+# cannot follow on the source tree): a throwaway copy under build/typecheck, then `-p caravan`.
+# build/lib goes too: setuptools would copy a deleted module's stale copy from it into the install.
+# The cache lives outside the copy, so a rerun only checks what changed.
+typecheck: dev
+	rm -rf build/typecheck build/lib
+	$(PY) -m pip install -q --no-deps --target build/typecheck .
+	cd build/typecheck && $(abspath $(PY)) -m mypy --config-file ../../pyproject.toml \
+		--cache-dir ../mypy-cache --python-executable $(abspath $(PY)) -p caravan
+
+test: lint typecheck
 	$(VENV)/bin/pytest -q
 
 # Execute every notebook (tests/notebooks); executed copies + HTML land in build/notebooks/.
@@ -73,4 +83,4 @@ bench: dev
 	$(PY) benchmarks/cli_startup.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info build/typecheck build/mypy-cache

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
@@ -49,12 +50,18 @@ class CaravanGroup(click.Group):
         kwargs.setdefault("cls", CaravanGroup)
         return super().group(*args, **kwargs)
 
-    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,  # ignored: always ends in sys.exit with a clean last line
+        **extra: Any,
+    ) -> NoReturn:
         argv = list(sys.argv[1:] if args is None else args)
         debug = _debug_requested(argv)
-        extra.pop("standalone_mode", None)
         try:
-            rv = super().main(argv, prog_name, standalone_mode=False, **extra)
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)

@@ -42,7 +42,7 @@ def dataclass_options(cls: type, prefix: str = "") -> Callable[[Callable], Calla
             default = (
                 f.default
                 if f.default is not dataclasses.MISSING
-                else f.default_factory()  # type: ignore[misc]
+                else f.default_factory()
                 if f.default_factory is not dataclasses.MISSING
                 else None
             )

@@ -364,7 +364,7 @@ async def _arun(
         from caravan.records.writers import atomic_path
 
         pipe.output.mkdir(parents=True, exist_ok=True)
-        record = {"pipeline": report.pipeline, "steps": report.steps, "outputs": report.outputs,
+        record: dict[str, Any] = {"pipeline": report.pipeline, "steps": report.steps, "outputs": report.outputs,
                   "fresh_cost_usd": round(spent, 6), "command": [Path(sys.argv[0]).name, *sys.argv[1:]]}  # fmt: skip
         from caravan.secrets import redact, redact_argv
 

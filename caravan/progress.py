@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 EVERY_ENV = "CARAVAN_PROGRESS_EVERY"
 DEFAULT_EVERY_S = 30.0
@@ -108,7 +108,7 @@ class StepProgress:
         self._bar: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> StepProgress:
+    def __enter__(self) -> Self:
         if not self.enabled:
             return self
         if is_terminal(self.stream):

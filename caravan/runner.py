@@ -38,10 +38,11 @@ def ensure_ids(table: pa.Table, source: str) -> pa.Table:
     """Every row gets a string `id` (kept when present); a repeated id is an error."""
     if "id" in table.column_names:
         ids = table.column("id").to_pylist()
-        fixed = [str(v) if v not in (None, "") else None for v in ids]
-        if any(v is None for v in fixed):
+        given = [str(v) if v not in (None, "") else None for v in ids]
+        fixed = [v for v in given if v is not None]
+        if len(fixed) < len(given):
             rows = table.to_pylist()
-            fixed = [v if v is not None else row_id(r) for v, r in zip(fixed, rows, strict=True)]
+            fixed = [v if v is not None else row_id(r) for v, r in zip(given, rows, strict=True)]
         table = table.set_column(table.column_names.index("id"), "id", pa.array(fixed, pa.string()))
     else:
         ids = [row_id(r) for r in table.to_pylist()]

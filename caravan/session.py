@@ -137,7 +137,7 @@ class LLM:
         c = self._cache_arg
         if c is True:
             return default_cache_path()
-        if c in (False, None):
+        if c is None or c is False:
             return None
         if isinstance(c, ResponseCache):
             return c.path
@@ -148,10 +148,9 @@ class LLM:
 
         with self._lock:
             if self._cache is None and self._cache_arg not in (False, None):
-                arg = self._cache_arg
-                self._cache = (
-                    arg if isinstance(arg, ResponseCache) else open_shared_cache(self.cache_path)
-                )
+                arg, path = self._cache_arg, self.cache_path
+                assert path is not None  # set whenever the argument is not False/None
+                self._cache = arg if isinstance(arg, ResponseCache) else open_shared_cache(path)
             return self._cache
 
     def _in_process_backend(self) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from caravan.decontam.tokens import (
@@ -219,7 +220,8 @@ def cached_index(texts: list[str], n: int, cache_dir: Path | None) -> tuple[Eval
         from caravan.records.writers import atomic_path
 
         with atomic_path(path) as fh:
-            np.savez(fh, **idx.arrays())
+            # cast: mypy matches a ** dict of arrays against savez's `allow_pickle: bool`
+            np.savez(fh, **cast(dict[str, Any], idx.arrays()))
     except OSError:
         pass  # a read-only cache must not stop a check
     return idx, False

@@ -49,6 +49,7 @@ def _long_hits(
     prefix: np.ndarray, offsets: np.ndarray, index: EvalIndex
 ) -> tuple[np.ndarray, np.ndarray]:
     """(training token where the hit starts, index entry) for every shared n-gram."""
+    assert index.bitmap is not None, "EvalIndex.finalize() builds the bitmap"
     g, start = all_windows(prefix, offsets, index.n)
     maybe = np.flatnonzero(np.take(index.bitmap, g >> np.uint64(index.shift)))
     g, start = g[maybe], start[maybe]
@@ -63,21 +64,28 @@ def _short_hits(
     prefix: np.ndarray, offsets: np.ndarray, index: EvalIndex
 ) -> tuple[np.ndarray, np.ndarray]:
     """(training token where it starts, eval item) for every short item found whole."""
+    key, full, key_item, bitmap = (
+        index.short_key,
+        index.short_full,
+        index.short_key_item,
+        index.short_bitmap,
+    )
+    assert key is not None and full is not None and key_item is not None and bitmap is not None
     m = index.short_len
     g, start = all_windows(prefix, offsets, m)
-    maybe = np.flatnonzero(np.take(index.short_bitmap, g >> np.uint64(index.short_shift)))
+    maybe = np.flatnonzero(np.take(bitmap, g >> np.uint64(index.short_shift)))
     g, start = g[maybe], start[maybe]
-    lo = np.searchsorted(index.short_key, g, side="left")
-    hi = np.searchsorted(index.short_key, g, side="right")
+    lo = np.searchsorted(key, g, side="left")
+    hi = np.searchsorted(key, g, side="right")
     found = np.flatnonzero(hi > lo)
     owner, entry = _expand_ranges(lo[found], hi[found])
     s = start[found][owner]
-    items = index.short_key_item[entry]
+    items = key_item[entry]
     length = index.ntok[items].astype(np.int64)
     doc_end = offsets[np.searchsorted(offsets, s, side="right")]
     fits = s + length <= doc_end
     s, items, length, entry = s[fits], items[fits], length[fits], entry[fits]
-    same = window_hash(prefix, s, length) == index.short_full[entry]
+    same = window_hash(prefix, s, length) == full[entry]
     return s[same], items[same]
 
 
@@ -146,7 +154,8 @@ def scan_texts(texts: list[str], index: EvalIndex, threshold: float) -> BatchRes
     """All (train, eval) overlaps in `texts` (indexes local to `texts`), verified exactly."""
     docs, items, _, counts = candidate_pairs(texts, index, threshold)
     matches: list[Match] = []
-    cur_doc, windows = -1, {}
+    cur_doc = -1
+    windows: dict[int, set[tuple[str, ...]]] = {}
     tokens: list[str] = []
 
     def train_windows(length: int) -> set[tuple[str, ...]]:

@@ -231,7 +231,7 @@ def _results(
     for label in labels:
         for k, es in enumerate(catalog.sets):
             sel = [j for j, c in enumerate(candidates) if c.train == label and sets[j] == k]
-            matches = sorted(
+            matches: list[dict[str, Any]] = sorted(
                 (
                     {
                         "eval_row": int(eval_rows[j]) + 1,  # 1-based, as every row we name

@@ -71,18 +71,17 @@ def _mix(x: np.ndarray) -> np.ndarray:
 class _Powers:
     """Growing tables of base^i and base^-i mod 2^64, shared by all batches in a process."""
 
-    def __init__(self, base: np.uint64, inv: np.uint64 | None = None) -> None:
+    def __init__(self, base: np.uint64, inv: np.uint64) -> None:
         self.base, self.inv = base, inv
         self.pow = np.ones(1, dtype=np.uint64)
-        self.ipow = np.ones(1, dtype=np.uint64) if inv is not None else None
+        self.ipow = np.ones(1, dtype=np.uint64)
 
     def ensure(self, size: int) -> None:
         if self.pow.size >= size:
             return
         size = max(size, 2 * self.pow.size, 1 << 16)
         self.pow = _power_table(self.base, size)
-        if self.inv is not None:
-            self.ipow = _power_table(self.inv, size)
+        self.ipow = _power_table(self.inv, size)
 
 
 def _power_table(base: np.uint64, size: int) -> np.ndarray:

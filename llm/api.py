@@ -128,7 +128,7 @@ async def acomplete(
         cache = default_cache_path()
     cache_obj = (
         None
-        if cache in (False, None)
+        if cache is None or cache is False
         else cache
         if isinstance(cache, ResponseCache)
         else open_shared_cache(cache)

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -38,7 +39,7 @@ MAX_RESUBMITS = 3
 FIND_WINDOW_S = 600.0  # clock skew allowed between us and the provider when matching batches
 
 
-def intent_token(custom_ids: list[str] | set[str]) -> str:
+def intent_token(custom_ids: Iterable[str]) -> str:
     """The fingerprint of a request set, journaled before its batch is created."""
     return hashlib.sha256("\n".join(sorted(custom_ids)).encode()).hexdigest()[:32]
 
@@ -478,7 +479,7 @@ class BatchRun:
                 self.config.parse_retries if error.error_kind == "parse_failure" else MAX_RESUBMITS
             )
             if tries.get(key, 1) <= limit:
-                self.stats.retries[error.error_kind] += 1
+                self.stats.retries[error.error_kind or "error"] += 1  # always set above
                 retry.append(key)
             else:
                 error.attempts = tries.get(key, 1)

@@ -118,8 +118,8 @@ class Engine:
         pending: dict[str, list[int]] = {}
         for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
             if key in stored:
-                results[i] = response_from_json(stored[key], req.id)
-                self.stats.finish(results[i])
+                hit = results[i] = response_from_json(stored[key], req.id)
+                self.stats.finish(hit)
                 self.guard.finished(True)
             else:
                 pending.setdefault(key, []).append(i)
@@ -143,8 +143,8 @@ class Engine:
             for n, i in enumerate(pending[key]):
                 # Duplicates of one request share its single call.
                 out = response if n == 0 else replace(response, cached=response.ok)
-                results[i] = replace(out, request_id=requests[i].id)
-                self.stats.finish(results[i])
+                done = results[i] = replace(out, request_id=requests[i].id)
+                self.stats.finish(done)
                 self.guard.finished(out.ok)
             progress.advance(self.stats, len(pending[key]))
 
@@ -351,12 +351,13 @@ class Engine:
 
     def _flush(self) -> None:
         """Group commit: every result finished in this loop turn, one transaction."""
-        writes, future = self._writes, self._flush_future
+        writes, future, cache = self._writes, self._flush_future, self.cache
+        assert future is not None and cache is not None  # _commit set both, then scheduled us
         self._writes, self._flush_future = [], None
         try:
-            self.cache.put_many(writes)
+            cache.put_many(writes)
         except Exception as exc:  # noqa: BLE001 - surfaced to every waiting worker
-            future.set_exception(CaravanError(f"{self.cache.path}: cannot save responses: {exc}"))
+            future.set_exception(CaravanError(f"{cache.path}: cannot save responses: {exc}"))
         else:
             future.set_result(None)
 

@@ -268,7 +268,8 @@ def spend_line(label: str, responses: list[Response]) -> str:
     fresh = [r for r in responses if not r.cached]
     tokens = sum(r.usage.total_tokens for r in fresh)
     costs = [r.cost_usd for r in fresh if r.ok]
-    cost = "unknown" if any(c is None for c in costs) else f"${sum(costs):.4f}"
+    known = [c for c in costs if c is not None]
+    cost = "unknown" if len(known) < len(costs) else f"${sum(known):.4f}"
     failed = sum(not r.ok for r in responses)
     return (
         f"{label}: {len(responses)} calls, {len(responses) - len(fresh)} from the cache, "
@@ -625,7 +626,8 @@ def dry_run(cfg: BuildConfig) -> DryRun:
                 if hit is None:
                     req = generation_request(cfg, item, m)
                     price = prices.price(m.model)
-                    bound = output_token_bound(req, m.provider, price and price.max_output)
+                    model_max = price.max_output if price is not None else None
+                    bound = output_token_bound(req, m.provider, model_max)
                     text = "x" * ((bound or expected_output_tokens(req)) * CHARS_PER_TOKEN)
                     hit = Response(request_id=req.id, text=text)
                 cands.append(Candidate(m, hit))

@@ -129,9 +129,11 @@ def side_rows(cfg: BuildConfig, results: list[PromptResult]) -> list[dict[str, A
                 row[f"{aspect}_position"] = rating.position if rating else None
                 if aspect in TYPE_FIELDS:
                     row[f"{aspect}_{TYPE_FIELDS[aspect]}"] = rating.types if rating else None
-                failed = outcome is not None and not outcome.ok and pos is not None
-                row[f"{aspect}_judge_error"] = outcome.error if failed else None
-                row[f"{aspect}_judge_raw"] = outcome.raw if failed else None
+                failed = (
+                    outcome if outcome is not None and not outcome.ok and pos is not None else None
+                )
+                row[f"{aspect}_judge_error"] = failed.error if failed is not None else None
+                row[f"{aspect}_judge_raw"] = failed.raw if failed is not None else None
                 row[f"{aspect}_judge_attempts"] = outcome.attempts if outcome else None
             rows.append(row)
     return rows

@@ -59,8 +59,9 @@ class Answer(Stage):
         self.max_tokens, self.prompt_field, self.source = max_tokens, prompt_field, source
         self.ground_truth_field = ground_truth_field
         self._sessions = {m.model: m for m in pool}
-        policy = _pool_model(on_policy, "on-policy") if on_policy is not None else None
-        if policy is not None:
+        policy = None
+        if on_policy is not None:
+            policy = _pool_model(on_policy, "on-policy")
             self._sessions[policy.name] = on_policy
         self._cfg = BuildConfig(
             prompts=[], output=_NOWHERE, pool=[_pool_model(m) for m in pool], k=k,
@@ -209,7 +210,7 @@ class Judge(Stage):
         return out
 
     def plan(self, batch: pa.Table) -> list[tuple[Any, list[Any]]]:
-        reqs = []
+        reqs: list[Any] = []
         for row in batch.to_pylist():
             judged = [i for i, c in enumerate(row["candidates"]) if c["ok"]]
             if len(judged) >= 2:

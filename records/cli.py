@@ -9,7 +9,7 @@ import click
 from caravan.records.provenance import Provenance
 from caravan.records.readers import handle_bad_rows, load_records
 from caravan.records.schemas import KINDS
-from caravan.records.writers import write_records
+from caravan.records.writers import Format, write_records
 from rich.console import Console
 from rich.table import Table
 
@@ -94,7 +94,7 @@ def convert(
     output: Path,
     kind: str,
     quarantine: Path | None,
-    fmt: str | None,
+    fmt: Format | None,
     split: str | None,
     config: str | None,
 ) -> None:

@@ -76,7 +76,7 @@ def not_json_constant(value: Any) -> str | None:
 def parse_line(data: bytes) -> tuple[Any, str | None]:
     """One JSON Lines record from raw bytes: (value, None) or (None, reason)."""
     text, err = decode_text(data)
-    if err is not None:
+    if text is None:  # not UTF-8: `err` says why
         return None, err
     value, err, constants = loads_strict(text)
     if err is None and constants:

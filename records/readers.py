@@ -80,7 +80,7 @@ def detect_format(path: Path) -> str:
 
 def _open_bytes(path: Path) -> io.BufferedIOBase:
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")
     return open(path, "rb")  # noqa: SIM115 - caller closes
 
 
@@ -127,7 +127,7 @@ def _iter_json(path: Path) -> Iterator[_Raw]:
     with _open_bytes(path) as fh:
         data = fh.read()
     text, err = decode_text(data)
-    if err is not None:
+    if text is None:
         raise CaravanError(f"{path}: line {_line_of_bad_byte(data)}: {err}")
     value, err, constants = loads_strict(text)
     if err is not None:
@@ -492,4 +492,5 @@ def handle_bad_rows(
         raise RecordValidationError(bad_rows, kind_name, source)
     from caravan.records.writers import write_quarantine
 
+    assert quarantine is not None  # checked above, before any row was looked at
     write_quarantine(bad_rows, quarantine)

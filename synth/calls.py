@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from caravan.llm.api import acomplete, default_cache_path, to_request
 from caravan.llm.cache import ResponseCache
@@ -21,6 +21,13 @@ from caravan.llm.pricing import PriceTable
 from caravan.llm.structured import schema_of
 from caravan.llm.types import Request, Response
 from caravan.synth.models import ModelChoice, check_local_model
+
+
+class RequestMaker(Protocol):
+    """Builds one request: a Caller, or an `LLM` session when a pipeline stage runs the step."""
+
+    def request(self, rid: str, messages: list[dict[str, str]], params: dict[str, Any], /) -> Any:
+        ...
 
 
 @dataclass

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from caravan.llm.types import Response
-from caravan.synth.calls import Caller, CallSettings, clean_text, estimate_lines
+from caravan.synth.calls import (
+    Caller,
+    CallSettings,
+    RequestMaker,
+    clean_text,
+    estimate_lines,
+)
 from caravan.synth.dedup import DedupConfig, dedup_texts
 from caravan.synth.models import ModelChoice
 from caravan.synth.personas import Persona, load_personas, sample_personas
@@ -156,7 +162,7 @@ def _reason(problems: list[str]) -> str:
     return "constraints not stated in prompt"
 
 
-def requests_for(caller: Caller, cfg: GenerateConfig, items: list[Item]) -> list[Any]:
+def requests_for(caller: RequestMaker, cfg: GenerateConfig, items: list[Item]) -> list[Any]:
     return [
         caller.request(
             f"{cfg.task}-{it.id}-a{it.attempts}",

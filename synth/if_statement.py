@@ -86,7 +86,7 @@ _PLANS: dict[str, _Plan] = {
         _letter(k["letter"]), _number(k["let_frequency"]), _relation(k["let_relation"]),
     ],
     "language:response_language": lambda k: [
-        _literal(LANGUAGE_NAMES.get(k["language"], k["language"]))
+        _literal(LANGUAGE_NAMES.get(k["language"]) or k["language"])
     ],
     "length_constraints:number_sentences": lambda k: [
         _number(k["num_sentences"]), _noun("sentence"), _relation(k["relation"]),

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from caravan.synth.calls import Caller, CallSettings, clean_text, estimate_lines
+from caravan.synth.calls import (
+    Caller,
+    CallSettings,
+    RequestMaker,
+    clean_text,
+    estimate_lines,
+)
 from caravan.synth.generate import item_seed
 from caravan.synth.if_statement import missing_statements
 from caravan.synth.models import ModelChoice
@@ -61,6 +67,12 @@ class Pair:
     def reject(self, reason: str, details: list[str] | None = None) -> None:
         self.reason, self.details = reason, list(details or [])
 
+    @property
+    def rewrite(self) -> str:
+        """The relaxed prompt; only pairs that `accept_rewrite` kept (reason None) have one."""
+        assert self.relaxed_prompt is not None, f"pair {self.row['id']}: no accepted rewrite"
+        return self.relaxed_prompt
+
 
 def _assistant(row: dict[str, Any]) -> str | None:
     msgs = row.get("messages") or []
@@ -95,7 +107,7 @@ def select(cfg: RelaxConfig, rows: list[dict]) -> tuple[list[Pair], list[dict]]:
 
 
 def rewrite_requests(
-    caller: Caller, cfg: RelaxConfig, template: Template, pairs: list[Pair]
+    caller: RequestMaker, cfg: RelaxConfig, template: Template, pairs: list[Pair]
 ) -> list[Any]:
     from caravan.verifiers.ifeval import describe
 
@@ -119,7 +131,9 @@ def rewrite_requests(
     return out
 
 
-def _answer_request(caller: Caller, cfg: RelaxConfig, rid: str, prompt: str, seed: int) -> Any:
+def _answer_request(
+    caller: RequestMaker, cfg: RelaxConfig, rid: str, prompt: str, seed: int
+) -> Any:
     return caller.request(rid, [{"role": "user", "content": prompt}], cfg.params(seed))
 
 
@@ -154,12 +168,14 @@ def verify_pair(p: Pair) -> bool:
     """The original answer passes every constraint; the relaxed one breaks the dropped one."""
     from caravan.verifiers.ifeval import InstructionLabel, failed_checks
 
-    failed = failed_checks(p.original_answer, InstructionLabel(p.ids, p.kwargs))
+    original, relaxed = p.original_answer, p.relaxed_answer
+    assert original is not None and relaxed is not None, "verify_pair needs both answers"
+    failed = failed_checks(original, InstructionLabel(p.ids, p.kwargs))
     if failed:
         p.reject("original answer fails its constraints", failed)
         return False
     dropped = InstructionLabel([p.ids[p.drop]], [p.kwargs[p.drop]])
-    if not failed_checks(p.relaxed_answer, dropped):
+    if not failed_checks(relaxed, dropped):
         p.reject("relaxed answer still satisfies the dropped constraint", [p.ids[p.drop]])
         return False
     return True
@@ -241,7 +257,7 @@ def run(cfg: RelaxConfig) -> RelaxResult:
     # 2. answer the relaxed prompts (and originals that came without an answer)
     live = [p for p in pairs if p.reason is None]
     requests = [
-        _answer_request(caller, cfg, f"relaxed-{p.row['id']}", p.relaxed_prompt, p.seed)
+        _answer_request(caller, cfg, f"relaxed-{p.row['id']}", p.rewrite, p.seed)
         for p in live
     ]
     originals = [p for p in live if p.original_answer is None]

@@ -284,7 +284,7 @@ def solve_row(cfg: SolveConfig, job: Job, extra: dict[str, Any]) -> dict[str, An
     """The SFT row for a kept answer (`extra` as `check` returned it)."""
     row = job.row
     answer = extra.pop("answer")
-    choice = getattr(job.caller, "choice", job.caller)  # a Caller, or an LLM session
+    choice: Any = getattr(job.caller, "choice", job.caller)  # a Caller's, or an LLM session
     return {
         "id": row["id"],
         "messages": [

@@ -300,7 +300,7 @@ class Relax(Stage):
         live = [p for p in pairs if p.reason is None]
         originals = [p for p in live if p.original_answer is None]
         requests = [
-            _answer_request(llm, cfg, f"relaxed-{p.row['id']}", p.relaxed_prompt, p.seed)
+            _answer_request(llm, cfg, f"relaxed-{p.row['id']}", p.rewrite, p.seed)
             for p in live
         ] + [
             _answer_request(llm, cfg, f"original-{p.row['id']}", p.row["prompt"], p.seed)

@@ -56,7 +56,7 @@ def apply_template_choice(
         )
     notes: list[str] = []
     use_tulu = choice == "tulu" or not own
-    if not use_tulu and needs_generation_markers and not _GENERATION_BLOCK.search(own):
+    if own and not use_tulu and needs_generation_markers and not _GENERATION_BLOCK.search(own):
         if not renders_like_tulu(tokenizer):
             raise CaravanError(
                 "assistant_only_loss needs {% generation %} markers, which the checkpoint's chat "

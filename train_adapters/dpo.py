@@ -50,7 +50,7 @@ def loss_settings(args: Any) -> dict[str, Any]:
     return out
 
 
-def reference_cache_key(model_hash: str, dataset: Any, args: Any) -> str:
+def reference_cache_key(model_hash: str | None, dataset: Any, args: Any) -> str:
     settings = json.dumps(loss_settings(args), sort_keys=True, default=str)
     blob = f"{model_hash}|{dataset_digest(dataset)}|{settings}"
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -97,7 +97,7 @@ def cached_trainer_class(cache: Path | None) -> type:
         def ref_cache_path(self, dataset: Any) -> Path | None:
             if cache is None:
                 return None
-            key = [None]
+            key: list[str | None] = [None]
             if self.accelerator.is_main_process:
                 key = [reference_cache_key(self._precompute_model_hash, dataset, self.args)]
             broadcast_object_list(key, from_process=0)

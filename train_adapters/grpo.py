@@ -11,7 +11,7 @@ with its thinking stripped.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from caravan.errors import CaravanError
 
@@ -146,7 +146,8 @@ class RewardModelScorer:
                 else [{"role": "user", "content": str(prompt)}]
             )
             messages.append({"role": "assistant", "content": answer})
-            out.append(self.tokenizer.apply_chat_template(messages, tokenize=False))
+            # tokenize=False: the rendered text (transformers types every return form at once)
+            out.append(cast(str, self.tokenizer.apply_chat_template(messages, tokenize=False)))
         return out
 
     def __call__(self, prompts=None, completions=None, **_: Any) -> list[float | None]:
@@ -162,7 +163,7 @@ class RewardModelScorer:
             )
             with torch.no_grad():
                 logits = self.model(**enc.to(self.model.device)).logits[:, 0]
-            for (i, _), value in zip(chunk, logits.tolist(), strict=True):
+            for (i, _text), value in zip(chunk, logits.tolist(), strict=True):
                 scores[i] = float(value)
         return scores
 

@@ -51,8 +51,8 @@ class DPOOptions(_Strict):
 
 
 class GRPOOptions(_Strict):
-    prompts_per_step: int = Field(48, gt=0)
-    mini_batches: int = Field(1, gt=0)
+    prompts_per_step: int = Field(default=48, gt=0)
+    mini_batches: int = Field(default=1, gt=0)
     reward_value: float = 10.0  # reward for a verified answer (Tülu 3.1: 10, DeepScaleR: 1)
     truncated_penalty: float | None = None  # reward for a completion without EOS; None: as scored
     strict: bool = False  # malformed thinking -> no reward (None), seed 002
@@ -61,13 +61,13 @@ class GRPOOptions(_Strict):
     think_in_prompt: bool = False
     reward_model: str | None = None  # optional RM, scored on the answer with thinking stripped
     reward_model_weight: float = 1.0
-    max_prompt_length: int | None = Field(None, gt=0)
+    max_prompt_length: int | None = Field(default=None, gt=0)
 
 
 class LaunchOptions(_Strict):
     accelerate_config: str = "fsdp2-8gpu"
-    num_processes: int = Field(8, gt=0)
-    num_machines: int = Field(1, gt=0)
+    num_processes: int = Field(default=8, gt=0)
+    num_machines: int = Field(default=1, gt=0)
 
 
 class Recipe(_Strict):
@@ -79,7 +79,7 @@ class Recipe(_Strict):
     model: str
     data: dict[str, float] = Field(default_factory=dict)
     data_format: dict[str, str] = Field(default_factory=dict)
-    effective_batch_size: int | None = Field(None, gt=0)
+    effective_batch_size: int | None = Field(default=None, gt=0)
     output_dir: str | None = None
     sft: SFTOptions = Field(default_factory=SFTOptions)
     dpo: DPOOptions = Field(default_factory=DPOOptions)

@@ -83,16 +83,16 @@ def trl_args(resolved: Resolved, kwargs: dict[str, Any]) -> Any:
 def build_trainer(resolved: Resolved, model: Any, tokenizer: Any, dataset: Any, args: Any) -> Any:
     recipe = resolved.recipe
     if recipe.stage == "sft":
-        from caravan.train_adapters.sft import build_trainer as build
+        from caravan.train_adapters.sft import build_trainer as build_sft
 
-        return build(model, tokenizer, dataset, args, recipe.sft.loss_reduction)
+        return build_sft(model, tokenizer, dataset, args, recipe.sft.loss_reduction)
     if recipe.stage == "dpo":
-        from caravan.train_adapters.dpo import build_trainer as build
+        from caravan.train_adapters.dpo import build_trainer as build_dpo
 
-        return build(model, tokenizer, dataset, args, recipe.dpo)
-    from caravan.train_adapters.grpo import build_trainer as build
+        return build_dpo(model, tokenizer, dataset, args, recipe.dpo)
+    from caravan.train_adapters.grpo import build_trainer as build_grpo
 
-    return build(model, tokenizer, dataset, args, recipe.grpo)
+    return build_grpo(model, tokenizer, dataset, args, recipe.grpo)
 
 
 def _template_options(recipe: Recipe, kwargs: dict[str, Any]) -> dict[str, Any]:

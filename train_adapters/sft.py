@@ -15,7 +15,9 @@ def sum_loss_trainer_class() -> type:
     from trl import SFTTrainer
 
     class SumLossSFTTrainer(SFTTrainer):
-        loss_is_scaled_for_ga = True  # a sum needs no division by accumulation steps
+        # A sum needs no division by accumulation steps. trl's _BaseTrainer declares the
+        # attribute without an annotation (`= None`), so its inferred type is None.
+        loss_is_scaled_for_ga = True  # type: ignore[assignment]
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs["labels"]

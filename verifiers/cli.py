@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from caravan.verifiers.registry import known_verifiers
@@ -202,10 +203,13 @@ def build_rlvr(
         if limit is not None:
             src_rows = src_rows[: limit + (few_shot if task != "ifeval" else 0)]
         shots = few_shot if task != "ifeval" else 0
-        built = []
+        built: list[dict[str, Any]] = []
         locs = loaded.locations[: len(src_rows)]
         for item in BUILDERS[task](src_rows, loaded.source, shots=shots, seed=seed, locations=locs):
-            (bad if isinstance(item, BadRow) else built).append(item)
+            if isinstance(item, BadRow):
+                bad.append(item)
+            else:
+                built.append(item)
         if limit is not None:
             built = built[:limit]
         for row in built:  # the same task from two sources: keep ids unique

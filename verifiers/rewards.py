@@ -143,11 +143,12 @@ def compute_rewards(
                 row_pairs.append(PairResult(name, None, None, error=str(exc)))
                 continue
             row_pairs.append(PairResult(name, verifier.name, None))
-            if answers[i] is None:
+            answer = answers[i]
+            if answer is None:
                 row_pairs[-1].score = 0.0
                 row_pairs[-1].details = {"null_response": "malformed thinking"}
             else:  # truncated ones too, so a failing verifier shows even under a penalty
-                groups[verifier.name].append((i, j, answers[i], truth))
+                groups[verifier.name].append((i, j, answer, truth))
         rows.append(row_pairs)
     for name, items in groups.items():
         verifier = get_verifier(name)

@@ -73,11 +73,13 @@ def length_bias(pairs: list[dict[str, Any]]) -> dict[str, Any]:
 def mean_ci(values: list[float]) -> dict[str, Any]:
     """Mean with a 95% interval (normal approximation); no interval below 2 values."""
     n = len(values)
-    mean = statistics.fmean(values) if values else None
+    if not values:
+        return {"n": 0, "mean": None, "lo": None, "hi": None}
+    mean = statistics.fmean(values)
     half = Z95 * statistics.stdev(values) / math.sqrt(n) if n > 1 else None
     return {
         "n": n,
-        "mean": None if mean is None else round(mean, 4),
+        "mean": round(mean, 4),
         "lo": None if half is None else round(mean - half, 4),
         "hi": None if half is None else round(mean + half, 4),
     }
@@ -256,8 +258,9 @@ def stats_figure(pairs: list[dict[str, Any]], side: list[dict[str, Any]] | None 
     fig, axes = figures.grid(len(panels) + (len(side_panels) if side else 0), cell=(3.9, 2.5))
     for ax, draw in zip(axes, panels, strict=False):
         draw(ax, pairs)
-    for ax, draw in zip(axes[len(panels) :], side_panels if side else [], strict=False):
-        draw(ax, side)
+    if side:
+        for ax, draw_side in zip(axes[len(panels) :], side_panels, strict=False):
+            draw_side(ax, side)
     return fig
 
 

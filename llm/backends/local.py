@@ -174,8 +174,9 @@ class LocalBackend:
         self.trust_remote_code = trust_remote_code
         self.hash_weights = hash_weights
         self._scope: str | None = None
-        self._hf_model = None
-        self._tokenizer = None
+        # Set by load(); Any: used through transformers' dynamic (Auto*) API.
+        self._hf_model: Any = None
+        self._tokenizer: Any = None
         self._chat_template: str | None = None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
@@ -213,7 +214,8 @@ class LocalBackend:
                     dtype=self.dtype if self.dtype is not None else "auto",
                     trust_remote_code=self.trust_remote_code,
                 )
-                model.to(self.device)
+                # transformers declares `to` via functools.wraps, which drops the bound self
+                model.to(self.device)  # type: ignore[arg-type]
                 model.eval()
             except Exception as exc:  # any load failure is final for this model
                 raise PermanentError(
@@ -430,8 +432,9 @@ class _RowSampler:
         self.generators = []
         for i in sampled:
             generator = torch.Generator(device=device)
-            if specs[i].seed is not None:
-                generator.manual_seed(specs[i].seed)
+            seed = specs[i].seed
+            if seed is not None:
+                generator.manual_seed(seed)
             else:
                 generator.seed()
             self.generators.append(generator)
@@ -514,6 +517,7 @@ class _RowStopper:
 
     def result(self, i: int, produced: int) -> tuple[int, str]:
         """(tokens generated, why it ended) for row i."""
-        if self.ended[i] is None:  # generate stopped first (its own max_new_tokens)
+        ended = self.ended[i]
+        if ended is None:  # generate stopped first (its own max_new_tokens)
             return produced, "length"
-        return self.ended[i]
+        return ended

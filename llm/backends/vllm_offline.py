@@ -53,8 +53,8 @@ class VLLMBackend:
         self.max_batch_size = max_batch_size
         self.hash_weights = hash_weights
         self.engine_kwargs = engine_kwargs
-        self._llm = None
-        self._vllm = None
+        self._llm: Any = None  # vllm.LLM, set by load()
+        self._vllm: Any = None  # the vllm module, imported by load()
         self._scope: str | None = None
         self._lock = threading.Lock()  # loading
         self._generate_lock = threading.Lock()  # vllm.LLM is not safe to enter from two threads

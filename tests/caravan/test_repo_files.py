@@ -3,6 +3,7 @@
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,16 @@ def test_make_demo_installs_only_what_the_demo_needs(tmp_path):
     assert any(".[local]" in ln for ln in installs)
     assert not any("dev" in ln or "train" in ln for ln in installs)
     assert "synth generate --persona example" in plan
+
+
+def test_make_test_type_checks_the_installed_layout_before_pytest(tmp_path):
+    plan = _make_n("test", tmp_path=tmp_path)
+    lines = plan.splitlines()
+    install = next(i for i, ln in enumerate(lines) if "--target build/typecheck ." in ln)
+    mypy = next(i for i, ln in enumerate(lines) if " -m mypy " in ln)
+    tests = next(i for i, ln in enumerate(lines) if ln.rstrip().endswith("/bin/pytest -q"))
+    assert install < mypy < tests  # CI (`.ci/run` -> `make test`) fails on a type error first
+    assert "cd build/typecheck" in lines[mypy] and "-p caravan" in plan
+    assert "rm -rf build/typecheck build/lib" in plan  # no stale module from an older build
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("mypy>=") for req in dev["dev"])

@@ -208,12 +208,10 @@ def decompose_assert(code: str) -> _Check | None:
             if op in (ast.Is, ast.IsNot) and expected not in (None, True, False):
                 return None
             fn = _COMPARE[op]
-            return _Check(
-                ast.unparse(left), lambda v, e=expected, f=fn, n=negate: bool(f(v, e)) != n
-            )
+            return _Check(ast.unparse(left), lambda v: bool(fn(v, expected)) != negate)
         return None
     if _candidate_call(test):
-        return _Check(ast.unparse(test), lambda v, n=negate: bool(v) != n)
+        return _Check(ast.unparse(test), lambda v: bool(v) != negate)
     return None
 
 

@@ -131,6 +131,13 @@ def _rel_words(relation: str) -> str:
 Gen = Callable[[random.Random, str | None], dict[str, Any]]
 Describe = Callable[[dict[str, Any]], str]
 
+
+def _copy_span(r: random.Random, p: str | None) -> dict[str, Any]:
+    assert p is not None  # needs_prompt: only drawn when a prompt is given
+    start = r.randint(0, max(0, len(p) - 2))
+    return {"prompt_to_repeat": p, "n_start": start, "n_end": r.randint(start + 1, len(p))}
+
+
 _PLAN: dict[str, tuple[Gen, Describe]] = {
     "keywords:existence": (
         lambda r, p: {"keywords": r.sample(WORDS, 2)},
@@ -295,9 +302,7 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
         ),
     ),
     "new:copy_span_idx": (
-        lambda r, p: (
-            lambda a: {"prompt_to_repeat": p, "n_start": a, "n_end": r.randint(a + 1, len(p))}
-        )(r.randint(0, max(0, len(p) - 2))),
+        _copy_span,
         lambda k: (
             f"Do not answer; reply only with the text of the request above from character {k['n_start']} up to (but not including) character {k['n_end']}, counting from 0."
         ),
@@ -419,7 +424,7 @@ _PLAN: dict[str, tuple[Gen, Describe]] = {
         lambda k: "Never repeat a word or punctuation mark: every token may appear only once.",
     ),
     "count:count_increment_word": (
-        lambda r, p: (lambda a, b: {"keyword1": a, "keyword2": b})(*r.sample(WORDS, 2)),
+        lambda r, p: dict(zip(("keyword1", "keyword2"), r.sample(WORDS, 2), strict=True)),
         lambda k: f'Use "{k["keyword1"]}" exactly once and "{k["keyword2"]}" exactly twice.',
     ),
     "keywords:palindrome": (

@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from caravan.verifiers.ifeval.nltk_import import import_nltk
 
-NLTKWordTokenizer = import_nltk("nltk.tokenize.destructive").NLTKWordTokenizer
-_punkt_module = import_nltk("nltk.tokenize.punkt")
-PunktParameters = _punkt_module.PunktParameters
-PunktSentenceTokenizer = _punkt_module.PunktSentenceTokenizer
+if TYPE_CHECKING:  # the same classes, named statically for the type checker
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+else:
+    NLTKWordTokenizer = import_nltk("nltk.tokenize.destructive").NLTKWordTokenizer
+    _punkt_module = import_nltk("nltk.tokenize.punkt")
+    PunktParameters = _punkt_module.PunktParameters
+    PunktSentenceTokenizer = _punkt_module.PunktSentenceTokenizer
 
 
 def _wordset(block: str) -> frozenset[str]:

@@ -242,7 +242,8 @@ def compare(pred: str, gold: str, scalar: Scalar = fast_scalar) -> bool | None:
     rp, rg = relation(pred), relation(gold)
     if rp is not None and rg is not None:
         return _relation_compare(rp, rg, scalar)
-    if (rp or rg) and (rp or rg)[1] != "=":
+    one = rp or rg
+    if one is not None and one[1] != "=":
         return False  # an inequality never equals a value
     kp, bp, ep = structure(pred)
     kg, bg, eg = structure(gold)

@@ -9,6 +9,7 @@ dollar and percent signs, unit words in \\text{}, a short "x =" prefix; write \\
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _SPACING = re.compile(r"\\[,;:> ]|\\q?quad|~")
 _TEXT_CMD = re.compile(
@@ -48,8 +49,13 @@ def undouble(text: str) -> str:
 def relations(text: str) -> str:
     """One spelling per relation: \\le, \\ge, \\ne, <, > (after \\left/\\right are gone)."""
     for pattern, repl in _RELATIONS:
-        text = pattern.sub(lambda _, r=repl: r, text)
+        text = pattern.sub(_verbatim(repl), text)
     return text
+
+
+def _verbatim(repl: str) -> Callable[[re.Match[str]], str]:
+    """A replacement used as is: as a template, `\\ge` would read as a group reference."""
+    return lambda _match: repl
 
 
 _IN_SET = re.compile(r"^\s*[a-zA-Z]\s*\\in\s*")  # "x \in [2, 5)" -> "[2, 5)"

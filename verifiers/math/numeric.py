@@ -103,8 +103,9 @@ class _Parser:
 
     def parse(self) -> Node:
         node = self.expr()
-        if self.peek() is not None:
-            raise Undecided(f"trailing {self.peek()[1]!r}")
+        trailing = self.peek()
+        if trailing is not None:
+            raise Undecided(f"trailing {trailing[1]!r}")
         return node
 
     def expr(self) -> Node:
