@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -72,7 +73,15 @@ class Limiter:
 
 # ---- one limit over many workers ---------------------------------------------------------
 
-LimiterFactory = Callable[[float | None, float | None, str], "Limiter"]
+class RateLimiter(Protocol):
+    """What an engine needs of a limiter: this process's `Limiter` or a cluster-wide one."""
+
+    async def acquire(self, tokens: int) -> None: ...
+
+    def cool_down(self, seconds: float) -> None: ...
+
+
+LimiterFactory = Callable[[float | None, float | None, str], RateLimiter]
 _shared: LimiterFactory | None = None
 
 
@@ -85,7 +94,7 @@ def use_shared_limits(factory: LimiterFactory | None) -> None:
 
 def make_limiter(
     rpm: float | None, tpm: float | None, scope: str, sleep: Sleep = asyncio.sleep
-) -> Limiter:
+) -> RateLimiter:
     """A limiter for one engine run; `scope` (backend and model) names the provider limit."""
     if _shared is not None and (rpm or tpm):
         return _shared(rpm, tpm, scope)
