@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -112,8 +113,10 @@ def _pids_cgroup_root() -> Path | None:
             except OSError:
                 pass
     for root in candidates:
-        if (root / "cgroup.procs").exists() and os.access(root, os.W_OK):
-            probe = root / f"caravan-probe-{os.getpid()}"
+        if not ((root / "cgroup.procs").exists() and os.access(root, os.W_OK)):
+            continue
+        probe = root / f"caravan-probe-{os.getpid()}"
+        for attempt in range(3):  # a busy host can refuse a cgroup for a moment
             try:
                 probe.mkdir(exist_ok=True)
                 (probe / "pids.max").write_text("8")
@@ -123,6 +126,7 @@ def _pids_cgroup_root() -> Path | None:
             except OSError:
                 with contextlib.suppress(OSError):
                     probe.rmdir()
+                time.sleep(0.2 * (attempt + 1))
     return None
 
 
