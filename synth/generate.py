@@ -173,6 +173,17 @@ def requests_for(caller: RequestMaker, cfg: GenerateConfig, items: list[Item]) -
     ]
 
 
+def judge_round(cfg: GenerateConfig, pending: list[Item], responses: list[Response]) -> list[Item]:
+    """Judge one round's responses; the items worth another attempt."""
+    retry = []
+    for it, response in zip(pending, responses, strict=True):
+        it.response = response
+        it.result, it.problems = judge(cfg, it, response)
+        if worth_retry(cfg, it, response):
+            retry.append(it)
+    return retry
+
+
 def worth_retry(cfg: GenerateConfig, it: Item, response: Response) -> bool:
     """Only a prompt that failed the statement check is worth another draw."""
     return (
@@ -266,13 +277,7 @@ def run(cfg: GenerateConfig) -> GenerateResult:
             it.attempts = attempt
         responses = caller.run(requests_for(caller, cfg, pending))
         sent += len(pending)
-        retry = []
-        for it, response in zip(pending, responses, strict=True):
-            it.response = response
-            it.result, it.problems = judge(cfg, it, response)
-            if worth_retry(cfg, it, response):
-                retry.append(it)
-        pending = retry
+        pending = judge_round(cfg, pending, responses)
     rows, rejected = [], []
     for it in items:
         base = {"id": f"{cfg.task}-{it.id}", "persona_id": it.id, "persona": it.persona.text}

@@ -164,6 +164,18 @@ def accept_rewrite(p: Pair, response: Any) -> None:
     p.relaxed_prompt = text
 
 
+def record_answers(live: list[Pair], originals: list[Pair], responses: list[Any]) -> None:
+    """Responses to the relaxed prompts of `live`, then to the `originals` without an answer."""
+    for p, r in zip(live, responses[: len(live)], strict=True):
+        p.relaxed_answer, err = _text(r)
+        if err:
+            p.reject("relaxed answer failed", [err])
+    for p, r in zip(originals, responses[len(live) :], strict=True):
+        p.original_answer, err = _text(r)
+        if err and p.reason is None:
+            p.reject("original answer failed", [err])
+
+
 def verify_pair(p: Pair) -> bool:
     """The original answer passes every constraint; the relaxed one breaks the dropped one."""
     from caravan.verifiers.ifeval import InstructionLabel, failed_checks
@@ -266,14 +278,7 @@ def run(cfg: RelaxConfig) -> RelaxResult:
         for p in originals
     ]
     responses = caller.run(requests)
-    for p, r in zip(live, responses[: len(live)], strict=True):
-        p.relaxed_answer, err = _text(r)
-        if err:
-            p.reject("relaxed answer failed", [err])
-    for p, r in zip(originals, responses[len(live) :], strict=True):
-        p.original_answer, err = _text(r)
-        if err and p.reason is None:
-            p.reject("original answer failed", [err])
+    record_answers(live, originals, responses)
     # 3. verify: original passes everything, relaxed answer breaks the dropped constraint
     out = []
     for p in live:

@@ -100,7 +100,7 @@ class Generate(Stage):
         return build_items(self._cfg, self._template, personas)
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from caravan.synth.generate import _reason, judge, output_row, requests_for, worth_retry
+        from caravan.synth.generate import _reason, judge_round, output_row, requests_for
 
         cfg = self._cfg
         items = self._items(batch)
@@ -115,13 +115,7 @@ class Generate(Stage):
                 requests_for(self.llm, cfg, pending), progress=False
             )
             out.counters["requests"] += len(pending)
-            retry = []
-            for it, response in zip(pending, responses, strict=True):
-                it.response = response
-                it.result, it.problems = judge(cfg, it, response)
-                if worth_retry(cfg, it, response):
-                    retry.append(it)
-            pending = retry
+            pending = judge_round(cfg, pending, responses)
         for it in items:
             if it.result is None:
                 text = it.response.text if it.response else None
@@ -279,9 +273,9 @@ class Relax(Stage):
     async def process(self, batch: pa.Table) -> StageResult:
         from caravan.synth.relax import (
             _answer_request,
-            _text,
             accept_rewrite,
             pair_output_row,
+            record_answers,
             rewrite_requests,
             verify_pair,
         )
@@ -308,14 +302,7 @@ class Relax(Stage):
         ]
         responses = await llm.acomplete(requests, progress=False)
         out.counters["requests"] += len(pairs) + len(requests)
-        for p, r in zip(live, responses[: len(live)], strict=True):
-            p.relaxed_answer, err = _text(r)
-            if err:
-                p.reject("relaxed answer failed", [err])
-        for p, r in zip(originals, responses[len(live) :], strict=True):
-            p.original_answer, err = _text(r)
-            if err and p.reason is None:
-                p.reject("original answer failed", [err])
+        record_answers(live, originals, responses)
         for p in live:
             if p.reason is None and verify_pair(p):
                 out.rows.append(pair_output_row(cfg, self._template, p))
