@@ -87,7 +87,7 @@ def run_check(
     cmd = [
         sys.executable,
         "-c",
-        "from decontam.cli import cli; cli()",
+        "from caravan.decontam.cli import cli; cli()",
         "check",
         "--train",
         str(train),

@@ -26,7 +26,7 @@ MODEL = "gpt-4o-mini"
 
 
 def synth(args: list[str]) -> subprocess.Popen:
-    code = "import sys; from synth.cli import cli; cli(sys.argv[1:])"
+    code = "import sys; from caravan.synth.cli import cli; cli(sys.argv[1:])"
     return subprocess.Popen(
         [sys.executable, "-c", code, *args], env=env_with_repo(), cwd=REPO,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -8,6 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OLD = ("llm", "records", "verifiers", "synth", "prefs", "decontam", "train_adapters")
 OLD_IMPORT = re.compile(rf"^\s*(from|import) ({'|'.join(OLD)})(\.|\s|$)", re.M)
+# Code strings that tests and benchmarks run with `python -c` import the same way.
+OLD_IN_STRING = re.compile(rf"([\"']|; )from ({'|'.join(OLD)})(\.\w+)* import ")
 
 
 def test_no_source_file_imports_a_flat_top_level_name():
@@ -16,9 +18,11 @@ def test_no_source_file_imports_a_flat_top_level_name():
         rel = path.relative_to(ROOT)
         if rel.parts[0] in (".venv", "build", ".git") or "site-packages" in rel.parts:
             continue
-        for m in OLD_IMPORT.finditer(path.read_text(encoding="utf-8")):
-            line = path.read_text(encoding="utf-8")[: m.start()].count("\n") + 1
-            offenders.append(f"{rel}:{line}: {m.group(0).strip()}")
+        text = path.read_text(encoding="utf-8")
+        for rx in (OLD_IMPORT, OLD_IN_STRING):
+            for m in rx.finditer(text):
+                line = text[: m.start()].count("\n") + 1
+                offenders.append(f"{rel}:{line}: {m.group(0).strip()}")
     assert not offenders, "\n".join(offenders)
 
 

@@ -180,7 +180,7 @@ def _synth_process(args):
 
     repo = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(repo)}
-    code = "import sys; from synth.cli import cli; cli(sys.argv[1:])"
+    code = "import sys; from caravan.synth.cli import cli; cli(sys.argv[1:])"
     return subprocess.Popen(
         [sys.executable, "-c", code, *args], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

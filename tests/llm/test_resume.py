@@ -22,7 +22,7 @@ N = 240
 
 def _synth(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    code = "import sys; from synth.cli import cli; cli(sys.argv[1:])"
+    code = "import sys; from caravan.synth.cli import cli; cli(sys.argv[1:])"
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE)
 
 

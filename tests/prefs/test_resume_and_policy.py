@@ -38,7 +38,7 @@ def test_killed_build_resumes_and_reuses_every_paid_response(tmp_path, double):
     args = _args(tmp_path, double, cache, out, prompts, "--concurrency", "1")
     double.latency = 0.05
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code = "import sys; from prefs.cli import cli; cli.main(sys.argv[1:])"
+    code = "import sys; from caravan.prefs.cli import cli; cli.main(sys.argv[1:])"
     proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, cwd=tmp_path)
     deadline = time.monotonic() + 120
     while sum(double.served.values()) < 28 and proc.poll() is None:

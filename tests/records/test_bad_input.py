@@ -146,7 +146,7 @@ def test_convert_of_empty_input_fails_and_writes_nothing(tmp_path):
     src = tmp_path / "empty.jsonl"
     src.write_text("")
     out = tmp_path / "out.parquet"
-    code = "from records.cli import cli; cli()"
+    code = "from caravan.records.cli import cli; cli()"
     proc = subprocess.run(
         [sys.executable, "-c", code, "convert", str(src), str(out), "--kind", "sft"],
         capture_output=True, text=True, timeout=120,

@@ -24,7 +24,7 @@ def test_resume_after_kill(synth, double, tmp_path):
             "--cache", str(cache), "--no-progress"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from synth.cli import cli; cli(sys.argv[1:])", *args],
+        [sys.executable, "-c", "import sys; from caravan.synth.cli import cli; cli(sys.argv[1:])", *args],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:

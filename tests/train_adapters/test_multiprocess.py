@@ -27,7 +27,7 @@ def _env(**extra):
 
 
 def train(*args, env=None):
-    code = "import sys; from train_adapters.cli import cli; sys.argv[0] = 'train'; cli()"
+    code = "import sys; from caravan.train_adapters.cli import cli; sys.argv[0] = 'train'; cli()"
     proc = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,

@@ -14,7 +14,7 @@ def verify(*args, cwd=None):
     """Run `verify` in a fresh interpreter with this checkout first on the path."""
     env = {k: v for k, v in os.environ.items() if k != "CARAVAN_DEBUG"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    code = "import sys; from verifiers.cli import cli; sys.argv[0] = 'verify'; cli()"
+    code = "import sys; from caravan.verifiers.cli import cli; sys.argv[0] = 'verify'; cli()"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,

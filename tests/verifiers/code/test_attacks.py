@@ -68,7 +68,7 @@ def test_verify_score_gives_zero_to_every_attack(tmp_path):
         pq.write_table(pa.Table.from_pylist(rows), src)
         env = {k: v for k, v in os.environ.items() if k != "CARAVAN_DEBUG"}
         env["PYTHONPATH"] = str(ROOT)
-        code = "import sys; from verifiers.cli import cli; sys.argv[0] = 'verify'; cli()"
+        code = "import sys; from caravan.verifiers.cli import cli; sys.argv[0] = 'verify'; cli()"
         proc = subprocess.run(
             [sys.executable, "-c", code, "score", "--input", str(src), "--output", str(out)],
             capture_output=True, text=True, env=env, timeout=900,
