@@ -164,17 +164,9 @@ def load_pipeline(
     overrides: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> Pipeline:
-    from caravan.yaml_config import load_yaml
+    from caravan.yaml_config import read_yaml_file
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CaravanError(f"{path}: cannot read the pipeline file: {exc.strerror}") from exc
-    try:
-        data = load_yaml(text)
-    except Exception as exc:  # noqa: BLE001 - any YAML error becomes one line
-        raise CaravanError(f"{path}: not valid YAML: {exc}") from exc
+    text, data = read_yaml_file(path, "pipeline file")
     pipe = parse_pipeline(data, str(path), overrides, settings)
     pipe.sha256 = hashlib.sha256(text.encode()).hexdigest()
     return pipe

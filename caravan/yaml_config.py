@@ -7,6 +7,7 @@ string "1e-6". Both bite config files and CLI overrides; this loader fixes both.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -39,3 +40,18 @@ ConfigLoader.add_implicit_resolver(
 
 def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def read_yaml_file(path: str | Path, what: str) -> tuple[str, Any]:
+    """(text, data) of a YAML file; an unreadable file or bad YAML is one error naming it."""
+    from caravan.errors import CaravanError
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CaravanError(f"{path}: cannot read the {what}: {exc.strerror}") from exc
+    try:
+        return text, load_yaml(text)
+    except Exception as exc:  # noqa: BLE001 - any YAML error becomes one line
+        raise CaravanError(f"{path}: not valid YAML: {exc}") from exc

@@ -23,7 +23,7 @@ from typing import Any
 from caravan.llm.backends import PROVIDERS
 
 from caravan.errors import CaravanError
-from caravan.yaml_config import load_yaml
+from caravan.yaml_config import read_yaml_file
 
 # Tülu 3 sampled pool responses at temperature 1, top_p 1.
 DEFAULT_PARAMS: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0}
@@ -98,15 +98,7 @@ def parse_pool(data: Any, source: str = "<pool>") -> list[PoolModel]:
 
 
 def load_pool(path: str | Path) -> list[PoolModel]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CaravanError(f"{path}: cannot read the pool file: {exc}") from exc
-    try:
-        data = load_yaml(text)
-    except Exception as exc:  # noqa: BLE001 - any YAML error becomes one line
-        raise CaravanError(f"{path}: not valid YAML: {exc}") from exc
+    _, data = read_yaml_file(path, "pool file")
     return parse_pool(data, str(path))
 
 
