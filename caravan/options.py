@@ -1,7 +1,8 @@
 """CLI options generated from documented settings dataclasses (TRL's pattern).
 
 A field's `metadata={"help": ...}` is its documentation and its `--option` help alike, so
-a setting is described once. Booleans become `--flag/--no-flag`.
+a setting is described once; `metadata["flag"]` spells the option when the field name is
+not what users type (`timeout_s` -> `--timeout`). Booleans become `--flag/--no-flag`.
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ def dataclass_options(cls: type, prefix: str = "") -> Callable[[Callable], Calla
                 if f.default_factory is not dataclasses.MISSING
                 else None
             )
-            name = option_name(f.name, prefix)
+            flag = f.metadata.get("flag", f.name.replace("_", "-"))  # the option's spelling
+            name = "--" + prefix + flag
             dest = prefix.replace("-", "_") + f.name
             if typ is bool:
-                decl = [f"{name}/--no-{prefix}{f.name.replace('_', '-')}", dest]
+                decl = [f"{name}/--no-{prefix}{flag}", dest]
                 fn = click.option(*decl, default=default, show_default=True, help=help_text)(fn)
                 continue
             click_type = {int: int, float: float, Path: click.Path(path_type=Path)}.get(typ, str)

@@ -160,9 +160,10 @@ class StageWorker:
             self.stage.setup()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        from caravan.runner import stopped
         from caravan.stage import StageResult
 
-        keys, results, spent = [], [], []
+        keys, results, spent, halted = [], [], [], []
         for key, blob in zip(batch.column("key").to_pylist(), batch.column("batch").to_pylist(),
                              strict=True):  # fmt: skip
             sessions = self.stage.sessions()
@@ -173,11 +174,13 @@ class StageWorker:
             keys.append(key)
             results.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
             spent.append([s.spent_usd - b for s, b in zip(sessions, before, strict=True)])
+            halted.append(stopped(self.stage))
         return pa.table(
             {
                 "key": keys,
                 "result": pa.array(results, pa.binary()),
                 "spent": pa.array(spent, pa.list_(pa.float64())),
+                "stopped": pa.array(halted, pa.bool_()),
             }
         )
 
@@ -263,12 +266,16 @@ def apply(
             )
             rows_of = {k: b.num_rows for k, b in todo}
             for part in out.iter_batches(batch_size=None, batch_format="pyarrow"):
-                for key, text, costs in zip(part.column("key").to_pylist(),
-                                            part.column("result").to_pylist(),
-                                            part.column("spent").to_pylist(), strict=True):  # fmt: skip
+                for key, text, costs, halt in zip(part.column("key").to_pylist(),
+                                                  part.column("result").to_pylist(),
+                                                  part.column("spent").to_pylist(),
+                                                  part.column("stopped").to_pylist(),
+                                                  strict=True):  # fmt: skip
                     result = pickle.loads(text)
-                    if jnl is not None:
+                    if jnl is not None and not halt:  # unsent requests: redo on a rerun
                         jnl.put(key, result)
+                    if halt:
+                        counters["batches_stopped"] += 1
                     done[key] = result
                     for session, cost in zip(sessions, costs, strict=False):
                         session.spent_usd += cost

@@ -106,6 +106,12 @@ def _spent(stage: Stage) -> float:
     return sum(s.spent_usd for s in stage.sessions())
 
 
+def stopped(stage: Stage) -> bool:
+    """A session's guard stopped sending (cost cap, dead endpoint): the batch just done has
+    unsent requests, so it must not be journaled as finished."""
+    return any(s.guard is not None and s.guard.stopped for s in stage.sessions())
+
+
 async def arun_stage(
     stage: Stage,
     data: Any,
@@ -140,7 +146,7 @@ async def arun_stage(
                 result = await stage.process(batch)
                 if not isinstance(result, StageResult):
                     raise CaravanError(f"stage {stage.name}: process() must return a StageResult")
-                if jnl is not None and key is not None:
+                if jnl is not None and key is not None and not stopped(stage):
                     jnl.put(key, result)
             else:
                 counters["batches_resumed"] += 1

@@ -109,3 +109,20 @@ def redact(obj: Any) -> Any:
         return value
 
     return walk(obj)
+
+
+def public_argv(argv: list[str] | None = None) -> list[str]:
+    """The command line with any --base-url reduced to its public part."""
+    import sys
+    from pathlib import Path
+
+    args = list(sys.argv if argv is None else argv)
+    out = [Path(args[0]).name] if args else []
+    rest = args[1:]
+    for i, arg in enumerate(rest):
+        if arg.startswith("--base-url="):
+            arg = "--base-url=" + (public_url(arg.split("=", 1)[1]) or "")
+        elif i > 0 and rest[i - 1] == "--base-url":
+            arg = public_url(arg) or arg
+        out.append(arg)
+    return out

@@ -30,7 +30,9 @@ class LLMSettings:
     max_retries: int = field(
         default=8, metadata={"help": "Retries of a transient failure (429, 5xx, timeout)."}
     )
-    timeout_s: float = field(default=120.0, metadata={"help": "Seconds per attempt."})
+    timeout_s: float = field(
+        default=120.0, metadata={"help": "Seconds per attempt.", "flag": "timeout"}
+    )
     rpm: float | None = field(default=None, metadata={"help": "Requests per minute, at most."})
     tpm: float | None = field(default=None, metadata={"help": "Tokens per minute, at most."})
     prices: Path | None = field(
@@ -40,7 +42,12 @@ class LLMSettings:
         default=False, metadata={"help": "Use the provider's Batch API (half price, slower)."}
     )
     batch_poll_s: float = field(
-        default=30.0, metadata={"help": "Seconds between Batch API status checks."}
+        default=30.0,
+        metadata={"help": "Seconds between Batch API status checks.", "flag": "poll-interval"},
+    )
+    refresh: bool = field(
+        default=False,
+        metadata={"help": "Ask again even for cached prompts; overwrite the cached answers."},
     )
     progress: bool = field(default=True, metadata={"help": "Show the call progress bar."})
 
@@ -63,6 +70,7 @@ class LLM:
         settings: LLMSettings | None = None,
         backend_options: dict[str, Any] | None = None,
         system: str | None = None,
+        guard: Any = None,
         **params: Any,
     ) -> None:
         from caravan.llm.backends import PROVIDERS, resolve_provider
@@ -80,6 +88,7 @@ class LLM:
         self.params = dict(params)
         self.system = system
         self.backend_options = dict(backend_options or {})
+        self.guard = guard  # a RunGuard shared by a command's sessions: one --max-cost for all
         self._cache_arg = cache
         self._cache: Any = None
         self._backend: Any = None
@@ -158,10 +167,27 @@ class LLM:
             return None
         with self._lock:
             if self._backend is None:
-                from caravan.llm.backends import make_backend
+                from caravan.llm.backends import in_process_options, make_backend
 
-                self._backend = make_backend(self.provider, self.model, **self.backend_options)
+                options = in_process_options(
+                    self.provider, self.backend_options, self.settings.concurrency
+                )
+                self._backend = make_backend(self.provider, self.model, **options)
             return self._backend
+
+    def scope(self) -> str:
+        """The cache scope: what else, besides the request, changes the answer."""
+        from caravan.llm.cache_scope import cache_scope
+
+        hash_weights = self.backend_options.get("hash_weights")
+        return cache_scope(self.provider, self.model, self.base_url, hash_weights)
+
+    def prepare(self) -> None:
+        """Fail fast, before any work, on a local model that cannot load."""
+        if self.provider == "local":
+            from caravan.synth.models import check_local_model
+
+            check_local_model(self.model)
 
     def close(self) -> None:
         """Close the cache (when the session opened it)."""
@@ -223,6 +249,8 @@ class LLM:
             batch=s.batch,
             batch_poll_s=s.batch_poll_s,
             backend_options=options,
+            refresh=s.refresh,
+            guard=self.guard,
         )
         fresh = [r for r in responses if not r.cached]
         self.calls += len(fresh)
@@ -248,7 +276,7 @@ class LLM:
         try:
             return estimate_cost(
                 requests,
-                self.provider,
+                self.scope(),
                 cache,
                 PriceTable(self.settings.prices),
                 batch=self.settings.batch,

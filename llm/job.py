@@ -19,7 +19,7 @@ from caravan.llm.structured import check_schema
 from caravan.llm.types import Request, Response
 
 from caravan.errors import CaravanError
-from caravan.secrets import public_url
+from caravan.secrets import public_argv, public_url
 
 OUTPUT_COLUMNS = (
     "response",
@@ -34,22 +34,6 @@ OUTPUT_COLUMNS = (
     "error",
     "error_kind",
 )
-
-
-def public_argv(argv: list[str] | None = None) -> list[str]:
-    """The command line with any --base-url reduced to its public part."""
-    import sys
-
-    args = list(sys.argv if argv is None else argv)
-    out = [Path(args[0]).name] if args else []
-    rest = args[1:]
-    for i, arg in enumerate(rest):
-        if arg.startswith("--base-url="):
-            arg = "--base-url=" + (public_url(arg.split("=", 1)[1]) or "")
-        elif i > 0 and rest[i - 1] == "--base-url":
-            arg = public_url(arg) or arg
-        out.append(arg)
-    return out
 
 
 @dataclass
