@@ -49,7 +49,7 @@ class PersonaSet:
 
 def example_personas_path() -> Path:
     """The bundled example personas (20 of our own, a JSON list of {id, persona})."""
-    return Path(str(resources.files("synth") / "data" / "example_personas.json"))
+    return Path(str(resources.files("caravan.synth") / "data" / "example_personas.json"))
 
 
 def persona_id(text: str) -> str:

@@ -48,7 +48,7 @@ class Template:
 def bundled_template(kind: str) -> Template:
     if kind not in REQUIRED:
         raise CaravanError(f"no bundled template {kind!r}; known: {', '.join(REQUIRED)}")
-    text = (resources.files("synth") / "prompt_templates" / f"{kind}.txt").read_text(
+    text = (resources.files("caravan.synth") / "prompt_templates" / f"{kind}.txt").read_text(
         encoding="utf-8"
     )
     return Template(kind, text)

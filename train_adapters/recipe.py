@@ -100,7 +100,7 @@ class Recipe(_Strict):
 
 def shipped_recipes() -> list[str]:
     """Names of the recipes that ship with Caravan."""
-    folder = resources.files("train_adapters") / "recipes"
+    folder = resources.files("caravan.train_adapters") / "recipes"
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -109,7 +109,7 @@ def _recipe_text(name_or_path: str) -> tuple[str, str]:
     if path.is_file():
         return path.read_text(encoding="utf-8"), str(path)
     if name_or_path in shipped_recipes():
-        res = resources.files("train_adapters") / "recipes" / f"{name_or_path}.yaml"
+        res = resources.files("caravan.train_adapters") / "recipes" / f"{name_or_path}.yaml"
         return res.read_text(encoding="utf-8"), f"recipe {name_or_path}"
     raise CaravanError(
         f"no recipe file or shipped recipe named {name_or_path!r}; "

@@ -93,11 +93,11 @@ def accelerate_config_path(name_or_path: str) -> Path:
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
-    res = resources.files("train_adapters") / "accelerate" / f"{name_or_path}.yaml"
+    res = resources.files("caravan.train_adapters") / "accelerate" / f"{name_or_path}.yaml"
     if not res.is_file():
         shipped = sorted(
             p.name[:-5]
-            for p in (resources.files("train_adapters") / "accelerate").iterdir()
+            for p in (resources.files("caravan.train_adapters") / "accelerate").iterdir()
             if p.name.endswith(".yaml")
         )
         raise CaravanError(f"no accelerate config {name_or_path!r}; shipped: {', '.join(shipped)}")

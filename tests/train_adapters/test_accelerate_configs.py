@@ -13,7 +13,7 @@ import pytest
 from caravan.train_adapters.recipe import load_recipe, shipped_recipes
 from caravan.train_adapters.resolve import accelerate_settings, resolve, trl_config_class
 
-FOLDER = resources.files("train_adapters") / "accelerate"
+FOLDER = resources.files("caravan.train_adapters") / "accelerate"
 CONFIGS = sorted(p.name[:-5] for p in FOLDER.iterdir() if p.name.endswith(".yaml"))
 FSDP_CONFIGS = [c for c in CONFIGS if accelerate_settings(c).get("distributed_type") == "FSDP"]
 

@@ -265,7 +265,7 @@ def test_sum_loss_needs_explicit_gradient_clipping(tmp_path):
 
     import yaml
 
-    text = (resources.files("train_adapters") / "recipes" / "tulu3-8b-sft.yaml").read_text()
+    text = (resources.files("caravan.train_adapters") / "recipes" / "tulu3-8b-sft.yaml").read_text()
     data = yaml.safe_load(text)
     assert data["trl"]["max_grad_norm"] == 0.0 and data["trl"]["packing"] is False
     del data["trl"]["max_grad_norm"]
