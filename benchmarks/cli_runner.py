@@ -48,7 +48,9 @@ def run_cli(site: Path | None, group: str, args: list[str], env: dict[str, str])
     code = f"import sys; sys.argv = [{group!r}, *{args!r}]; from {module} import cli; cli()"
     run_env = dict(env)
     if site is not None:
-        run_env["PYTHONPATH"] = str(site)
+        # the anchor's package data lookups used flat names (fixed since): the source tree
+        # after the install keeps them working without shadowing `caravan`
+        run_env["PYTHONPATH"] = f"{site}{os.pathsep}{site.parent / 'tree'}"
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], env=run_env, capture_output=True,
                           text=True, cwd=str(site or REPO))  # fmt: skip
