@@ -301,8 +301,9 @@ class LLM:
 
         requests = self._requests(inputs, schema)
         path = self.cache_path
-        opened = self._cache
-        cache = opened or (ResponseCache(path) if path is not None and path.exists() else None)
+        opened = None if self.settings.refresh else self._cache  # refresh: every one is sent
+        cache = opened or (ResponseCache(path) if path is not None and path.exists() and
+                           not self.settings.refresh else None)  # fmt: skip
         try:
             return estimate_cost(
                 requests,
