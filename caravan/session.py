@@ -5,9 +5,10 @@
     replies = await gpt4o.acomplete(["Name a prime."])   # async
     gpt4o.estimate(["Name a prime."]).lines()            # dry run: nothing is sent
 
-Every call goes through llm/'s engine (cache, retries, limits, accounting); the session
-only holds what used to be rebuilt per call, and keeps the running spend so a runner can
-stop at a cost limit.
+Every call goes through llm/'s engine (cache, retries, limits, accounting), and the session
+is the one place that builds what a call needs (backend, cache, engine settings, Batch API
+mode): `caravan.llm.complete` is a one-call session, the CLIs make theirs from the options
+`LLMSettings` generates. It also keeps the running spend, so a runner can stop at a cost limit.
 """
 
 from __future__ import annotations

@@ -213,3 +213,28 @@ def test_progress_off_a_terminal_is_periodic_plain_lines(double, tmp_path, capsy
     assert "synth.complete: 256/300 rows (85%)" in err
     assert "synth.complete: 300/300 rows (100%)" in err
     assert "\x1b[" not in err
+
+
+def test_id_field_names_the_ids_and_the_input_id_column_is_kept(double, tmp_path):
+    src = _write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "same", "qid": f"q{i}", "messages": [{"role": "user", "content": f"Say {i}"}]}
+        for i in (2, 0, 1)
+    ])  # fmt: skip
+    out = tmp_path / "o.parquet"
+    assert _run([
+        "complete", "--input", str(src), "--id-field", "qid", "--output", str(out),
+        "--model", "gpt-4o-mini", "--base-url", double.base_url + "/v1",
+        "--cache", str(tmp_path / "c.sqlite"), "--no-progress",
+    ]) == 0  # fmt: skip
+    rows = pq.read_table(out).to_pylist()
+    assert [(r["qid"], r["id"]) for r in rows] == [("q2", "same"), ("q0", "same"), ("q1", "same")]
+    assert [r["response"].split()[-1] for r in rows] == ["2", "0", "1"]
+
+
+def test_a_message_without_a_role_names_the_file(tmp_path, capsys):
+    src = _write_jsonl(tmp_path / "p.jsonl", [{"messages": [{"content": "hi"}]}])
+    code = _run(["complete", "--input", str(src), "--output", str(tmp_path / "o.parquet"),
+                 "--model", "m", "--dry-run"])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "p.jsonl" in err and "`role` and `content`" in err
