@@ -5,9 +5,10 @@
     replies = await gpt4o.acomplete(["Name a prime."])   # async
     gpt4o.estimate(["Name a prime."]).lines()            # dry run: nothing is sent
 
-Every call goes through llm/'s engine (cache, retries, limits, accounting); the session
-only holds what used to be rebuilt per call, and keeps the running spend so a runner can
-stop at a cost limit.
+Every call goes through llm/'s engine (cache, retries, limits, accounting), and the session
+is the one place that builds what a call needs (backend, cache, engine settings, Batch API
+mode): `caravan.llm.complete` is a one-call session, the CLIs make theirs from the options
+`LLMSettings` generates. It also keeps the running spend, so a runner can stop at a cost limit.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class LLMSettings:
         metadata={"help": "Ask again even for cached prompts; overwrite the cached answers."},
     )
     progress: bool = field(default=True, metadata={"help": "Show the call progress bar."})
+    # Python only (no "help", so no CLI option): give up on a Batch API run after this long
+    batch_max_wait_s: float | None = None
 
     @classmethod
     def names(cls) -> set[str]:
@@ -71,6 +74,7 @@ class LLM:
         backend_options: dict[str, Any] | None = None,
         system: str | None = None,
         guard: Any = None,
+        backend: Any = None,
         **params: Any,
     ) -> None:
         from caravan.llm.backends import PROVIDERS, resolve_provider
@@ -91,7 +95,8 @@ class LLM:
         self.guard = guard  # a RunGuard shared by a command's sessions: one --max-cost for all
         self._cache_arg = cache
         self._cache: Any = None
-        self._backend: Any = None
+        self._backend: Any = backend  # given: the caller owns (and closes) it
+        self._own_backend = backend is None
         self._lock = threading.Lock()
         self.spent_usd = 0.0  # fresh (not cached) calls of this session
         self.calls = 0
@@ -127,7 +132,7 @@ class LLM:
         """Sessions travel to Ray workers: the open cache, backend and lock stay behind, and
         the default cache is resolved here, so every worker uses the driver's cache file."""
         state = dict(self.__dict__)
-        state.update(_cache=None, _backend=None, _lock=None)
+        state.update(_cache=None, _backend=None, _own_backend=True, _lock=None)
         if self._cache_arg is not False and self._cache_arg is not None:
             state["_cache_arg"] = self.cache_path
         return state
@@ -163,8 +168,7 @@ class LLM:
             return self._cache
 
     def _in_process_backend(self) -> Any:
-        if self.provider not in IN_PROCESS:
-            return None
+        """local/vllm: one backend for the session's life (a model loads once)."""
         with self._lock:
             if self._backend is None:
                 from caravan.llm.backends import in_process_options, make_backend
@@ -174,6 +178,32 @@ class LLM:
                 )
                 self._backend = make_backend(self.provider, self.model, **options)
             return self._backend
+
+    def _call_backend(self) -> tuple[Any, bool]:
+        """(backend, whether to close it after the call). An API client belongs to the
+        event loop it was made on, and `complete` may run each call on a different loop,
+        so API backends are made per call; in-process ones live as long as the session."""
+        if self._backend is not None and not self._own_backend:
+            return self._backend, False
+        if self.provider in IN_PROCESS:
+            return self._in_process_backend(), False
+        from caravan.llm.backends import make_backend
+
+        options = dict(self.backend_options)
+        options.setdefault("timeout", self.settings.timeout_s)
+        return make_backend(self.provider, self.model, base_url=self.base_url, **options), True
+
+    def engine_config(self, progress: bool | None = None) -> Any:
+        """The engine settings of this session's calls."""
+        from caravan.llm.engine import EngineConfig
+
+        s = self.settings
+        shown = s.progress if progress is None else progress
+        return EngineConfig(
+            concurrency=s.concurrency, max_retries=s.max_retries, timeout_s=s.timeout_s,
+            rpm=s.rpm, tpm=s.tpm, progress=shown, summary=shown, batch_pricing=s.batch,
+            refresh=s.refresh,
+        )  # fmt: skip
 
     def scope(self) -> str:
         """The cache scope: what else, besides the request, changes the answer."""
@@ -225,33 +255,34 @@ class LLM:
 
     async def acomplete(self, inputs: Any, *, schema: Any = None, progress: bool | None = None):
         """One Response per input (text, messages, {"messages"|"prompt", "id"}, Request)."""
-        from caravan.llm.api import acomplete
+        from caravan.llm.engine import Engine
+        from caravan.llm.guard import RunGuard
+        from caravan.llm.pricing import PriceTable
 
         requests = self._requests(inputs, schema)
         if not requests:
             return []
         s = self.settings
-        options = None if self.provider in IN_PROCESS else dict(self.backend_options) or None
-        responses = await acomplete(
-            requests,
-            self.model,
-            provider=self.provider,
-            base_url=self.base_url,
-            cache=self._open_cache() or False,
-            concurrency=s.concurrency,
-            max_retries=s.max_retries,
-            timeout_s=s.timeout_s,
-            rpm=s.rpm,
-            tpm=s.tpm,
-            prices=s.prices,
-            progress=s.progress if progress is None else progress,
-            backend=self._in_process_backend(),
-            batch=s.batch,
-            batch_poll_s=s.batch_poll_s,
-            backend_options=options,
-            refresh=s.refresh,
-            guard=self.guard,
-        )
+        guard = self.guard if self.guard is not None else RunGuard()
+        cache = self._open_cache()
+        if s.batch and cache is None:
+            raise CaravanError("batch mode needs a cache: it journals submitted batches")
+        config, prices = self.engine_config(progress), PriceTable(s.prices)
+        backend, owned = self._call_backend()
+        try:
+            if s.batch:
+                from caravan.llm.batch import run_batch
+
+                responses = await run_batch(
+                    backend, requests, cache, config, prices, s.batch_poll_s,
+                    s.batch_max_wait_s, guard=guard,
+                )  # fmt: skip
+            else:
+                engine = Engine(backend, cache=cache, config=config, prices=prices, guard=guard)
+                responses = await engine.arun(requests)
+        finally:
+            if owned and hasattr(backend, "aclose"):
+                await backend.aclose()
         fresh = [r for r in responses if not r.cached]
         self.calls += len(fresh)
         self.spent_usd += sum(r.cost_usd or 0.0 for r in fresh)
@@ -271,8 +302,9 @@ class LLM:
 
         requests = self._requests(inputs, schema)
         path = self.cache_path
-        opened = self._cache
-        cache = opened or (ResponseCache(path) if path is not None and path.exists() else None)
+        opened = None if self.settings.refresh else self._cache  # refresh: every one is sent
+        cache = opened or (ResponseCache(path) if path is not None and path.exists() and
+                           not self.settings.refresh else None)  # fmt: skip
         try:
             return estimate_cost(
                 requests,

@@ -13,11 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from caravan.llm.backends import in_process_options, make_backend, resolve_provider
-from caravan.llm.cache import ResponseCache, open_shared_cache
-from caravan.llm.engine import Engine, EngineConfig
+from caravan.llm.cache import ResponseCache
 from caravan.llm.guard import RunGuard
-from caravan.llm.pricing import PriceTable
 from caravan.llm.structured import schema_of
 from caravan.llm.types import Request, Response
 
@@ -113,63 +110,36 @@ async def acomplete(
     guard: RunGuard | None = None,
     max_cost: float | None = None,
 ) -> list[Response]:
-    """Async form of :func:`complete`.
+    """Async form of :func:`complete`: a one-call `caravan.LLM` session (which owns the
+    backend, cache and engine settings), closed afterwards.
 
     `refresh` asks again and overwrites cached answers. `guard` (shared by every call of one
     command) or `max_cost` (USD, for this call alone) caps spending: once what is spent plus
     the worst case of every call in flight would pass it, nothing more is sent and the
-    unsent requests come back as failures; `guard.stop_reason` then says why."""
+    unsent requests come back as failures; `guard.stop_reason` then says why. `backend` is
+    an already-made backend the caller keeps (and closes)."""
+    from caravan.session import LLM, LLMSettings
+
     if guard is None:
         guard = RunGuard(max_cost=max_cost)
     elif max_cost is not None:
         raise CaravanError("give either guard or max_cost, not both")
-    requests = build_requests(inputs, model, params=params, schema=schema, system=system)
-    if cache is True:
-        cache = default_cache_path()
-    cache_obj = (
-        None
-        if cache is None or cache is False
-        else cache
-        if isinstance(cache, ResponseCache)
-        else open_shared_cache(cache)
-    )
-    owned_backend = backend is None
-    if backend is None:
-        options = dict(backend_options or {})
-        if provider in ("openai", "anthropic"):
-            options.setdefault("timeout", timeout_s)
-        resolved = resolve_provider(provider, model, base_url)
-        options = in_process_options(resolved, options, concurrency)
-        backend = make_backend(resolved, model, base_url=base_url, **options)
-    config = EngineConfig(
-        concurrency=concurrency,
-        max_retries=max_retries,
-        timeout_s=timeout_s,
-        rpm=rpm,
-        tpm=tpm,
-        progress=progress,
-        summary=progress,
-        batch_pricing=batch,
-        refresh=refresh,
-    )
-    price_table = PriceTable(prices)
+    settings = LLMSettings(
+        concurrency=concurrency, max_retries=max_retries, timeout_s=timeout_s, rpm=rpm, tpm=tpm,
+        prices=Path(prices) if prices is not None else None, batch=batch,
+        batch_poll_s=batch_poll_s, refresh=refresh, progress=progress,
+        batch_max_wait_s=batch_max_wait_s,
+    )  # fmt: skip
+    session = LLM(
+        model, provider, base_url, cache=False if cache is None else cache, settings=settings,
+        backend_options=dict(backend_options or {}), system=system, guard=guard,
+        backend=backend,
+    )  # fmt: skip
+    session.params = dict(params or {})  # set, not passed: a param is never taken for a setting
     try:
-        if batch:
-            from caravan.llm.batch import run_batch
-
-            if cache_obj is None:
-                raise CaravanError("batch mode needs a cache: it journals submitted batches")
-            return await run_batch(
-                backend, requests, cache_obj, config, price_table, batch_poll_s, batch_max_wait_s,
-                guard=guard,
-            )  # fmt: skip
-        engine = Engine(backend, cache=cache_obj, config=config, prices=price_table, guard=guard)
-        return await engine.arun(requests)
+        return await session.acomplete(inputs, schema=schema)
     finally:
-        if owned_backend and hasattr(backend, "aclose"):
-            await backend.aclose()
-        if cache_obj is not None and not isinstance(cache, ResponseCache):
-            cache_obj.close()
+        session.close()
 
 
 def complete(inputs: Iterable[Any], model: str, **kwargs: Any) -> list[Response]:

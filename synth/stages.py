@@ -359,33 +359,85 @@ class Dedup(GlobalStage):
         return out
 
 
+RESPONSE_COLUMNS = (
+    "response",
+    "response_json",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_s",
+    "attempts",
+    "cached",
+    "error",
+    "error_kind",
+)
+OUTPUTS = ("sft", "columns")
+
+
 class Complete(Stage):
-    """Any prompt rows (`messages` or `prompt`) in; the model's answer appended as an
-    assistant turn (`messages`) and in `response`. Failed, empty and truncated replies are
-    rejected with the reason."""
+    """Any prompt rows in; the model answers each.
+
+    `output="sft"` (default): the answer is appended as an assistant turn (`messages`) and
+    in `response`; failed, empty and truncated replies are rejected with the reason.
+    `output="columns"` (what `synth complete` writes): every input row out, in order, with
+    the RESPONSE_COLUMNS added (response, usage, cost, error...); a failed request is kept
+    with its error, never dropped, so the output lines up with the input.
+
+    The prompt is the row's `messages` or `prompt` unless `text_field` (one user message)
+    or `messages_field` names the column; `schema` (a JSON schema dict or a pydantic model)
+    constrains the replies; `params` (temperature, max_tokens...) override the session's."""
 
     name = "synth.complete"
     produces = "sft"
 
-    def __init__(self, llm: LLM, *, schema: Any = None, **params: Any) -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        schema: Any = None,
+        text_field: str | None = None,
+        messages_field: str | None = None,
+        output: str = "sft",
+        **params: Any,
+    ) -> None:
+        if output not in OUTPUTS:
+            raise CaravanError(f"{self.name}: output must be one of {', '.join(OUTPUTS)}")
         self.llm = _need_llm(llm, self.name)
         self.params = params
         self.schema = schema
+        self.text_field, self.messages_field, self.output = text_field, messages_field, output
 
-    def _requests(self, rows: list[dict[str, Any]]) -> list[Any]:
+    def _prompt(self, row: dict[str, Any]) -> Any:
+        where = f"row {row['id']}"
+        if self.text_field:
+            value = row.get(self.text_field)
+            if not isinstance(value, str):
+                raise CaravanError(f"{where}: `{self.text_field}` must hold a text value")
+            return value
+        if self.messages_field:
+            value = row.get(self.messages_field)
+            if value is None:
+                raise CaravanError(f"{where}: `{self.messages_field}` must hold a messages value")
+            return list(value)
         from caravan.prefs.prompts import row_prompt
 
-        return [
-            self.llm.request(str(r["id"]), row_prompt(r, f"row {r['id']}", None), self.params,
-                             self.schema)
-            for r in rows
-        ]  # fmt: skip
+        return row_prompt(row, where, None)
+
+    def _requests(self, rows: list[dict[str, Any]]) -> list[Any]:
+        return [self.llm.request(str(r["id"]), self._prompt(r), self.params, self.schema)
+                for r in rows]  # fmt: skip
 
     async def process(self, batch: pa.Table) -> StageResult:
         rows = batch.to_pylist()
         requests = self._requests(rows)
         responses = await self.llm.acomplete(requests, progress=False)
         out = StageResult(counters=Counter(requests=len(requests)))
+        if self.output == "columns":
+            out.rows = [{**row, **response_columns(r)} for row, r in zip(rows, responses,
+                                                                           strict=True)]  # fmt: skip
+            out.counters["failed"] = sum(not r.ok for r in responses)
+            return out
         for row, req, r in zip(rows, requests, responses, strict=True):
             if not r.ok:
                 out.rejected.append(Rejection(row["id"], "request failed",
@@ -403,3 +455,22 @@ class Complete(Stage):
 
     def plan(self, batch: pa.Table) -> list[tuple[Any, list[Any]]]:
         return [(self.llm, self._requests(batch.to_pylist()))]
+
+
+def response_columns(r: Any) -> dict[str, Any]:
+    """A Response as the columns `Complete(output="columns")` adds to its row."""
+    import json
+
+    return {
+        "response": r.text,
+        "response_json": json.dumps(r.parsed) if r.parsed is not None else None,
+        "finish_reason": r.finish_reason,
+        "prompt_tokens": r.usage.prompt_tokens,
+        "completion_tokens": r.usage.completion_tokens,
+        "cost_usd": r.cost_usd,
+        "latency_s": r.latency_s,
+        "attempts": r.attempts,
+        "cached": r.cached,
+        "error": r.error,
+        "error_kind": r.error_kind,
+    }

@@ -170,7 +170,7 @@ def test_local_provider_options_reach_the_backend(prompts, tmp_path, monkeypatch
 
 
 def test_credentials_in_base_url_stay_out_of_provenance():
-    from caravan.llm.job import public_url
+    from caravan.secrets import public_url
 
     assert (
         public_url("https://user:pw@host.example:8443/v1?key=abc") == "https://host.example:8443/v1"
@@ -179,7 +179,7 @@ def test_credentials_in_base_url_stay_out_of_provenance():
 
 
 def test_credentials_in_base_url_argument_are_dropped():
-    from caravan.llm.job import public_argv
+    from caravan.secrets import public_argv
 
     argv = ["/bin/synth", "complete", "--base-url", "http://u:p@h/v1", "--base-url=http://u:p@h/v2"]
     assert public_argv(argv) == [
@@ -195,18 +195,46 @@ def test_dry_run_for_in_process_model_costs_nothing(prompts, tmp_path, capsys):
     _run(["complete", "--input", str(prompts), "--output", str(tmp_path / "o.parquet"),
           "--model", "tiny", "--provider", "local", "--dry-run",
           "--cache", str(tmp_path / "c.sqlite")])  # fmt: skip
-    assert "estimated cost, at most: $0.0000" in capsys.readouterr().out
+    assert "estimated cost: $0 (runs on this machine)" in capsys.readouterr().out
 
 
-def test_progress_off_a_terminal_is_periodic_plain_lines(double, prompts, tmp_path, capsys,
-                                                         monkeypatch):  # fmt: skip
+def test_progress_off_a_terminal_is_periodic_plain_lines(double, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CARAVAN_PROGRESS_EVERY", "0")
+    src = _write_jsonl(tmp_path / "p.jsonl", [{"q": f"Say {i}"} for i in range(300)])
     out = tmp_path / "answers.parquet"
     code = _run([
-        "complete", "--input", str(prompts), "--output", str(out), "--model", "gpt-4o-mini",
-        "--base-url", double.base_url + "/v1", "--cache", str(tmp_path / "c.sqlite"),
+        "complete", "--input", str(src), "--text-field", "q", "--output", str(out),
+        "--model", "gpt-4o-mini", "--base-url", double.base_url + "/v1",
+        "--cache", str(tmp_path / "c.sqlite"),
     ])  # fmt: skip
     assert code == 0
     err = capsys.readouterr().err
-    assert "completing: 1/3 requests (33%)" in err and "completing: 3/3 requests (100%)" in err
+    # one line per finished batch of 256 rows, then the last one
+    assert "synth.complete: 256/300 rows (85%)" in err
+    assert "synth.complete: 300/300 rows (100%)" in err
     assert "\x1b[" not in err
+
+
+def test_id_field_names_the_ids_and_the_input_id_column_is_kept(double, tmp_path):
+    src = _write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "same", "qid": f"q{i}", "messages": [{"role": "user", "content": f"Say {i}"}]}
+        for i in (2, 0, 1)
+    ])  # fmt: skip
+    out = tmp_path / "o.parquet"
+    assert _run([
+        "complete", "--input", str(src), "--id-field", "qid", "--output", str(out),
+        "--model", "gpt-4o-mini", "--base-url", double.base_url + "/v1",
+        "--cache", str(tmp_path / "c.sqlite"), "--no-progress",
+    ]) == 0  # fmt: skip
+    rows = pq.read_table(out).to_pylist()
+    assert [(r["qid"], r["id"]) for r in rows] == [("q2", "same"), ("q0", "same"), ("q1", "same")]
+    assert [r["response"].split()[-1] for r in rows] == ["2", "0", "1"]
+
+
+def test_a_message_without_a_role_names_the_file(tmp_path, capsys):
+    src = _write_jsonl(tmp_path / "p.jsonl", [{"messages": [{"content": "hi"}]}])
+    code = _run(["complete", "--input", str(src), "--output", str(tmp_path / "o.parquet"),
+                 "--model", "m", "--dry-run"])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "p.jsonl" in err and "`role` and `content`" in err

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from caravan.llm.cache_scope import cache_scope
-from caravan.llm.job import CompleteJob, run_job
 from caravan.llm.types import Request
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,18 +76,12 @@ def test_sigkill_midway_then_restart(double, tmp_path):
         assert served[key_of[key]] == 1, f"{key_of[key]} was paid for twice"
 
     # The uninterrupted reference run, in-process, with its own cache.
-    run_job(
-        CompleteJob(
-            input=prompts,
-            output=tmp_path / "ref.parquet",
-            model="gpt-4o-mini",
-            base_url=double.base_url + "/v1",
-            cache=tmp_path / "ref.sqlite",
-            text_field="text",
-            concurrency=16,
-            progress=False,
-        )  # fmt: skip
-    )
+    from caravan.synth.cli import cli
+
+    with pytest.raises(SystemExit) as ref:
+        cli.main([*args, "--output", str(tmp_path / "ref.parquet"),
+                  "--cache", str(tmp_path / "ref.sqlite"), "--concurrency", "16"])  # fmt: skip
+    assert ref.value.code == 0
     cols = ["id", "text", "response", "prompt_tokens", "completion_tokens", "error"]
     got = pq.read_table(tmp_path / "out.parquet", columns=cols).to_pylist()
     want = pq.read_table(tmp_path / "ref.parquet", columns=cols).to_pylist()
