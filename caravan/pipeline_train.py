@@ -98,7 +98,8 @@ def train_spec(source: str, output: Path, steps: list[Any], step: Any) -> TrainS
     asked = args.get("data") if args.get("data") is not None else writes[-1][0]
     data = []
     for item in asked if isinstance(asked, list) else [asked]:
-        name, sep, share = str(item).rpartition("=") if "=" in str(item) else (item, "", "")
+        text = str(item)
+        name, sep, share = text.rpartition("=") if "=" in text else (text, "", "")
         kind = next((k for p, k in writes if Path(p) == Path(name)), "missing")
         if kind == "missing":
             written = ", ".join(p for p, _ in writes)
