@@ -173,6 +173,12 @@ def test_build_rlvr_bad_rows_fail_or_go_to_quarantine(tmp_path):
     assert rejected["stage"] == "verify.build_rlvr" and rejected["reason"] == "not_convertible"
     assert rejected["details"][0].startswith(f"{src}: line 2: needs `problem`")
     assert not (tmp_path / "o.rejected.jsonl").exists()  # --quarantine is the side file
+    gsm = tmp_path / "gsm.jsonl"
+    gsm.write_text(json.dumps({"question": "q?", "answer": "#### 4"}) + "\n"
+                   + json.dumps({"question": "r?", "answer": "#### lots"}) + "\n")  # fmt: skip
+    proc = verify("build-rlvr", "--gsm8k", str(gsm), "--output", str(tmp_path / "g.parquet"))
+    assert proc.returncode == 1, proc.stderr
+    assert f"{gsm}: line 2: answer after #### is not a number: 'lots'" in proc.stderr
 
 
 def test_build_rlvr_then_score_on_the_shared_data(shared_data, tmp_path):
