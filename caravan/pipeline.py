@@ -15,6 +15,7 @@
       - write: {path: sft.parquet, kind: sft}
       - use: sft                       # continue from a named table
       - concat: [other]                # append named tables to the current one
+      - train: {method: sft, recipe: tulu3-8b-sft}   # optional: train on the last write
 
 Finished batches are journaled under the output folder, so a rerun resumes. Every file
 written carries the provenance of its chain plus this pipeline's record, and `run.json`
@@ -52,7 +53,7 @@ STAGES = {
     "verify.score": ("caravan.verifiers.stages", "Score"),
     "verify.build_rlvr": ("caravan.verifiers.stages", "BuildRLVR"),
 }
-CONTROL = ("read", "use", "concat", "write")
+CONTROL = ("read", "use", "concat", "write", "train")  # train: caravan/pipeline_train.py
 SESSION_ARGS = ("llm", "on_policy")  # values name an entry of `llms`
 SESSION_LISTS = ("pool",)
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -156,7 +157,12 @@ def parse_pipeline(
         steps.append(Step(op, args, alias, i))
     name = str(data.get("name") or Path(source).stem)
     output = Path(data.get("output") or Path("data") / name)
-    return Pipeline(name, steps, llms, output, source, vars=values)
+    pipe = Pipeline(name, steps, llms, output, source, vars=values)
+    if any(s.op == "train" for s in steps):
+        from caravan.pipeline_train import check_train_steps
+
+        check_train_steps(pipe)
+    return pipe
 
 
 def load_pipeline(
@@ -318,6 +324,10 @@ async def _arun(
                 report.outputs.append({"path": str(path), "rows": current.table.num_rows,
                                        "kind": spec.get("kind")})  # fmt: skip
                 log(f"{step.label}: wrote {current.table.num_rows} rows to {path}")
+        elif step.op == "train":
+            from caravan.pipeline_train import run_train
+
+            run_train(pipe, step, report, dry=dry, log=log)
         else:
             if current is None:
                 raise CaravanError(f"{where}: no input yet; start with a `read` step")

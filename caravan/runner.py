@@ -34,20 +34,35 @@ def row_id(row: dict[str, Any]) -> str:
     return "r-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _content_ids(rows: list[dict[str, Any]], given: list[str | None]) -> list[str]:
+    """Given ids kept; the rest content ids, where identical rows (the same answer sampled
+    twice) get `-2`, `-3`, ... in input order, so they stay apart and stable."""
+    out: list[str] = []
+    taken: set[str] = {g for g in given if g is not None}
+    for g, r in zip(given, rows, strict=True):
+        if g is None:
+            base = g = row_id(r)
+            n = 1
+            while g in taken:
+                n += 1
+                g = f"{base}-{n}"
+            taken.add(g)
+        out.append(g)
+    return out
+
+
 def ensure_ids(table: pa.Table, source: str) -> pa.Table:
-    """Every row gets a string `id` (kept when present); a repeated id is an error."""
+    """Every row gets a string `id` (kept when present); a repeated given id is an error."""
     if "id" in table.column_names:
         ids = table.column("id").to_pylist()
         given = [str(v) if v not in (None, "") else None for v in ids]
         fixed = [v for v in given if v is not None]
         if len(fixed) < len(given):
-            rows = table.to_pylist()
-            fixed = [v if v is not None else row_id(r) for v, r in zip(given, rows, strict=True)]
+            fixed = _content_ids(table.to_pylist(), given)
         table = table.set_column(table.column_names.index("id"), "id", pa.array(fixed, pa.string()))
     else:
-        ids = [row_id(r) for r in table.to_pylist()]
-        table = table.add_column(0, "id", pa.array(ids, pa.string()))
-        fixed = ids
+        fixed = _content_ids(table.to_pylist(), [None] * table.num_rows)
+        table = table.add_column(0, "id", pa.array(fixed, pa.string()))
     seen: dict[str, int] = {}
     for i, v in enumerate(fixed):
         if v in seen:

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-import subprocess
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 import click
-import yaml
 from caravan.train_adapters.resume import RESUME_MODES  # light: hashlib and json only
 
 from caravan.cli_support import group
-from caravan.errors import CaravanError
-from caravan.secrets import redact, redact_text
-
-if TYPE_CHECKING:
-    from caravan.train_adapters.resolve import Resolved
 
 
 @group(name="train")
@@ -69,26 +58,18 @@ def _stage_command(stage: str):
     )
     @click.argument("overrides", nargs=-1)
     def command(recipe_name, model, data, output_dir, dry_run, resume, overrides) -> None:
-        from caravan.train_adapters.mixer import parse_data_args
-        from caravan.train_adapters.recipe import load_recipe
-        from caravan.train_adapters.resolve import resolve
+        from caravan.train_adapters.entry import dry_run_lines, launch, prepare
 
         extra = list(overrides)
         if model:
             extra.append(f"model={model}")
-        recipe = load_recipe(recipe_name, extra)
-        if recipe.stage != stage:
-            raise CaravanError(
-                f"recipe {recipe.name} is a {recipe.stage} recipe; run it with `train {recipe.stage}`"
-            )
-        if data:
-            recipe.data = parse_data_args(list(data))
-            recipe.data_format = {k: v for k, v in recipe.data_format.items() if k in recipe.data}
-        resolved = resolve(recipe, output_dir)
+        resolved = prepare(stage, recipe_name, extra, list(data), output_dir)
         if dry_run:
-            _dry_run(resolved)
+            for line in dry_run_lines(resolved):
+                click.echo(line)
             return
-        _launch(resolved, resume)
+        final = launch(resolved, resume, say=lambda line: click.echo(line, err=True))
+        click.echo(f"trained model saved to {final}")
 
     command.__doc__ = {
         "sft": "Supervised fine-tuning on `messages` records (loss on assistant tokens).",
@@ -96,58 +77,6 @@ def _stage_command(stage: str):
         "grpo": "GRPO with verifiable rewards from verifiers/ on RLVR records.",
     }[stage]
     return cli.command(stage)(command)
-
-
-def _dry_run(resolved: Resolved) -> None:
-    from caravan.train_adapters.mixer import build_mixture
-    from caravan.train_adapters.resolve import format_command
-
-    """Everything short of loading a model: data read and validated, config printed masked."""
-    recipe = resolved.recipe
-    table, report = build_mixture(
-        recipe.data, recipe.stage, recipe.data_format, seed=int(resolved.trl_kwargs.get("seed", 8))
-    )
-    click.echo(f"# recipe {recipe.name} ({recipe.stage}) -> {redact_text(resolved.output_dir)}")
-    click.echo(f"# model: {redact_text(recipe.model)}")
-    for name in recipe.data:
-        fmt = recipe.data_format.get(name, "records")
-        skipped = len(report.skipped.get(name, []))
-        click.echo(
-            f"# data: {redact_text(name)}: {report.taken[name]} of {report.available[name]} rows "
-            f"({fmt}{f', {skipped} skipped' if skipped else ''})"
-        )
-    click.echo(f"# data: {table.num_rows} rows in all")
-    for note in resolved.notes:
-        click.echo(f"# {note}")
-    click.echo(yaml.safe_dump(redact({"trl": resolved.trl_kwargs}), sort_keys=True).rstrip())
-    click.echo(f"# launch: {redact_text(format_command(resolved.launch_command))}")
-
-
-def _launch(resolved: Resolved, resume: str) -> None:
-    from caravan.train_adapters.recipe_file import child_environment, write_resolved_recipe
-    from caravan.train_adapters.resolve import format_command, launch_command
-    from caravan.train_adapters.resume import check_config
-
-    check_config(resolved, resume)  # refuse before the frozen recipe is overwritten
-    write_resolved_recipe(resolved)
-    if resolved.launch_command[1:3] == ["-m", "caravan.train_adapters.run"]:
-        from caravan.train_adapters.run import run
-
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        final = run(resolved, resume)
-        click.echo(f"trained model saved to {Path(final)}")
-        return
-    import torch
-
-    command = launch_command(resolved.recipe, resolved.output_dir, cuda=torch.cuda.is_available())
-    if command != resolved.launch_command:
-        click.echo("note: no CUDA: launching CPU processes (gloo) without FSDP", err=True)
-    command += ["--resume", resume]
-    click.echo(f"launching: {redact_text(format_command(command))}", err=True)
-    code = subprocess.call(command, env=child_environment(resolved))
-    if code:
-        raise CaravanError(f"training failed (exit status {code}); see the messages above")
-    click.echo(f"trained model saved to {Path(resolved.output_dir) / 'final'}")
 
 
 for _stage in ("sft", "dpo", "grpo"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from caravan.verifiers.registry import known_verifiers
@@ -12,9 +14,14 @@ from caravan.verifiers.thinking import ThinkingConfig
 from rich.console import Console
 from rich.table import Table
 
+from caravan.cli_run import executor_options
 from caravan.cli_support import group
 from caravan.errors import CaravanError
-from caravan.progress import StepProgress
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from caravan.dataset import Dataset
 
 _err = Console(stderr=True)
 
@@ -69,6 +76,7 @@ def _weights(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--unsafe-local-exec", is_flag=True,
               help="Run code rows even where no OS sandbox is available (bubblewrap + user "
                    "namespaces): the code runs with your user's rights.")  # fmt: skip
+@executor_options
 def score(
     input_: str,
     output: Path,
@@ -82,24 +90,25 @@ def score(
     format_weight: float,
     split: str | None,
     unsafe_local_exec: bool,
+    **opts: Any,
 ) -> None:
-    """Score every response; add `score`, `checks` and `errors` columns; print a summary."""
-    from caravan.records import Provenance, load_records, write_records
-    from caravan.records.readers import handle_bad_rows
-    from caravan.verifiers.scoring import Checkpoint, score_rows
+    """Score every response; add `score`, `checks` and `errors` columns; print a summary.
 
+    Finished batches are journaled beside the output: a rerun resumes without rescoring."""
+    from caravan.verifiers.scoring import check_input, summarize
+    from caravan.verifiers.stages import Score
+
+    from caravan.cli_run import finish, pop_executor, run_steps
+    from caravan.runner import read
+
+    executor = pop_executor(opts)
     if unsafe_local_exec:
-        from caravan.verifiers.code.sandbox import set_unsafe_local_exec
-
-        set_unsafe_local_exec(True)
         _err.print(
             "[bold red]warning:[/] --unsafe-local-exec: where no OS sandbox is available, "
             "model-written code runs unisolated with your rights"
         )
-
-    loaded = load_records(input_, split=split)
-    handle_bad_rows(loaded.bad_rows, None, loaded.source, "fail", None)
-    rows = loaded.table.to_pylist()
+    data = read(input_, split=split)
+    check_input(data.table, response_column, next(iter(data.inputs), input_))
     cfg = RewardConfig(
         value=value,
         weights=_weights(weights),
@@ -108,35 +117,14 @@ def score(
         truncated_penalty=truncated_penalty,
         format_weight=format_weight,
     )
-    key = {
-        "input": loaded.fingerprint,
-        "response_column": response_column,
-        "truncated_column": truncated_column,
-        "config": repr(cfg),
-    }
-    checkpoint = Checkpoint(output.with_name(f".{output.name}.partial.jsonl"), key)
-    if checkpoint.done:
-        click.echo(f"resuming: {len(checkpoint.done)} rows already scored", err=True)
-    with StepProgress("scoring", len(rows), unit="rows") as progress:
-        scored, summary = score_rows(
-            rows,
-            response_column=response_column,
-            truncated_column=truncated_column,
-            config=cfg,
-            progress=progress.advance,
-            source=loaded.source,
-            checkpoint=checkpoint,
-        )
-    prov = Provenance.capture(
-        config={"value": value, "weights": cfg.weights, "strict_thinking": strict_thinking,
-                "think_in_prompt": think_in_prompt, "truncated_penalty": truncated_penalty,
-                "format_weight": format_weight},
-        inputs={loaded.source: loaded.fingerprint},
-    )  # fmt: skip
-    if not scored:
-        raise CaravanError(f"{loaded.source}: no rows to score")
-    write_records(scored, output, provenance=prov)
-    checkpoint.remove()
+    stage = Score(response_column, truncated_column=truncated_column, config=cfg,
+                  unsafe_local_exec=unsafe_local_exec)  # fmt: skip
+    result = run_steps([stage], data, output=output, executor=executor)
+    resumed = result.stats.get(f"{stage.name}.batches_resumed", 0)
+    if resumed:
+        click.echo(f"resumed {resumed} finished batches from the journal", err=True)
+    finish(result, output, None)
+    summary = summarize(result.table.to_pylist())
     table = Table("verifier", "pairs", "scored", "errors", "mean score", "all correct")
     for name in sorted(summary.by_verifier):
         st = summary.by_verifier[name]
@@ -145,8 +133,70 @@ def score(
         table.add_row(name, str(st.pairs), str(st.scored), str(st.errors), mean, full)
     Console().print(table)
     click.echo(
-        f"wrote {len(scored)} rows to {output} ({summary.rows_scored} scored, "
+        f"wrote {summary.rows} rows to {output} ({summary.rows_scored} scored, "
         f"{summary.rows - summary.rows_scored} with errors)"
+    )
+
+
+def _read_located(src: str, split: str | None) -> tuple[Dataset, list[Any]]:
+    """A source as the runner reads it, plus each row's place in its file (for errors)."""
+    from caravan.records import load_records
+    from caravan.records.readers import handle_bad_rows
+
+    from caravan.dataset import Dataset
+    from caravan.runner import ensure_ids
+
+    loaded = load_records(src, split=split)
+    handle_bad_rows(loaded.bad_rows, None, loaded.source, "fail", None)
+    table = ensure_ids(loaded.table, loaded.source)
+    return Dataset(table, inputs={loaded.source: loaded.fingerprint}), loaded.locations
+
+
+def _located(result: Dataset, source: pa.Table, locations: list[Any]) -> list[Any]:
+    """The rows a stage rejected as BadRows at their file and 1-based line; their details
+    in `result.rejected` gain the same place."""
+    import pyarrow as pa
+    from caravan.records.validate import BadRow
+
+    from caravan.stage import REJECTED_SCHEMA
+
+    where = {i: n for n, i in enumerate(source.column("id").to_pylist())}
+    bad, rejected = [], result.rejected.to_pylist()
+    for rec in rejected:
+        loc = locations[where[rec["id"]]]
+        bad.append(BadRow(loc, "; ".join(rec["details"]), row=json.loads(rec["row"] or "null")))
+        rec["details"] = [f"{loc}: {d}" for d in rec["details"]]
+    result.rejected = pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA)
+    return bad
+
+
+def _merge(parts: list[Dataset]) -> Dataset:
+    """One dataset from the sources' results: rows in order (an id repeated by another
+    source gets `-2`, `-3`, ...), rejected rows, summed counters, every lineage and input."""
+    import pyarrow as pa
+    from caravan.records.readers import rows_to_table
+
+    from caravan.dataset import Dataset
+
+    rows, seen = [], set()
+    for part in parts:
+        for row in part.to_list():
+            base, n = row["id"], 1
+            while row["id"] in seen:
+                n += 1
+                row["id"] = f"{base}-{n}"
+            seen.add(row["id"])
+            rows.append(row)
+    stats: dict[str, int] = {}
+    for part in parts:
+        for k, v in part.stats.items():
+            stats[k] = stats.get(k, 0) + v
+    return Dataset(
+        rows_to_table(rows) if rows else pa.table({"id": pa.array([], pa.string())}),
+        pa.concat_tables([p.rejected for p in parts]),
+        stats,
+        [s for p in parts for s in p.steps],
+        {k: v for p in parts for k, v in p.inputs.items()},
     )
 
 
@@ -165,7 +215,9 @@ def score(
 @click.option("--limit", type=int, default=None, help="At most this many rows per source.")
 @click.option("--split", default=None, help="Hub split for hub-id sources (default: train).")
 @click.option("--quarantine", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write rows that cannot be converted here (JSONL) instead of failing.")  # fmt: skip
+              help="Write rows that cannot be converted here (JSONL: id, stage, reason, "
+                   "details, row) instead of failing.")  # fmt: skip
+@executor_options
 def build_rlvr(
     gsm8k: tuple[str, ...],
     math_: tuple[str, ...],
@@ -177,11 +229,15 @@ def build_rlvr(
     limit: int | None,
     split: str | None,
     quarantine: Path | None,
+    **opts: Any,
 ) -> None:
     """Build an RLVR dataset (messages, ground_truth, dataset, constraint_type, constraint)."""
-    from caravan.records import BadRow, Provenance, load_records, write_records
-    from caravan.records.readers import handle_bad_rows
-    from caravan.verifiers.rlvr import BUILDERS, to_verl
+    from caravan.records import Provenance, write_records
+    from caravan.verifiers.rlvr import to_verl
+    from caravan.verifiers.stages import BuildRLVR
+
+    from caravan.cli_run import finish, pop_executor, run_steps
+    from caravan.secrets import public_argv
 
     sources = (
         [("gsm8k", s) for s in gsm8k]
@@ -190,50 +246,37 @@ def build_rlvr(
     )
     if not sources:
         raise CaravanError("give at least one source: --gsm8k, --math or --ifeval")
-    rows: list[dict] = []
-    inputs: dict[str, str] = {}
+    executor = pop_executor(opts)
+    parts = []
     counts: dict[str, int] = {}
-    seen_ids: set[str] = set()
-    bad: list[BadRow] = []
+    bad: list[Any] = []
     for task, src in sources:
-        loaded = load_records(src, split=split)
-        handle_bad_rows(loaded.bad_rows, None, loaded.source, "fail", None)
-        inputs[loaded.source] = loaded.fingerprint
-        src_rows = loaded.table.to_pylist()
+        data, locations = _read_located(src, split)
+        if limit is not None:  # the few-shot examples come on top of `limit` rows
+            data.table = data.table.slice(0, limit + (few_shot if task != "ifeval" else 0))
+        stage = BuildRLVR(task, few_shot=few_shot, seed=seed)
+        built = run_steps([stage], data, output=output, executor=executor)
         if limit is not None:
-            src_rows = src_rows[: limit + (few_shot if task != "ifeval" else 0)]
-        shots = few_shot if task != "ifeval" else 0
-        built: list[dict[str, Any]] = []
-        locs = loaded.locations[: len(src_rows)]
-        for item in BUILDERS[task](src_rows, loaded.source, shots=shots, seed=seed, locations=locs):
-            if isinstance(item, BadRow):
-                bad.append(item)
-            else:
-                built.append(item)
-        if limit is not None:
-            built = built[:limit]
-        for row in built:  # the same task from two sources: keep ids unique
-            base, n = row["id"], 1
-            while row["id"] in seen_ids:
-                n += 1
-                row["id"] = f"{base}-{n}"
-            seen_ids.add(row["id"])
-        rows.extend(built)
-        counts[f"{task} ({loaded.source})"] = len(built)
+            built.table = built.table.slice(0, limit)
+        bad.extend(_located(built, data.table, locations))
+        parts.append(built)
+        counts[f"{task} ({next(iter(data.inputs), src)})"] = built.table.num_rows
+    result = _merge(parts)
+    if bad and quarantine is None:
+        from caravan.records.readers import handle_bad_rows
+
+        handle_bad_rows(bad, None, ", ".join(result.inputs), "fail", None)
+    config = {"few_shot": few_shot, "seed": seed, "limit": limit}
+    finish(result, output, "rlvr", rejected=quarantine, config=config)
     if bad:
-        handle_bad_rows(
-            bad, None, ", ".join(inputs), "quarantine" if quarantine else "fail", quarantine
-        )
         click.echo(f"set aside {len(bad)} unconvertible rows in {quarantine}", err=True)
-    prov = Provenance.capture(
-        config={"few_shot": few_shot, "seed": seed, "limit": limit}, inputs=inputs
-    )
-    write_records(rows, output, "rlvr", provenance=prov)
     for label, n in counts.items():
         click.echo(f"{n:>7} rows  {label}")
-    click.echo(f"wrote {len(rows)} RLVR rows to {output}")
+    click.echo(f"wrote {len(result)} RLVR rows to {output}")
     if verl_output is not None:
-        verl_rows = [to_verl(r, split or "train") for r in rows]
+        verl_rows = [to_verl(r, split or "train") for r in result.to_list()]
+        prov = Provenance.capture(config=result.provenance_config(config), inputs=result.inputs,
+                                  command=public_argv(sys.argv))  # fmt: skip
         write_records(verl_rows, verl_output, provenance=prov)
         click.echo(f"wrote {len(verl_rows)} verl rows to {verl_output}")
 

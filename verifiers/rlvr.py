@@ -13,7 +13,6 @@ import json
 import random
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from caravan.records.validate import BadRow, RowLocation
@@ -32,15 +31,6 @@ MATH_INSTRUCTION = (
     "Solve the problem below, showing your reasoning. Put the final answer, simplified, "
     "inside \\boxed{}."
 )
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One input: which task it is, where it lives, and how many rows to take."""
-
-    task: str  # gsm8k, math or ifeval
-    source: str
-    limit: int | None = None
 
 
 def _need(row: dict[str, Any], keys: tuple[str, ...], label: str, index: int) -> list[Any]:
@@ -127,7 +117,7 @@ def gsm8k_rows(
             gold = format_gold(parse_gold(gsm8k_gold(answer)))
         except CaravanError:
             raise CaravanError(
-                f"{label} row {i}: answer after #### is not a number: {gsm8k_gold(answer)!r}"
+                f"answer after #### is not a number: {gsm8k_gold(answer)!r}"
             ) from None
         return {
             "id": f"gsm8k-{i}",

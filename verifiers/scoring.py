@@ -3,27 +3,22 @@
 Adds three columns: `score` (the assembled reward, null when a verifier failed), `checks`
 (JSON: one entry per (ground_truth, dataset) pair with its score and what the checker saw,
 e.g. per-constraint or per-test outcomes) and `errors` (null, or why the row has no score).
-
-Long runs (code tests, big files) checkpoint each finished chunk to a hidden JSONL beside the
-output; a rerun with the same input and settings picks up where the last one stopped, and
-the checkpoint is removed once the output is written.
+The `verify.Score` stage calls it per batch (the runner journals finished batches, so a
+rerun resumes); `summarize` rebuilds the per-verifier summary from the added columns.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from caravan.verifiers.rewards import RewardConfig, RewardResult, _completion_text, compute_rewards
 
 from caravan.errors import CaravanError
-
-ADDED = ("score", "checks", "errors")
 
 
 @dataclass
@@ -43,13 +38,12 @@ class VerifierStats:
 class Summary:
     rows: int = 0
     rows_scored: int = 0
-    resumed: int = 0
     by_verifier: dict[str, VerifierStats] = field(
         default_factory=lambda: defaultdict(VerifierStats)
     )
 
     def add(self, added: dict[str, Any]) -> None:
-        """Count one scored row from its added columns (so resumed rows count too)."""
+        """Count one scored row from its added columns."""
         self.rows += 1
         self.rows_scored += added["score"] is not None
         for pair in json.loads(added["checks"]):
@@ -63,9 +57,9 @@ class Summary:
                 stats.full += pair["score"] >= 1.0
 
 
-def response_text(value: Any, column: str, index: int) -> str:
+def response_text(value: Any, column: str) -> str:
     if value is None:
-        raise CaravanError(f"row {index + 1}: `{column}` is empty")
+        raise CaravanError(f"`{column}` is empty")
     if isinstance(value, list) and value and isinstance(value[0], dict):
         assistant = [m for m in value if m.get("role") == "assistant"]
         return _completion_text(assistant[-1:] or value[-1:])
@@ -95,37 +89,36 @@ def _added(result: RewardResult) -> dict[str, Any]:
     }
 
 
-class Checkpoint:
-    """Finished rows of an interrupted run, keyed by row index, valid for one input+config."""
+def summarize(rows: Iterable[dict[str, Any]]) -> Summary:
+    """The summary of scored rows (any that carry the added columns)."""
+    summary = Summary()
+    for row in rows:
+        summary.add(row)
+    return summary
 
-    def __init__(self, path: Path, key: dict[str, Any]) -> None:
-        self.path = path
-        self.key = key
-        self.done: dict[int, dict[str, Any]] = {}
-        if path.exists():
-            lines = path.read_text(encoding="utf-8").splitlines()
-            header = json.loads(lines[0]) if lines else None
-            if header == key:
-                for n, line in enumerate(lines[1:], start=1):
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError:  # a torn line from a crash: redo the rest
-                        path.write_text("\n".join(lines[:n]) + "\n", encoding="utf-8")
-                        break
-                    self.done[rec["i"]] = {k: rec[k] for k in ADDED}
-        if not self.done:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(key) + "\n", encoding="utf-8")
 
-    def save(self, items: list[tuple[int, dict[str, Any]]]) -> None:
-        with open(self.path, "a", encoding="utf-8") as fh:
-            for i, added in items:
-                fh.write(json.dumps({"i": i, **added}, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+REQUIRED = ("ground_truth", "dataset")
 
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+
+def check_columns(columns: Sequence[str], response_column: str, source: str) -> None:
+    """Fail when a needed column is missing, naming the file and the columns it has."""
+    for col in (response_column, *REQUIRED):
+        if col not in columns:
+            raise CaravanError(
+                f"{source}: no `{col}` column (columns: {', '.join(columns)}); "
+                "use --response-column to name the response column"
+            )
+
+
+def check_input(table: pa.Table, response_column: str, source: str) -> None:
+    """What `verify score` checks before any row is scored (on whichever executor): rows,
+    columns, and no empty response (named by its 1-based row)."""
+    if table.num_rows == 0:
+        raise CaravanError(f"{source}: no rows to score")
+    check_columns(table.column_names, response_column, source)
+    empty = table.column(response_column).is_null().to_pylist()
+    if True in empty:
+        raise CaravanError(f"{source}: row {empty.index(True) + 1}: `{response_column}` is empty")
 
 
 def score_rows(
@@ -134,48 +127,25 @@ def score_rows(
     response_column: str = "response",
     truncated_column: str | None = None,
     config: RewardConfig | None = None,
-    chunk: int = 256,
-    progress: Callable[[int], None] | None = None,
     source: str = "input",
-    checkpoint: Checkpoint | None = None,
 ) -> tuple[list[dict[str, Any]], Summary]:
-    """Score every row; returns the rows with score/checks/errors added, and a summary."""
+    """Score every row; returns the rows with score/checks/errors added, and a summary.
+    Errors name `source` and the row's 1-based place."""
     if rows:
-        for col in (response_column, "ground_truth", "dataset"):
-            if col not in rows[0]:
-                raise CaravanError(
-                    f"{source}: no `{col}` column (columns: {', '.join(rows[0])}); "
-                    "use --response-column to name the response column"
-                )
-    done = dict(checkpoint.done) if checkpoint else {}
-    summary = Summary(resumed=len(done))
-    if progress is not None and done:
-        progress(len(done))
-    todo = [i for i in range(len(rows)) if i not in done]
-    for start in range(0, len(todo), chunk):
-        idx = todo[start : start + chunk]
-        texts = []
-        for i in idx:
-            try:
-                texts.append(response_text(rows[i].get(response_column), response_column, i))
-            except CaravanError as exc:
-                raise CaravanError(f"{source}: {exc}") from exc
-        flags = [bool(rows[i].get(truncated_column)) for i in idx] if truncated_column else None
-        results = compute_rewards(
-            texts,
-            [rows[i].get("ground_truth") for i in idx],
-            [rows[i].get("dataset") for i in idx],
-            truncated=flags,
-            config=config,
-        )
-        batch = [(i, _added(r)) for i, r in zip(idx, results, strict=True)]
-        done.update(batch)
-        if checkpoint is not None:
-            checkpoint.save(batch)
-        if progress is not None:
-            progress(len(idx))
-    out = []
+        check_columns(list(rows[0]), response_column, source)
+    texts = []
     for i, row in enumerate(rows):
-        summary.add(done[i])
-        out.append({**row, **done[i]})
-    return out, summary
+        try:
+            texts.append(response_text(row.get(response_column), response_column))
+        except CaravanError as exc:
+            raise CaravanError(f"{source}: row {i + 1}: {exc}") from exc
+    flags = [bool(r.get(truncated_column)) for r in rows] if truncated_column else None
+    results = compute_rewards(
+        texts,
+        [r.get("ground_truth") for r in rows],
+        [r.get("dataset") for r in rows],
+        truncated=flags,
+        config=config,
+    )
+    out = [{**row, **_added(r)} for row, r in zip(rows, results, strict=True)]
+    return out, summarize(out)

@@ -19,7 +19,9 @@ from caravan.stage import GlobalStage, Rejection, Stage, StageResult
 
 class Score(Stage):
     """Rows with `ground_truth`, `dataset` and a response column in; rows gain `score`,
-    `checks` (JSON) and `errors`. With `min_score`, rows below it are rejected."""
+    `checks` (JSON) and `errors`. With `min_score`, rows below it are rejected.
+    `unsafe_local_exec` lets code rows run without an OS sandbox where none is available
+    (set on each worker in `setup()`, so it holds on Ray actors too)."""
 
     name = "verify.score"
 
@@ -30,12 +32,20 @@ class Score(Stage):
         truncated_column: str | None = None,
         min_score: float | None = None,
         config: Any = None,
+        unsafe_local_exec: bool = False,
     ) -> None:
         from caravan.verifiers.rewards import RewardConfig
 
         self.response_column, self.truncated_column = response_column, truncated_column
         self.min_score = min_score
         self.config = config if config is not None else RewardConfig()
+        self.unsafe_local_exec = unsafe_local_exec
+
+    def setup(self) -> None:
+        if self.unsafe_local_exec:
+            from caravan.verifiers.code.sandbox import set_unsafe_local_exec
+
+            set_unsafe_local_exec(True)
 
     async def process(self, batch: pa.Table) -> StageResult:
         from caravan.verifiers.scoring import score_rows

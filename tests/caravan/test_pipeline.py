@@ -176,3 +176,125 @@ def test_variables_keep_their_type_and_urls_lose_credentials(llm_env):
     assert pipe.steps[1].args["n"] == 3
     record = str(pipe.record())
     assert "sk-secret" not in record and "key=k" not in record and "10.0.0.1:8000" in record
+
+
+# ---- the optional `train:` step ---------------------------------------------------------
+
+HUB_SECRET = "hf_abcdefghijklmnopqrstuvwx"
+
+
+def _train_pipeline(tmp_path, tiny_model_dir, evals, *, train_extra="", overrides=None):
+    """read SFT rows -> decontam check + gate -> write -> train (a 2-step CPU SFT)."""
+    rows = [{"id": f"s{i}", "source": "unit", "messages": [
+        {"role": "user", "content": f"Please explain why the number {i} is worth writing a story about."},
+        {"role": "assistant", "content": f"Because {i} is a fine number."}]} for i in range(8)]  # fmt: skip
+    src = _write_jsonl(tmp_path / "sft_in.jsonl", rows)
+    ev = _write_jsonl(tmp_path / "ev.jsonl", [{"prompt": p} for p in evals])
+    trl = {"per_device_train_batch_size": 2, "max_steps": 2, "logging_steps": 1,
+           "save_steps": 1, "report_to": "none", "max_length": 128, "packing": False}  # fmt: skip
+    spec = {
+        "method": "sft", "recipe": "tulu3-8b-sft", "output_dir": "sft-model",
+        "overrides": {"model": str(tiny_model_dir), "launch.num_processes": 1,
+                      "effective_batch_size": 4, "trl": trl, **(overrides or {})},
+    }  # fmt: skip
+    pipe = {
+        "name": "train-sft", "output": str(tmp_path / "out"),
+        "steps": [{"read": str(src)},
+                  {"decontam.check": {"evals": [f"ev={ev}:prompt"], "cache_dir": str(tmp_path / "ix")}},
+                  {"decontam.gate": {"threshold": 0.02}},
+                  {"write": {"path": "sft.parquet", "kind": "sft"}},
+                  {"train": {**spec, **json.loads(train_extra or "{}")}}],
+    }  # fmt: skip
+    path = tmp_path / "train.yaml"
+    path.write_text(json.dumps(pipe))  # JSON is YAML
+    return path, tmp_path / "out"
+
+
+CLEAN_EVALS = ["Compose a limerick about rivers and mountains for the city council meeting."]
+
+
+def test_train_step_runs_a_real_sft_after_the_gate_and_records_it(
+    llm_env, tiny_model_dir, tmp_path
+):
+    path, out = _train_pipeline(tmp_path, tiny_model_dir, CLEAN_EVALS)
+    result = _caravan("run", path)
+    assert result.exit_code == 0, result.output
+    assert "5:train: trained model saved to" in result.output
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    final = out / "sft-model" / "final"
+    AutoModelForCausalLM.from_pretrained(final)
+    assert AutoTokenizer.from_pretrained(final).chat_template
+    state = json.loads((out / "sft-model" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    record = json.loads((out / "run.json").read_text())
+    (train,) = [s for s in record["steps"] if s["stage"] == "5:train"]
+    assert train["settings"]["method"] == "sft" and train["settings"]["recipe"] == "tulu3-8b-sft"
+    assert train["settings"]["data"] == [str(out / "sft.parquet")]
+    config = train["settings"]["config"]  # the resolved recipe and TRL config
+    assert config["trl"]["max_steps"] == 2 and config["recipe"]["model"] == str(tiny_model_dir)
+    assert train["final"] == str(final)
+    assert {"path": str(final), "kind": "model", "method": "sft"} in record["outputs"]
+
+
+def test_a_failed_gate_starts_no_training(llm_env, tiny_model_dir, tmp_path, monkeypatch):
+    from caravan.train_adapters import entry
+
+    launched = []
+    monkeypatch.setattr(entry, "launch", lambda *a, **k: launched.append(a))
+    leaked = [
+        f"Please explain why the number {i} is worth writing a story about." for i in range(8)
+    ]
+    path, out = _train_pipeline(tmp_path, tiny_model_dir, leaked)
+    result = _caravan("run", path)
+    assert result.exit_code != 0
+    assert "decontamination gate failed" in result.output
+    assert launched == [] and "5:train" not in result.output
+    assert not (out / "sft-model").exists() and not (out / "sft.parquet").exists()
+
+
+def test_dry_run_checks_the_train_step_and_trains_nothing(llm_env, tiny_model_dir, tmp_path):
+    path, out = _train_pipeline(tmp_path, tiny_model_dir, CLEAN_EVALS,
+                                overrides={"trl.hub_token": HUB_SECRET})  # fmt: skip
+    result = _caravan("run", path, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "5:train: would train (sft, recipe tulu3-8b-sft)" in result.output
+    assert "max_steps: 2" in result.output and "(not read: not written yet)" in result.output
+    assert HUB_SECRET not in result.output
+    assert not (out / "sft-model").exists() and not (out / "run.json").exists()
+    # `dry_run: true` in a real run: data written and read, the config recorded, no training
+    path, out = _train_pipeline(tmp_path, tiny_model_dir, CLEAN_EVALS,
+                                train_extra='{"dry_run": true}',
+                                overrides={"trl.hub_token": HUB_SECRET})  # fmt: skip
+    result = _caravan("run", path)
+    assert result.exit_code == 0, result.output
+    assert "sft.parquet: 8 of 8 rows" in result.output
+    assert not (out / "sft-model" / "final").exists()
+    text = (out / "run.json").read_text()
+    assert HUB_SECRET not in text and json.loads(text)["steps"][-1]["settings"]["dry_run"]
+
+
+def test_a_bad_train_step_fails_before_any_step_runs(llm_env, tiny_model_dir, tmp_path):
+    path, out = _train_pipeline(tmp_path, tiny_model_dir, CLEAN_EVALS,
+                                overrides={"trl.max_steps": "many"})  # fmt: skip
+    result = _caravan("run", path)
+    assert result.exit_code != 0 and "step 5 (train)" in result.output
+    assert "max_steps" in result.output and not (out / "sft.parquet").exists()
+    for extra, needle in [('{"data": "other.parquet"}', "no file written before it"),
+                          ('{"method": "dpo"}', "dpo trains on preference records"),
+                          ('{"epochs": 3}', "unknown key(s) epochs")]:  # fmt: skip
+        path, out = _train_pipeline(tmp_path, tiny_model_dir, CLEAN_EVALS, train_extra=extra)
+        result = _caravan("run", path, "--dry-run")
+        assert result.exit_code != 0 and needle in result.output, result.output
+
+
+def test_the_shipped_train_step_is_off_unless_asked(llm_env):
+    from caravan.pipeline import load_pipeline
+    from caravan.pipeline_train import train_spec
+
+    for on in (False, True):
+        pipe = load_pipeline(TULU, {"train": on})  # on: the DPO recipe resolves at load
+        (step,) = [s for s in pipe.steps if s.op == "train"]
+        spec = train_spec(pipe.source, pipe.output, pipe.steps, step)
+        assert spec.enabled is on and spec.method == "dpo"
+        assert spec.data == [str(pipe.output / "preferences.parquet")]

@@ -86,6 +86,10 @@ def test_every_input_form_reads_with_stable_ids(tmp_path):
 def test_repeated_ids_and_bad_rows_are_named(tmp_path):
     with pytest.raises(CaravanError, match="row 3: id 'x' repeats row 1"):
         read([{"id": "x"}, {"id": "y"}, {"id": "x"}])
+    # identical rows without ids (the same answer sampled twice) stay apart, stably
+    ids = read([{"t": "a"}, {"t": "b"}, {"t": "a"}, {"t": "a"}]).table.column("id").to_pylist()
+    assert ids[2:] == [f"{ids[0]}-2", f"{ids[0]}-3"] and len(set(ids)) == 4
+    assert read([{"t": "a"}, {"t": "a"}]).table.column("id").to_pylist() == ids[::2][:2]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"a": 1}\n{not json\n')
     with pytest.raises(CaravanError, match="bad.jsonl"):

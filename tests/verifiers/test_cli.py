@@ -7,6 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tests.caravan.test_ray_executor import ray_local  # noqa: F401 - the one local Ray
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -166,7 +168,17 @@ def test_build_rlvr_bad_rows_fail_or_go_to_quarantine(tmp_path):
     proc = verify("build-rlvr", "--math", str(src), "--output", str(out), "--quarantine", str(bad))
     assert proc.returncode == 0, proc.stderr
     assert pq.read_table(out).num_rows == 1
-    assert json.loads(bad.read_text())["row"]["problem"] == "q"
+    (rejected,) = [json.loads(line) for line in bad.read_text().splitlines()]
+    assert rejected["row"]["problem"] == "q"  # the one rejected-rows format
+    assert rejected["stage"] == "verify.build_rlvr" and rejected["reason"] == "not_convertible"
+    assert rejected["details"][0].startswith(f"{src}: line 2: needs `problem`")
+    assert not (tmp_path / "o.rejected.jsonl").exists()  # --quarantine is the side file
+    gsm = tmp_path / "gsm.jsonl"
+    gsm.write_text(json.dumps({"question": "q?", "answer": "#### 4"}) + "\n"
+                   + json.dumps({"question": "r?", "answer": "#### lots"}) + "\n")  # fmt: skip
+    proc = verify("build-rlvr", "--gsm8k", str(gsm), "--output", str(tmp_path / "g.parquet"))
+    assert proc.returncode == 1, proc.stderr
+    assert f"{gsm}: line 2: answer after #### is not a number: 'lots'" in proc.stderr
 
 
 def test_build_rlvr_then_score_on_the_shared_data(shared_data, tmp_path):
@@ -222,3 +234,38 @@ def test_score_think_in_prompt_accepts_a_block_opened_by_the_template(tmp_path):
         scores[bool(flag)] = [r["score"] for r in pq.read_table(out).to_pylist()]
     assert scores[False] == [0.0, 10.0]  # without the flag the opened block looks malformed
     assert scores[True] == [10.0, 0.0]  # with it, a second <think> is the malformed one
+
+
+def test_score_on_ray_gives_the_local_scores(ray_local, tmp_path, monkeypatch):  # noqa: F811
+    from caravan.verifiers.cli import cli as verify_cli
+    from caravan.verifiers.rlvr import if_ground_truth
+    from caravan.verifiers.stages import Score
+    from click.testing import CliRunner
+
+    no_comma = if_ground_truth(["punctuation:no_comma"], [{}])
+    rows = []
+    for i in range(4):
+        rows += [
+            {"response": f"So it is {2 * i}.", "ground_truth": str(2 * i + i % 2),
+             "dataset": "gsm8k"},
+            {"response": rf"Thus $\boxed{{\frac{{{i}}}{{2}}}}$", "ground_truth": str(i / 2),
+             "dataset": "MATH"},
+            {"response": "no commas here" if i % 2 else "a, b", "ground_truth": no_comma,
+             "dataset": "ifeval"},
+        ]  # fmt: skip
+    src = tmp_path / "mixed.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), src)
+    monkeypatch.setattr(Score, "batch_size", 4)  # three batches: the actors share the work
+    scored = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / f"{executor}.parquet"
+        res = CliRunner().invoke(verify_cli, ["score", "--input", str(src), "--output", str(out),
+                                              "--executor", executor, "--ray-workers", "2"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert "12 scored, 0 with errors" in res.output
+        scored[executor] = pq.read_table(out).select(["id", "score", "checks"]).to_pylist()
+    assert scored["ray"] == scored["local"]
+    assert [r["score"] for r in scored["local"]] == [
+        10.0 if (k == 0 and i % 2 == 0) or k == 1 or (k == 2 and i % 2) else 0.0
+        for i in range(4) for k in range(3)
+    ]  # fmt: skip
