@@ -107,7 +107,8 @@ def run_and_write(
 ) -> tuple[Dataset, Path]:
     """Run `steps` and write the rows, the rejected side file and provenance. With no row
     left, write only the side file and fail naming it (`explain` may add why). A failure
-    after the run stopped early (cost cap, dead endpoint) reports the stop as its cause."""
+    after the run stopped early (cost cap, dead endpoint) reports the stop as its cause;
+    its rerun asks again only what was not answered (the cache has the rest)."""
     from caravan.cli_run import finish, journal_for, run_steps
     from caravan.dataset import rejected_path_for, write_rejected
     from caravan.errors import CaravanError
