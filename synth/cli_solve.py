@@ -56,7 +56,7 @@ def solve(**opts) -> None:
     calls = pop_calls(opts)
     executor = pop_executor(opts)
     model_args = pop_choice_args(opts)
-    templates = {}
+    templates: dict[str, str | Path] = {}
     for item in opts.pop("templates"):
         task, sep, path = item.partition("=")
         if not sep:
