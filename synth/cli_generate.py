@@ -76,10 +76,10 @@ def generate(**opts) -> None:
     template = load_template(f"generate_{task}", opts["template"])  # fail before any call
     pset = load_personas(opts["personas"], opts["persona_field"], opts["persona_id_field"],
                          opts["persona_split"], opts["persona_config"])  # fmt: skip
-    data = Dataset(
-        pa.table({"id": [p.id for p in pset.personas], "persona": [p.text for p in pset.personas]}),
-        inputs={pset.source: pset.fingerprint},
+    personas = pa.table(
+        {"id": [p.id for p in pset.personas], "persona": [p.text for p in pset.personas]}
     )
+    data = Dataset(personas, inputs={pset.source: pset.fingerprint})
     llm = session(calls, choice)
     stage = Generate(
         task, llm, opts["n"], opts["seed"], template=opts["template"],
@@ -89,11 +89,13 @@ def generate(**opts) -> None:
         top_p=opts["top_p"], max_tokens=opts["max_tokens"],
     )  # fmt: skip
     dedup = not opts["no_dedup"]
-    steps = [stage, *([Dedup("prompt", opts["dedup_threshold"], opts["shingle_size"])] if dedup else [])]
+    steps = [stage]
+    if dedup:
+        steps.append(Dedup("prompt", opts["dedup_threshold"], opts["shingle_size"]))
     note = pset.duplicate_note()
     if calls.dry_run:
-        for line in ([note] if note else []) + model_lines({id(llm): choice},
-                                                          stage.plan(stage.select(data.table))):  # fmt: skip
+        plans = stage.plan(stage.select(data.table))
+        for line in ([note] if note else []) + model_lines({id(llm): choice}, plans):
             click.echo(line)
         if task == "if" and opts["max_attempts"] > 1:
             click.echo(f"plus up to {opts['max_attempts'] - 1} regeneration(s) per IF prompt "

@@ -151,7 +151,8 @@ def relax(**opts) -> None:
 
     def explain(result: Any) -> str | None:
         reasons = result.rejected.column("reason").to_pylist()
-        return few_constraints_note(reasons.count(reason_code("fewer than 2 constraints")), total_if)
+        few = reasons.count(reason_code("fewer than 2 constraints"))
+        return few_constraints_note(few, total_if)
 
     llm.prepare()
     config = {"model": choice.label()}

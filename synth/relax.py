@@ -1,4 +1,5 @@
-"""The decisions of `synth relax` (run by the `Relax` stage): persona-IF preference pairs from prompts with two or more constraints.
+"""The decisions of `synth relax` (run by the `Relax` stage): persona-IF preference pairs
+from prompts with two or more constraints.
 
 For each prompt, one constraint is dropped (seeded choice, or the one named with
 `drop_id`): the model rewrites the prompt without it (the rewrite must still state every

@@ -231,8 +231,9 @@ class Solve(Stage):
             out.counters["requests"] += len(job.requests)
             extra, reason, details = check(self._cfg, job)
             if extra is None:
+                answers = [r.text for r in job.responses]
                 out.rejected.append(Rejection(job.row["id"], reason or "rejected", details,
-                                              {**job.row, "answers": [r.text for r in job.responses]}))  # fmt: skip
+                                              {**job.row, "answers": answers}))  # fmt: skip
                 continue
             out.counters["verified"] += bool(extra.get("verified"))
             out.rows.append(solve_row(self._cfg, job, extra))

@@ -127,7 +127,8 @@ def test_gsm_code_instruction_tasks(synth, api, double, tmp_path):
                 "assert add(2, 2) == 4",
             ]
             assert [r["reason"] for r in rejected] == ["own_tests_fail"]
-            assert rejected[0]["row"]["persona_id"] == "ex-09" and "failed" in rejected[0]["details"][0]
+            assert rejected[0]["row"]["persona_id"] == "ex-09"
+            assert "failed" in rejected[0]["details"][0]
             # code answers default to Claude; --model overrides (the double speaks OpenAI here)
             assert {r["model"] for r in rows} == {"gpt-4o"}
         if task == "instruction":

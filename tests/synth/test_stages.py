@@ -93,5 +93,6 @@ def test_solve_answers_code_with_its_own_session(double, tmp_path):
     coder = LLM("gpt-4o-mini", base_url=double.base_url + "/v1", cache=tmp_path / "c.sqlite")
     got = Solve(llm=_llm(double, tmp_path), code_llm=coder, verify=True)(rows, progress=False)
     assert {r["id"]: r["model"] for r in got.to_list()} == {"m": "gpt-4o", "c": "gpt-4o-mini"}
-    sent = {e.body["model"]: e.body["messages"][-1]["content"] for e in double.generation_requests()}
+    sent = {e.body["model"]: e.body["messages"][-1]["content"]
+            for e in double.generation_requests()}  # fmt: skip
     assert "add(a, b)" in sent["gpt-4o-mini"] and "Add 40 and 2" in sent["gpt-4o"]
