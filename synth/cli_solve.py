@@ -68,9 +68,13 @@ def solve(**opts) -> None:
     main = choose_model(**model_args, prefer="openai")
     code = choose_model(**model_args, prefer="anthropic")
     same = (code.provider, code.model, code.base_url) == (main.provider, main.model, main.base_url)
-    llm = session(calls, main if tasks - {"code"} else code)
-    code_llm = session(calls, code) if "code" in tasks and tasks - {"code"} and not same else None
-    choices = {id(llm): main if tasks - {"code"} else code, id(code_llm): code}
+    first = main if tasks - {"code"} else code  # code prompts only: the code model answers
+    llm = session(calls, first)
+    choices = {id(llm): first}
+    code_llm = None
+    if "code" in tasks and first is main and not same:
+        code_llm = session(calls, code)
+        choices[id(code_llm)] = code
     stage = Solve(
         llm, opts["verify"], code_llm=code_llm, samples=opts["samples"],
         min_agreement=opts["min_agreement"], task=opts["task"], prompt_field=opts["prompt_field"],
