@@ -67,6 +67,7 @@ def generate(**opts) -> None:
     from caravan.synth.templates import load_template
 
     from caravan.dataset import Dataset
+    from caravan.stage import Stage
 
     calls = pop_calls(opts)
     executor = pop_executor(opts)
@@ -89,7 +90,7 @@ def generate(**opts) -> None:
         top_p=opts["top_p"], max_tokens=opts["max_tokens"],
     )  # fmt: skip
     dedup = not opts["no_dedup"]
-    steps = [stage]
+    steps: list[Stage] = [stage]
     if dedup:
         steps.append(Dedup("prompt", opts["dedup_threshold"], opts["shingle_size"]))
     note = pset.duplicate_note()
