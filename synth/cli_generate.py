@@ -5,9 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from caravan.synth.cli_options import model_options, pop_calls, pop_choice
-from caravan.synth.dedup import DedupConfig
+from caravan.synth.cli_options import (
+    model_lines,
+    model_options,
+    pop_choice,
+    rejected_note,
+    run_and_write,
+    session,
+)
 from caravan.synth.tasks import TASKS
+
+from caravan.cli_run import executor_options, pop_calls, pop_executor
 
 
 @click.command()
@@ -43,41 +51,68 @@ from caravan.synth.tasks import TASKS
 @click.option("--rejected", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Side file for rejected prompts [default: OUTPUT stem + .rejected.jsonl].")  # fmt: skip
 @model_options
+@executor_options
 def generate(**opts) -> None:
     """Write one prompt per persona for TASK with a strong model.
 
     `if` prompts carry sampled IFEval-style constraints as RLVR ground truth and are
     checked to state each one; `math`, `gsm`, `algebra`, `code` and `instruction` prompts
     are checked for truncation. Duplicates are removed (MinHash LSH). Rejections go to a
-    side file with reasons. Every reply is cached: rerunning resumes."""
-    from caravan.synth import generate as gen
+    side file with reasons. Every reply is cached and finished batches are journaled:
+    rerunning resumes."""
+    import pyarrow as pa
+    from caravan.synth.dedup import stats_summary
+    from caravan.synth.personas import load_personas
+    from caravan.synth.stages import Dedup, Generate
+    from caravan.synth.templates import load_template
 
-    is_dry = opts.pop("dry_run")
+    from caravan.dataset import Dataset
+    from caravan.stage import Stage
+
     calls = pop_calls(opts)
+    executor = pop_executor(opts)
     choice = pop_choice(opts)
-    ids = opts.pop("constraint_ids")
-    cfg = gen.GenerateConfig(
-        choice=choice,
-        calls=calls,
+    task, output = opts["task"], opts["output"]
+    ids = opts["constraint_ids"]
+    template = load_template(f"generate_{task}", opts["template"])  # fail before any call
+    pset = load_personas(opts["personas"], opts["persona_field"], opts["persona_id_field"],
+                         opts["persona_split"], opts["persona_config"])  # fmt: skip
+    personas = pa.table(
+        {"id": [p.id for p in pset.personas], "persona": [p.text for p in pset.personas]}
+    )
+    data = Dataset(personas, inputs={pset.source: pset.fingerprint})
+    llm = session(calls, choice)
+    stage = Generate(
+        task, llm, opts["n"], opts["seed"], template=opts["template"],
+        min_constraints=opts["min_constraints"], max_constraints=opts["max_constraints"],
         constraint_ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None,
-        dedup=not opts.pop("no_dedup"),
-        dedup_config=DedupConfig(opts.pop("dedup_threshold"), opts.pop("shingle_size")),
-        **opts,
-    )
-    if is_dry:
-        for line in gen.dry_run(cfg):
+        max_attempts=opts["max_attempts"], temperature=opts["temperature"],
+        top_p=opts["top_p"], max_tokens=opts["max_tokens"],
+    )  # fmt: skip
+    dedup = not opts["no_dedup"]
+    steps: list[Stage] = [stage]
+    if dedup:
+        steps.append(Dedup("prompt", opts["dedup_threshold"], opts["shingle_size"]))
+    note = pset.duplicate_note()
+    if calls.dry_run:
+        plans = stage.plan(stage.select(data.table))
+        for line in ([note] if note else []) + model_lines({id(llm): choice}, plans):
             click.echo(line)
+        if task == "if" and opts["max_attempts"] > 1:
+            click.echo(f"plus up to {opts['max_attempts'] - 1} regeneration(s) per IF prompt "
+                       "that fails the constraint-statement check (not counted above)")  # fmt: skip
         return
-    result = calls.guard.run(gen.run, cfg)
-    if result.persona_note:
-        click.echo(result.persona_note, err=True)
-    if result.dedup_summary:
-        click.echo(result.dedup_summary)
-    from caravan.synth.rejections import reason_counts
-
-    rej = f" ({reason_counts(result.rejected)})" if result.rejected else ""
-    click.echo(
-        f"wrote {len(result.rows)} {cfg.task} prompts to {result.output} with {choice.label()}; "
-        f"{len(result.rejected)} rejected{rej} -> {result.rejected_path}"
-    )
-    calls.guard.check()
+    llm.prepare()
+    if note:
+        click.echo(note, err=True)
+    config = {"task": task, "model": choice.label(), "template": template.name,
+              "template_sha256": template.sha256}  # fmt: skip
+    result, side = run_and_write(
+        calls, steps, data, output, "rlvr" if task == "if" else None, executor=executor,
+        what="prompt", rejected=opts["rejected"], config=config,
+    )  # fmt: skip
+    if dedup:
+        click.echo(stats_summary(result.stats))
+    click.echo(f"wrote {result.table.num_rows} {task} prompts to {output} with {choice.label()}; "
+               f"{rejected_note(result, side)}")  # fmt: skip
+    calls.check(result)

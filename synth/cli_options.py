@@ -1,19 +1,29 @@
-"""Options every model-calling synth command shares (model choice, calls, dry run)."""
+"""What the model-calling synth commands share: which model answers (synth's defaults:
+GPT-4o with an OpenAI key, Claude for code, else a local model), the call options every data
+command shares (`caravan.cli_run`, generated from `LLMSettings`), and writing the result."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from caravan.synth.models import LOCAL_MODEL_ENV, PROVIDERS, ModelChoice, choose_model
 
+from caravan.cli_run import call_options
+
 if TYPE_CHECKING:
-    from caravan.synth.calls import CallSettings
+    import pyarrow as pa
+
+    from caravan.cli_run import CallArgs, ExecutorArgs
+    from caravan.dataset import Dataset
+    from caravan.session import LLM
 
 
 def model_options(fn: Callable) -> Callable:
+    """The model-choice flags plus the shared call options."""
     decorators = [
         click.option("--model", default=None,
                      help="Model name. Default: gpt-4o when OPENAI_API_KEY is set, else the "
@@ -25,57 +35,100 @@ def model_options(fn: Callable) -> Callable:
         click.option("--local-model", default=None,
                      help=f"Local backend model (hub id or folder) [default: ${LOCAL_MODEL_ENV} "
                           "or Qwen/Qwen2.5-0.5B-Instruct]."),
-        click.option("--cache", type=click.Path(path_type=Path), default=None,
-                     help="SQLite cache/resume file [default: $CARAVAN_LLM_CACHE, else "
-                          "$CARAVAN_CACHE_DIR/llm/responses.sqlite]."),
-        click.option("--refresh", is_flag=True,
-                     help="Ask again even for cached prompts; overwrite the cache."),
-        click.option("--max-cost", type=click.FloatRange(min=0), default=None,
-                     help="Spending cap in USD for the whole command: no request is sent once "
-                          "spent + in-flight worst case would pass it; exit non-zero."),
-        click.option("--concurrency", default=64, show_default=True, type=click.IntRange(min=1),
-                     help="Requests in flight at once; for local/vllm, the generation batch size."),
-        click.option("--max-retries", default=8, show_default=True, type=click.IntRange(min=0)),
-        click.option("--timeout", default=120.0, show_default=True, type=float,
-                     help="Seconds per attempt."),
-        click.option("--prices", type=click.Path(path_type=Path, exists=True), default=None,
-                     help="YAML price table overriding the built-in one."),
-        click.option("--max-batch-size", type=click.IntRange(min=1), default=None,
-                     help="local/vllm: prompts generated together."),
-        click.option("--device", default=None, help="local: torch device, e.g. cpu or cuda."),
-        click.option("--dry-run", is_flag=True, help="Estimate requests, tokens and cost; send nothing."),
-        click.option("--no-progress", is_flag=True, help="No progress bar or usage summary."),
     ]  # fmt: skip
+    fn = call_options(fn)
     for deco in reversed(decorators):
         fn = deco(fn)
     return fn
 
 
-def pop_calls(opts: dict[str, Any]) -> CallSettings:
-    from caravan.llm.guard import RunGuard
-    from caravan.synth.calls import CallSettings  # llm/ loads when a command runs, not for --help
-
-    backend_options = {k: opts.pop(k) for k in ("max_batch_size", "device")}
-    return CallSettings(
-        cache=opts.pop("cache"),
-        concurrency=opts.pop("concurrency"),
-        max_retries=opts.pop("max_retries"),
-        timeout_s=opts.pop("timeout"),
-        prices=opts.pop("prices"),
-        progress=not opts.pop("no_progress"),
-        backend_options={k: v for k, v in backend_options.items() if v is not None},
-        refresh=opts.pop("refresh"),
-        guard=RunGuard(max_cost=opts.pop("max_cost")),
-    )
-
-
-def pop_choice(opts: dict[str, Any], prefer: str = "openai") -> ModelChoice:
-    return choose_model(
-        opts.pop("model"), opts.pop("provider"), opts.pop("base_url"), opts.pop("local_model"),
-        prefer=prefer,
-    )  # fmt: skip
-
-
 def pop_choice_args(opts: dict[str, Any]) -> dict[str, Any]:
     """The raw model flags (for commands that resolve a model per task)."""
     return {k: opts.pop(k) for k in ("model", "provider", "base_url", "local_model")}
+
+
+def pop_choice(opts: dict[str, Any], prefer: str = "openai") -> ModelChoice:
+    return choose_model(**pop_choice_args(opts), prefer=prefer)
+
+
+def session(calls: CallArgs, choice: ModelChoice) -> LLM:
+    return calls.session(choice.model, choice.provider, choice.base_url)
+
+
+def model_lines(
+    choices: dict[int, ModelChoice], plans: Sequence[tuple[Any, list[Any]]]
+) -> list[str]:
+    """Dry run: per session, `model: ...` and its estimate (indented when several)."""
+    from caravan.cli_run import estimate_lines
+
+    lines: list[str] = []
+    for llm, requests in plans:
+        choice = choices[id(llm)]
+        block = estimate_lines([llm], [(llm, requests)])
+        lines.append(f"model: {choice.label()} ({choice.why})")
+        lines.extend(("  " + line if len(plans) > 1 else line) for line in block)
+    return lines
+
+
+def input_data(rows: list[dict[str, Any]], source: str, fingerprint: str) -> Dataset:
+    """Checked input rows as the runner's Dataset, naming the file they came from."""
+    from caravan.runner import read
+
+    data = read(rows)
+    data.inputs = {source: fingerprint}
+    return data
+
+
+def reason_counts(rejected: pa.Table) -> str:
+    """`3 request failed, 1 truncated`: the reason codes, as words, most common first."""
+    from collections import Counter
+
+    counts = Counter(rejected.column("reason").to_pylist())
+    return ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in counts.most_common())
+
+
+def rejected_note(result: Dataset, side: Path) -> str:
+    n = result.rejected.num_rows
+    return f"{n} rejected" + (f" ({reason_counts(result.rejected)})" if n else "") + f" -> {side}"
+
+
+def run_and_write(
+    calls: CallArgs,
+    steps: Sequence[Any],
+    data: Any,
+    output: Path,
+    kind: str | None,
+    *,
+    executor: ExecutorArgs,
+    what: str,
+    rejected: Path | None = None,
+    config: dict[str, Any] | None = None,
+    explain: Callable[[Dataset], str | None] | None = None,
+) -> tuple[Dataset, Path]:
+    """Run `steps` and write the rows, the rejected side file and provenance. With no row
+    left, write only the side file and fail naming it (`explain` may add why). A failure
+    after the run stopped early (cost cap, dead endpoint) reports the stop as its cause;
+    its rerun asks again only what was not answered (the cache has the rest)."""
+    from caravan.cli_run import finish, journal_for, run_steps
+    from caravan.dataset import rejected_path_for, write_rejected
+    from caravan.errors import CaravanError
+
+    side = Path(rejected) if rejected else rejected_path_for(output)
+
+    def go() -> Dataset:
+        result = run_steps(
+            steps, data, output=output, executor=executor, progress=calls.settings.progress,
+            max_cost=calls.max_cost,
+        )  # fmt: skip
+        if result.table.num_rows == 0:
+            write_rejected(result.rejected, side)
+            shutil.rmtree(journal_for(output), ignore_errors=True)  # a rerun asks again
+            why = explain(result) if explain else None
+            raise CaravanError(
+                f"no {what} survived ({result.rejected.num_rows} rejected, reasons in {side})"
+                + (f"; {why}" if why else "")
+            )
+        finish(result, output, kind, rejected=rejected, config=config)
+        return result
+
+    return calls.guard.run(go), side

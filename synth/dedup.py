@@ -49,10 +49,22 @@ class DedupReport:
 
     def summary(self) -> str:
         c = self.counts
-        return (
-            f"dedup: kept {len(self.kept)}, removed {len(self.removed)} "
-            f"({c.get('exact', 0)} exact, {c.get('near', 0)} near-duplicate)"
-        )
+        return summary_line(len(self.kept), c.get("exact", 0), c.get("near", 0))
+
+
+def summary_line(kept: int, exact: int, near: int) -> str:
+    return (
+        f"dedup: kept {kept}, removed {exact + near} ({exact} exact, {near} near-duplicate)"
+    )
+
+
+def stats_summary(stats: dict[str, int], label: str = "synth.dedup") -> str:
+    """The summary line from the counters a `Dedup` stage left in a Dataset's stats."""
+    return summary_line(
+        stats.get(f"{label}.rows_out", 0),
+        stats.get(f"{label}.removed_exact", 0),
+        stats.get(f"{label}.removed_near", 0),
+    )
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -1,11 +1,13 @@
-"""`synth relax`: persona-IF preference pairs from prompts with two or more constraints.
+"""The decisions of `synth relax` (run by the `Relax` stage): persona-IF preference pairs
+from prompts with two or more constraints.
 
 For each prompt, one constraint is dropped (seeded choice, or the one named with
 `drop_id`): the model rewrites the prompt without it (the rewrite must still state every
 other constraint and no longer state the dropped one), then answers the relaxed prompt.
 The pair is kept only when the verifier confirms the original answer passes every
 constraint while the relaxed answer violates the dropped one: chosen = original answer,
-rejected = relaxed answer, prompt = original prompt. Everything else goes to the side file.
+rejected = relaxed answer, prompt = original prompt. Everything else is rejected with its
+reason.
 """
 
 from __future__ import annotations
@@ -15,36 +17,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from caravan.synth.calls import (
-    Caller,
-    CallSettings,
-    RequestMaker,
-    clean_text,
-    estimate_lines,
-)
+from caravan.synth.calls import RequestMaker, clean_text
 from caravan.synth.generate import item_seed
 from caravan.synth.if_statement import missing_statements
 from caravan.synth.models import ModelChoice
-from caravan.synth.rejections import side_path, write_rejections
-from caravan.synth.solve import load_prompt_rows
-from caravan.synth.templates import Template, load_template
-
-from caravan.errors import CaravanError
+from caravan.synth.templates import Template
 
 
 @dataclass
 class RelaxConfig:
-    input: Path
-    output: Path
-    choice: ModelChoice
+    """The decision settings of one relax step (the `Relax` stage builds it)."""
+
+    choice: ModelChoice  # recorded on every pair
     drop_id: str | None = None
     seed: int = 0
     template: Path | None = None
     temperature: float = 0.7
     top_p: float = 0.95
     max_tokens: int = 2048
-    rejected: Path | None = None
-    calls: CallSettings = field(default_factory=CallSettings)
 
     def params(self, seed: int) -> dict[str, Any]:
         return {"temperature": self.temperature, "top_p": self.top_p,
@@ -214,37 +204,10 @@ def pair_output_row(cfg: RelaxConfig, template: Template, p: Pair) -> dict[str, 
     }
 
 
-def dry_run(cfg: RelaxConfig) -> list[str]:
-    rows, _, _ = load_prompt_rows(cfg.input, "prompt", "if")
-    pairs, skipped = select(cfg, rows)
-    caller = Caller(cfg.choice, cfg.calls)
-    template = load_template("relax_if", cfg.template)
-    lines = [f"model: {cfg.choice.label()} ({cfg.choice.why})",
-             f"prompts with >= 2 constraints: {len(pairs)} ({len(skipped)} skipped)"]  # fmt: skip
-    few = few_constraints_note(skipped, sum(r["task"] == "if" for r in rows))
-    if few:
-        lines.append(few)
-    lines += estimate_lines(caller, rewrite_requests(caller, cfg, template, pairs))
-    missing = sum(p.original_answer is None for p in pairs)
-    lines.append(
-        f"then one answer per relaxed prompt ({len(pairs)}) and per unanswered original "
-        f"({missing}): not counted above"
-    )
-    return lines
-
-
-@dataclass
-class RelaxResult:
-    rows: list[dict[str, Any]]
-    rejected: list[dict[str, Any]]
-    rejected_path: Path
-    note: str | None = None  # how many prompts had too few constraints to relax
-
-
-def few_constraints_note(rejected: list[dict[str, Any]], total: int) -> str | None:
-    """Say how many prompts could not be relaxed for want of a second constraint, and how
-    to generate prompts that can (`synth generate` defaults to --min-constraints 1)."""
-    few = sum(r.get("reason") == "fewer than 2 constraints" for r in rejected)
+def few_constraints_note(few: int, total: int) -> str | None:
+    """Say how many of `total` IF prompts could not be relaxed for want of a second
+    constraint, and how to generate prompts that can (`synth generate` defaults to
+    --min-constraints 1)."""
     if not few:
         return None
     return (
@@ -252,57 +215,3 @@ def few_constraints_note(rejected: list[dict[str, Any]], total: int) -> str | No
         "the rest, so it needs at least 2: generate them with "
         "`synth generate --task if --min-constraints 2`"
     )
-
-
-def run(cfg: RelaxConfig) -> RelaxResult:
-    from caravan.records import Provenance, write_records
-
-    rows, source, fingerprint = load_prompt_rows(cfg.input, "prompt", "if")
-    rows_if = [r for r in rows if r["task"] == "if"]
-    pairs, rejected = select(cfg, rows)
-    template = load_template("relax_if", cfg.template)
-    caller = Caller(cfg.choice, cfg.calls)
-    caller.prepare()
-    # 1. rewrite without the dropped constraint
-    for p, r in zip(pairs, caller.run(rewrite_requests(caller, cfg, template, pairs)), strict=True):
-        accept_rewrite(p, r)
-    # 2. answer the relaxed prompts (and originals that came without an answer)
-    live = [p for p in pairs if p.reason is None]
-    requests = [
-        _answer_request(caller, cfg, f"relaxed-{p.row['id']}", p.rewrite, p.seed)
-        for p in live
-    ]
-    originals = [p for p in live if p.original_answer is None]
-    requests += [
-        _answer_request(caller, cfg, f"original-{p.row['id']}", p.row["prompt"], p.seed)
-        for p in originals
-    ]
-    responses = caller.run(requests)
-    record_answers(live, originals, responses)
-    # 3. verify: original passes everything, relaxed answer breaks the dropped constraint
-    out = []
-    for p in live:
-        if p.reason is not None or not verify_pair(p):
-            continue
-        out.append(pair_output_row(cfg, template, p))
-    for p in pairs:
-        if p.reason is not None:
-            rejected.append({"id": p.row["id"], "persona_id": p.row.get("persona_id"), "stage": "relax",
-                             "reason": p.reason, "details": p.details,
-                             "dropped_constraint": p.ids[p.drop], "relaxed_prompt": p.relaxed_prompt,
-                             "relaxed_answer": p.relaxed_answer})  # fmt: skip
-    rejected_path = side_path(cfg.output, cfg.rejected)
-    write_rejections(rejected, rejected_path)
-    few = few_constraints_note(rejected, len(rows_if))
-    if not out:
-        raise CaravanError(
-            f"no pair survived ({len(rejected)} rejected, reasons in {rejected_path})"
-            + (f"; {few}" if few else "")
-        )
-    prov = Provenance.capture(
-        config={"model": cfg.choice.label(), "seed": cfg.seed, "drop_id": cfg.drop_id,
-                "template": template.name, "template_sha256": template.sha256},
-        inputs={source: fingerprint},
-    )  # fmt: skip
-    write_records(out, cfg.output, "preference", provenance=prov)
-    return RelaxResult(out, rejected, rejected_path, few)

@@ -1,11 +1,12 @@
-"""`synth solve`: answer generated prompts with a strong model; optionally keep only verified
-answers, giving SFT rows (and RLVR ground truth for math).
+"""The decisions of `synth solve` (run by the `Solve` stage): answer generated prompts with a
+strong model; optionally keep only verified answers, giving SFT rows (and RLVR ground truth
+for math).
 
 Per task: IF answers must pass all their constraints; math/gsm/algebra answers are sampled
 k times and kept when a majority agree (compared with verifiers.math / gsm8k), the agreed
 answer becoming the row's ground truth; code answers come with model-written assert tests
 that must pass in the verifier sandbox. Everything else is kept unverified. Every rejection
-goes to the side file with its reason.
+carries its reason.
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from caravan.llm.types import Response
-from caravan.synth.calls import Caller, CallSettings, estimate_lines
 from caravan.synth.generate import item_seed
-from caravan.synth.models import choose_model
-from caravan.synth.rejections import side_path, write_rejections
 from caravan.synth.templates import Template, load_template
 from pydantic import BaseModel, Field
 
@@ -38,9 +36,8 @@ class CodeAnswer(BaseModel):
 
 @dataclass
 class SolveConfig:
-    input: Path
-    output: Path
-    model_args: dict[str, Any]
+    """The decision settings of one solve step (the `Solve` stage builds it)."""
+
     verify: bool = False
     samples: int | None = None  # math: answers drawn per prompt (default 4 with --verify)
     min_agreement: float = 0.5  # math: the top answer needs more than this share
@@ -50,9 +47,7 @@ class SolveConfig:
     top_p: float = 0.95
     max_tokens: int = 2048
     seed: int = 0
-    templates: dict[str, Path] = field(default_factory=dict)
-    rejected: Path | None = None
-    calls: CallSettings = field(default_factory=CallSettings)
+    templates: dict[str, Path] = field(default_factory=dict)  # task -> your own template
 
     def k(self, task: str) -> int:
         if task not in MATH_TASKS:
@@ -115,25 +110,18 @@ class Job:
     row: dict[str, Any]
     template: Template | None
     user_text: str
-    caller: Caller
+    caller: Any  # the LLM session that answers
     requests: list[Any] = field(default_factory=list)
     responses: list[Response] = field(default_factory=list)
 
 
-def plan(cfg: SolveConfig, rows: list[dict], caller_for: Any = None) -> list[Job]:
-    """One Job per row; `caller_for(task)` picks who answers (default: by the model flags)."""
-    callers: dict[tuple, Caller] = {}
+def plan(cfg: SolveConfig, rows: list[dict], caller_for: Any) -> list[Job]:
+    """One Job per row; `caller_for(task)` is the session that answers that task."""
     templates: dict[str, Template] = {}
     jobs = []
     for row in rows:
         task = row["task"]
-        if caller_for is not None:
-            caller = caller_for(task)
-        else:
-            prefer = "anthropic" if task == "code" else "openai"
-            choice = choose_model(**cfg.model_args, prefer=prefer)
-            key = (choice.provider, choice.model, choice.base_url)
-            caller = callers.setdefault(key, Caller(choice, cfg.calls))
+        caller = caller_for(task)
         template = None
         if task in SOLVE_TEMPLATES:
             name = SOLVE_TEMPLATES[task]
@@ -284,7 +272,7 @@ def solve_row(cfg: SolveConfig, job: Job, extra: dict[str, Any]) -> dict[str, An
     """The SFT row for a kept answer (`extra` as `check` returned it)."""
     row = job.row
     answer = extra.pop("answer")
-    choice: Any = getattr(job.caller, "choice", job.caller)  # a Caller's, or an LLM session
+    choice = job.caller
     return {
         "id": row["id"],
         "messages": [
@@ -308,74 +296,3 @@ def solve_row(cfg: SolveConfig, job: Job, extra: dict[str, Any]) -> dict[str, An
         "constraint": row.get("constraint"),
         **extra,
     }
-
-
-@dataclass
-class SolveResult:
-    rows: list[dict[str, Any]]
-    rejected: list[dict[str, Any]]
-    rejected_path: Path
-    models: list[str]
-
-
-def dry_run(cfg: SolveConfig) -> list[str]:
-    rows, _, _ = load_prompt_rows(cfg.input, cfg.prompt_field, cfg.task)
-    jobs = plan(cfg, rows)
-    lines: list[str] = []
-    by_caller: dict[int, tuple[Caller, list[Any]]] = {}
-    for job in jobs:
-        by_caller.setdefault(id(job.caller), (job.caller, []))[1].extend(job.requests)
-    for caller, requests in by_caller.values():
-        lines.append(f"model: {caller.choice.label()} ({caller.choice.why})")
-        lines.extend("  " + line for line in estimate_lines(caller, requests))
-    return lines
-
-
-def run(cfg: SolveConfig) -> SolveResult:
-    from caravan.records import Provenance, write_records
-
-    rows, source, fingerprint = load_prompt_rows(cfg.input, cfg.prompt_field, cfg.task)
-    jobs = plan(cfg, rows)
-    groups: dict[int, tuple[Caller, list[Job]]] = {}
-    for job in jobs:
-        groups.setdefault(id(job.caller), (job.caller, []))[1].append(job)
-    for caller, group in groups.values():
-        caller.prepare()
-        requests = [r for job in group for r in job.requests]
-        responses = iter(caller.run(requests))
-        for job in group:
-            job.responses = [next(responses) for _ in job.requests]
-    out, rejected = [], []
-    for job in jobs:
-        row = job.row
-        extra, reason, details = check(cfg, job)
-        base = {"id": row["id"], "persona_id": row.get("persona_id"), "task": row["task"]}
-        if extra is None:
-            rejected.append({**base, "stage": "solve", "reason": reason, "details": details,
-                             "answers": [r.text for r in job.responses]})  # fmt: skip
-            continue
-        out.append(solve_row(cfg, job, extra))
-    rejected_path = side_path(cfg.output, cfg.rejected)
-    write_rejections(rejected, rejected_path)
-    if not out:
-        raise CaravanError(
-            f"no answer survived ({len(rejected)} rejected, reasons in {rejected_path})"
-        )
-    models = sorted({c.choice.label() for c, _ in groups.values()})
-    prov = Provenance.capture(
-        config={
-            "models": models,
-            "verify": cfg.verify,
-            "samples": {t: cfg.k(t) for t in sorted({r["task"] for r in rows})},
-            "min_agreement": cfg.min_agreement,
-            "params": {
-                "temperature": cfg.temperature,
-                "top_p": cfg.top_p,
-                "max_tokens": cfg.max_tokens,
-                "seed": cfg.seed,
-            },
-        },  # fmt: skip
-        inputs={source: fingerprint},
-    )
-    write_records(out, cfg.output, "sft", provenance=prov)
-    return SolveResult(out, rejected, rejected_path, models)

@@ -1,8 +1,9 @@
 """synth's steps on the stage contract: Generate, Solve, Relax, Dedup, Complete.
 
-Each stage reuses the decision functions of the CLI stages unchanged (prompt building,
-the constraint-statement check, majority voting, the relax checks, MinHash dedup); only the
-reading, writing and call plumbing moved to the runner and the LLM session.
+The `synth` commands are thin calls of these stages. Each stage runs the decision functions
+of its module (prompt building, the constraint-statement check, majority voting, the relax
+checks, MinHash dedup); reading, writing and call plumbing belong to the runner and the LLM
+session.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from caravan.synth.models import ModelChoice
 from caravan.errors import CaravanError
 from caravan.session import LLM
 from caravan.stage import GlobalStage, Rejection, Stage, StageResult, placeholder_text
-
-_NOWHERE = Path("-")  # the CLI configs want paths; stages never write
 
 
 def _choice(llm: LLM) -> ModelChoice:
@@ -62,15 +61,17 @@ class Generate(Stage):
     ) -> None:
         from caravan.synth.generate import GenerateConfig
 
+        if n is not None and n < 1:
+            raise CaravanError("-n must be at least 1")
         self.llm = _need_llm(llm, self.name)
         self.task, self.n, self.seed, self.persona_field = task, n, seed, persona_field
         self.template = str(template) if template else None
         self._cfg = GenerateConfig(
-            personas="<table>", task=task, output=_NOWHERE, choice=_choice(self.llm), n=n,
-            seed=seed, persona_field=persona_field, template=Path(template) if template else None,
-            min_constraints=min_constraints, max_constraints=max_constraints,
-            constraint_ids=constraint_ids, max_attempts=max_attempts, temperature=temperature,
-            top_p=top_p, max_tokens=max_tokens, dedup=False,
+            task=task, choice=_choice(self.llm), seed=seed,
+            template=Path(template) if template else None, min_constraints=min_constraints,
+            max_constraints=max_constraints, constraint_ids=constraint_ids,
+            max_attempts=max_attempts, temperature=temperature, top_p=top_p,
+            max_tokens=max_tokens,
         )  # fmt: skip
         self.params = {"min_constraints": min_constraints, "max_constraints": max_constraints,
                        "constraint_ids": constraint_ids, "max_attempts": max_attempts,
@@ -100,7 +101,7 @@ class Generate(Stage):
         return build_items(self._cfg, self._template, personas)
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from caravan.synth.generate import _reason, judge_round, output_row, requests_for
+        from caravan.synth.generate import judge_round, output_row, rejection_reason, requests_for
 
         cfg = self._cfg
         items = self._items(batch)
@@ -120,9 +121,9 @@ class Generate(Stage):
             if it.result is None:
                 text = it.response.text if it.response else None
                 out.rejected.append(Rejection(
-                    f"{cfg.task}-{it.id}", _reason(it.problems), it.problems,
-                    {"id": it.id, "persona": it.persona.text, "draws": it.attempts + 1,
-                     "text": text},
+                    f"{cfg.task}-{it.id}", rejection_reason(it.problems), it.problems,
+                    {"id": it.id, "persona_id": it.id, "persona": it.persona.text,
+                     "draws": it.attempts + 1, "text": text},
                 ))  # fmt: skip
                 continue
             out.rows.append(output_row(cfg, self._template, it))
@@ -147,7 +148,8 @@ class Generate(Stage):
 class Solve(Stage):
     """Prompts in (`prompt` or `messages`, `task`), SFT rows out; with `verify`, only
     answers that pass their constraints, agree by majority (math) or pass their own tests
-    (code) are kept."""
+    (code) are kept. `code_llm` answers the code prompts (Tülu 3: Claude), `llm` the rest;
+    `templates` maps a task to your own solve template file."""
 
     name = "synth.solve"
     produces = "sft"
@@ -157,6 +159,7 @@ class Solve(Stage):
         llm: LLM,
         verify: bool = False,
         *,
+        code_llm: LLM | None = None,
         samples: int | None = None,
         min_agreement: float = 0.5,
         task: str | None = None,
@@ -165,10 +168,12 @@ class Solve(Stage):
         top_p: float = 0.95,
         max_tokens: int = 2048,
         seed: int = 0,
+        templates: dict[str, str | Path] | None = None,
     ) -> None:
         from caravan.synth.solve import SolveConfig
 
         self.llm = _need_llm(llm, self.name)
+        self.code_llm = _need_llm(code_llm, self.name) if code_llm is not None else None
         self.verify, self.samples, self.min_agreement, self.task = (
             verify,
             samples,
@@ -177,40 +182,68 @@ class Solve(Stage):
         )
         self.prompt_field, self.seed = prompt_field, seed
         self.params = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
+        self.templates = {t: str(p) for t, p in (templates or {}).items()}
         self._cfg = SolveConfig(
-            input=_NOWHERE, output=_NOWHERE, model_args={}, verify=verify, samples=samples,
-            min_agreement=min_agreement, task=task, prompt_field=prompt_field,
-            temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
+            verify=verify, samples=samples, min_agreement=min_agreement, task=task,
+            prompt_field=prompt_field, temperature=temperature, top_p=top_p,
+            max_tokens=max_tokens, seed=seed,
+            templates={t: Path(p) for t, p in self.templates.items()},
         )  # fmt: skip
+
+    def samples_for(self, task: str) -> int:
+        """Answers drawn per prompt of `task` (math: for the majority vote)."""
+        return self._cfg.k(task)
+
+    def session_for(self, task: str) -> LLM:
+        """Who answers prompts of `task`."""
+        return self.code_llm if task == "code" and self.code_llm is not None else self.llm
 
     def _jobs(self, batch: pa.Table) -> list[Any]:
         from caravan.synth.solve import normalize_prompt_rows, plan
 
         rows = normalize_prompt_rows(batch.to_pylist(), "<prompts>", self.prompt_field, self.task)
-        return plan(self._cfg, rows, caller_for=lambda _task: self.llm)
+        return plan(self._cfg, rows, caller_for=self.session_for)
+
+    @staticmethod
+    def _by_session(jobs: list[Any]) -> list[tuple[LLM, list[Any]]]:
+        groups: dict[int, tuple[LLM, list[Any]]] = {}
+        for job in jobs:
+            groups.setdefault(id(job.caller), (job.caller, []))[1].append(job)
+        return list(groups.values())
 
     async def process(self, batch: pa.Table) -> StageResult:
+        import asyncio
+
         from caravan.synth.solve import check, solve_row
 
         jobs = self._jobs(batch)
-        responses = iter(
-            await self.llm.acomplete([r for j in jobs for r in j.requests], progress=False)
-        )
+
+        async def answer(llm: LLM, group: list[Any]) -> None:
+            responses = iter(
+                await llm.acomplete([r for j in group for r in j.requests], progress=False)
+            )
+            for job in group:
+                job.responses = [next(responses) for _ in job.requests]
+
+        await asyncio.gather(*(answer(llm, group) for llm, group in self._by_session(jobs)))
         out = StageResult()
         for job in jobs:
-            job.responses = [next(responses) for _ in job.requests]
             out.counters["requests"] += len(job.requests)
             extra, reason, details = check(self._cfg, job)
             if extra is None:
+                answers = [r.text for r in job.responses]
                 out.rejected.append(Rejection(job.row["id"], reason or "rejected", details,
-                                              {**job.row, "answers": [r.text for r in job.responses]}))  # fmt: skip
+                                              {**job.row, "answers": answers}))  # fmt: skip
                 continue
             out.counters["verified"] += bool(extra.get("verified"))
             out.rows.append(solve_row(self._cfg, job, extra))
         return out
 
     def plan(self, batch: pa.Table) -> list[tuple[Any, list[Any]]]:
-        return [(self.llm, [r for j in self._jobs(batch) for r in j.requests])]
+        return [
+            (llm, [r for j in group for r in j.requests])
+            for llm, group in self._by_session(self._jobs(batch))
+        ]
 
     def dry_output(self, batch: pa.Table) -> pa.Table:
         from caravan.synth.solve import normalize_prompt_rows
@@ -250,7 +283,7 @@ class Relax(Stage):
         self.template = str(template) if template else None
         self.params = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
         self._cfg = RelaxConfig(
-            input=_NOWHERE, output=_NOWHERE, choice=_choice(self.llm), drop_id=drop_id, seed=seed,
+            choice=_choice(self.llm), drop_id=drop_id, seed=seed,
             template=Path(template) if template else None, temperature=temperature, top_p=top_p,
             max_tokens=max_tokens,
         )  # fmt: skip
@@ -261,14 +294,20 @@ class Relax(Stage):
 
         self._template = load_template("relax_if", self._cfg.template)
 
-    def _select(self, batch: pa.Table) -> tuple[list[Any], list[dict[str, Any]]]:
+    def pairs(self, batch: pa.Table) -> tuple[list[Any], list[Rejection], int]:
+        """(the pairs to build, the IF rows that cannot be relaxed, how many rows are not IF
+        prompts with ground truth and so pass by)."""
         from caravan.synth.relax import select
         from caravan.synth.solve import normalize_prompt_rows
 
         rows = batch.to_pylist()
         ifs = [r for r in rows if (r.get("task") or "if") == "if" and r.get("ground_truth")]
+        originals = {str(r.get("id")): dict(r) for r in ifs}
         normalize_prompt_rows(ifs, "<sft rows>", "prompt", "if")
-        return select(self._cfg, ifs)
+        pairs, skipped = select(self._cfg, ifs)
+        rejected = [Rejection(s["id"], s["reason"], s["details"], originals.get(s["id"]))
+                    for s in skipped]  # fmt: skip
+        return pairs, rejected, batch.num_rows - len(ifs)
 
     async def process(self, batch: pa.Table) -> StageResult:
         from caravan.synth.relax import (
@@ -282,10 +321,9 @@ class Relax(Stage):
 
         cfg, llm = self._cfg, self.llm
         out = StageResult()
-        pairs, skipped = self._select(batch)
-        out.counters["not_if_rows"] = batch.num_rows - len(pairs) - len(skipped)
-        for s in skipped:
-            out.rejected.append(Rejection(s["id"], s["reason"], s["details"]))
+        pairs, skipped, not_if = self.pairs(batch)
+        out.counters["not_if_rows"] = not_if
+        out.rejected.extend(skipped)
         rewrites = await llm.acomplete(
             rewrite_requests(llm, cfg, self._template, pairs), progress=False
         )
@@ -310,7 +348,7 @@ class Relax(Stage):
             if p.reason is not None:
                 out.rejected.append(Rejection(
                     p.row["id"], p.reason, p.details,
-                    {"id": p.row["id"], "dropped_constraint": p.ids[p.drop],
+                    {**p.row, "dropped_constraint": p.ids[p.drop],
                      "relaxed_prompt": p.relaxed_prompt, "relaxed_answer": p.relaxed_answer},
                 ))  # fmt: skip
         return out
@@ -319,7 +357,7 @@ class Relax(Stage):
         from caravan.synth.relax import rewrite_requests
 
         self.setup()
-        pairs, _ = self._select(batch)
+        pairs, _, _ = self.pairs(batch)
         return [(self.llm, rewrite_requests(self.llm, self._cfg, self._template, pairs))]
 
 
@@ -343,6 +381,8 @@ class Dedup(GlobalStage):
     async def process(self, batch: pa.Table) -> StageResult:
         from caravan.synth.dedup import dedup_texts
 
+        if batch.num_rows == 0:
+            return StageResult()
         if self.field not in batch.column_names:
             raise CaravanError(f"{self.name}: no `{self.field}` column to deduplicate on")
         rows = batch.to_pylist()

@@ -3,7 +3,8 @@ prompt lengths, why rows were rejected, how much of the persona file was used, a
 clusters of near-duplicate prompts.
 
 Inputs are the rows of a `synth generate` output (prompt, persona, constraint_type, ...),
-its `.rejected.jsonl` side file (stage, reason, details, text) and the persona file.
+its `.rejected.jsonl` side file (id, stage, reason, details and the rejected `row`; files of
+older versions carried the row's fields at the top level) and the persona file.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def rejection_reasons(rejected: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"stage": s, "reason": why, "rows": n} for (s, why), n in counts.most_common()]
 
 
+def flat(rejected: dict[str, Any]) -> dict[str, Any]:
+    """A rejected-file entry with its row's fields beside id, stage, reason and details."""
+    row = rejected.get("row") or {}
+    out = {**row, **{k: v for k, v in rejected.items() if k != "row"}}
+    out.setdefault("text", row.get("text") or row.get("prompt"))
+    return out
+
+
 def persona_coverage(
     personas: list[dict[str, Any]],
     rows: list[dict[str, Any]],
@@ -54,7 +63,7 @@ def persona_coverage(
     were never drawn (matched by persona text, so it works whatever the id column)."""
     pool = {str(p.get(persona_field) or "").strip() for p in personas} - {""}
     kept = {str(r.get("persona") or "").strip() for r in rows}
-    dropped = {str(r.get("persona") or "").strip() for r in rejected} - kept
+    dropped = {str(flat(r).get("persona") or "").strip() for r in rejected} - kept
     return {
         "personas": len(pool),
         "kept": len(kept & pool),
@@ -78,8 +87,8 @@ def near_duplicate_clusters(
 
     texts = {r["id"]: r.get("prompt") or "" for r in rows}
     groups: dict[str, dict[str, Any]] = {}
-    for r in rejected:
-        if r.get("stage") != "dedup":
+    for r in map(flat, rejected):
+        if r.get("stage") not in ("dedup", "synth.dedup"):
             continue
         details = " ".join(r.get("details") or [])
         head = (

@@ -53,7 +53,7 @@ def test_dedup_command(synth, tmp_path):
     assert "removed 1 (0 exact, 1 near-duplicate)" in res.output
     assert [r["id"] for r in read_records(out).to_pylist()] == ["r0", "r2"]
     (rej,) = [json.loads(x) for x in (tmp_path / "d.rejected.jsonl").read_text().splitlines()]
-    assert rej["id"] == "r1" and rej["reason"] == "near duplicate" and "r0" in rej["details"][0]
+    assert rej["id"] == "r1" and rej["reason"] == "near_duplicate" and "r0" in rej["details"][0]
 
 
 def test_descriptions_state_their_constraints_for_every_id():

@@ -48,9 +48,9 @@ def test_if_rows_carry_checkable_ground_truth(synth, api, double, tmp_path):
         assert row["constraint_type"] == ", ".join(label.instruction_ids)
     # The beekeeper's prompt never states its constraints: three draws, then rejected.
     (bee,) = rejected
-    assert bee["persona_id"] == "ex-06"
-    assert bee["reason"] == "constraints not stated in prompt"
-    assert bee["draws"] == 3 and bee["details"]
+    assert bee["row"]["persona_id"] == "ex-06"
+    assert bee["reason"] == "constraints_not_stated_in_prompt"
+    assert bee["row"]["draws"] == 3 and bee["details"]
     bee_calls = [e for e in double.generation_requests() if "beekeeper" in json.dumps(e.body)]
     assert len(bee_calls) == 3
     assert len(double.generation_requests()) == 19 + 3
@@ -92,8 +92,8 @@ def test_duplicates_are_removed_with_reasons(synth, api, tmp_path):
     rows = read_records(out).to_pylist()
     assert len(rows) == 19
     (dup,) = _jsonl(tmp_path / "gsm.rejected.jsonl")
-    assert dup["reason"] == "exact duplicate"
-    assert {dup["persona_id"]} <= {"ex-01", "ex-12"}
+    assert dup["reason"] == "exact_duplicate"
+    assert {dup["row"]["persona_id"]} <= {"ex-01", "ex-12"}
     assert "duplicates gsm-ex-" in dup["details"][0]
     assert "dedup: kept 19, removed 1 (1 exact, 0 near-duplicate)" in res.output
     res = synth("generate", "--persona", "example", "--task", "gsm", "--no-dedup",
@@ -145,9 +145,9 @@ def test_failed_requests_are_rejected_not_lost(synth, api, double, tmp_path):
                 "--max-retries", "0", *api)  # fmt: skip
     assert res.exit_code == 0, res.stderr
     rejected = _jsonl(tmp_path / "m.rejected.jsonl")
-    (rej,) = [r for r in rejected if r["reason"] == "request failed"]
+    (rej,) = [r for r in rejected if r["reason"] == "request_failed"]
     assert (
-        rej["persona_id"] == "ex-02" and "500" in rej["details"][0] or "server" in rej["details"][0]
+        rej["row"]["persona_id"] == "ex-02" and "500" in rej["details"][0] or "server" in rej["details"][0]
     )
     assert len(read_records(out)) == 20 - len(rejected)
     # A rerun retries only the failed request (finished ones are cached).

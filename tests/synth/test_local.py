@@ -13,8 +13,8 @@ import pytest
 from caravan.records import read_records
 from caravan.synth.models import DEFAULT_LOCAL_MODEL, no_local_model_message
 
-GEN_REASONS = {"truncated", "empty prompt", "constraints not stated in prompt",
-               "exact duplicate", "near duplicate"}  # fmt: skip
+GEN_REASONS = {"truncated", "empty_prompt", "constraints_not_stated_in_prompt",
+               "exact_duplicate", "near_duplicate"}  # fmt: skip
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -57,7 +57,7 @@ def test_generate_every_task_with_the_tiny_model(
                     "--max-tokens", "12", "--max-attempts", "2", "--output", out, "--no-progress")  # fmt: skip
         rejected = _jsonl(tmp_path / f"{task}.rejected.jsonl")
         assert {r["reason"] for r in rejected} <= GEN_REASONS
-        assert all(r["persona_id"].startswith("ex-") and r["details"] for r in rejected)
+        assert all(r["row"]["persona_id"].startswith("ex-") and r["details"] for r in rejected)
         if res.exit_code == 0:
             rows = read_records(out).to_pylist()
             assert f"with local:{tiny_model_dir}" in res.output
@@ -68,7 +68,7 @@ def test_generate_every_task_with_the_tiny_model(
         assert len(rows) + len(rejected) == 3
     # an IF prompt of random text never states its constraints: regenerated, then rejected
     if_rejected = _jsonl(tmp_path / "if.rejected.jsonl")
-    assert {r["draws"] for r in if_rejected if r["reason"].startswith("constraints")} <= {2}
+    assert {r["row"]["draws"] for r in if_rejected if r["reason"].startswith("constraints")} <= {2}
 
 
 def test_solve_and_relax_with_the_tiny_model(synth, tiny_model_dir, tmp_path):
@@ -100,15 +100,15 @@ def test_solve_and_relax_with_the_tiny_model(synth, tiny_model_dir, tmp_path):
     assert len(kept) + len(rejected) == 5
     by_id = {r["id"]: r for r in rejected}
     # the code reply must be JSON with tests: random text is a recorded parse failure
-    assert by_id["c"]["reason"] == "request failed" and "parse_failure" in by_id["c"]["details"][0]
-    allowed = {"truncated", "no majority answer", "answer fails its constraints", "request failed",
-               "empty answer"}  # fmt: skip
+    assert by_id["c"]["reason"] == "request_failed" and "parse_failure" in by_id["c"]["details"][0]
+    allowed = {"truncated", "no_majority_answer", "answer_fails_its_constraints", "request_failed",
+               "empty_answer"}  # fmt: skip
     assert {r["reason"] for r in rejected} <= allowed
     assert all(r["samples"] == (2 if r["task"] in ("math", "gsm") else 1) for r in kept)
     res = synth("relax", "--input", prompts, "--output", tmp_path / "r.parquet", *local)
     assert res.exit_code == 1  # random text cannot keep the other constraint stated
     (rej,) = _jsonl(tmp_path / "r.rejected.jsonl")
     assert rej["id"] == "i" and rej["reason"] in {
-        "rewrite failed",
-        "rewrite lost a kept constraint",
+        "rewrite_failed",
+        "rewrite_lost_a_kept_constraint",
     }

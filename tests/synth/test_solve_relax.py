@@ -77,7 +77,7 @@ def test_if_verify_rejects_answers_that_break_constraints(synth, api, double, if
     res = synth("solve", "--input", src, "--output", tmp_path / "s.parquet", "--verify", *api)
     assert res.exit_code == 0, res.stderr
     (rej,) = _jsonl(tmp_path / "s.rejected.jsonl")
-    assert rej["id"] == rows[0]["id"] and rej["reason"] == "answer fails its constraints"
+    assert rej["id"] == rows[0]["id"] and rej["reason"] == "answer_fails_its_constraints"
     assert rej["details"] and all(
         d.removeprefix("fails ") in label.instruction_ids for d in rej["details"]
     )
@@ -102,8 +102,8 @@ def test_math_majority_gives_ground_truth(synth, api, double, tmp_path):
     }
     assert all("\\boxed{42}" in r["messages"][-1]["content"] for r in rows)
     (rej,) = _jsonl(tmp_path / "sft.rejected.jsonl")
-    assert rej["persona_id"] == "ex-08" and rej["reason"] == "no majority answer"
-    assert rej["details"][0].startswith("4 samples:") and len(rej["answers"]) == 4
+    assert rej["row"]["persona_id"] == "ex-08" and rej["reason"] == "no_majority_answer"
+    assert rej["details"][0].startswith("4 samples:") and len(rej["row"]["answers"]) == 4
     # four samples per prompt, each asked once
     assert len([e for e in double.generation_requests() if "boxed" in json.dumps(e.body)]) == 4 * n
 
@@ -126,8 +126,9 @@ def test_gsm_code_instruction_tasks(synth, api, double, tmp_path):
                 "assert add(1, 2) == 3",
                 "assert add(2, 2) == 4",
             ]
-            assert [r["reason"] for r in rejected] == ["own tests fail"]
-            assert rejected[0]["persona_id"] == "ex-09" and "failed" in rejected[0]["details"][0]
+            assert [r["reason"] for r in rejected] == ["own_tests_fail"]
+            assert rejected[0]["row"]["persona_id"] == "ex-09"
+            assert "failed" in rejected[0]["details"][0]
             # code answers default to Claude; --model overrides (the double speaks OpenAI here)
             assert {r["model"] for r in rows} == {"gpt-4o"}
         if task == "instruction":
@@ -182,7 +183,7 @@ def test_relax_named_constraint_and_single_constraint_rows(synth, api, if_ids, t
     assert "4 of 4 IF prompts have fewer than 2 constraints" in res.stderr
     assert "--min-constraints 2" in res.stderr
     reasons = {r["reason"] for r in _jsonl(tmp_path / "r.rejected.jsonl")}
-    assert reasons == {"fewer than 2 constraints"}
+    assert reasons == {"fewer_than_2_constraints"}
     two = tmp_path / "two.parquet"
     synth("generate", "--persona", "example", "--task", "if", "-n", "8", "--output", two,
           "--constraint-ids", "punctuation:no_comma,detectable_format:title",

@@ -85,3 +85,14 @@ def test_complete_appends_the_answer(double, tmp_path):
     assert row["id"] == "q1" and row["messages"][-1]["role"] == "assistant"
     assert row["messages"][-1]["content"] == row["response"]
     assert got.rejected.to_pylist()[0]["reason"] == "request_failed"
+
+
+def test_solve_answers_code_with_its_own_session(double, tmp_path):
+    rows = [{"id": "m", "prompt": "Add 40 and 2.", "task": "math"},
+            {"id": "c", "prompt": "Write add(a, b).", "task": "code"}]  # fmt: skip
+    coder = LLM("gpt-4o-mini", base_url=double.base_url + "/v1", cache=tmp_path / "c.sqlite")
+    got = Solve(llm=_llm(double, tmp_path), code_llm=coder, verify=True)(rows, progress=False)
+    assert {r["id"]: r["model"] for r in got.to_list()} == {"m": "gpt-4o", "c": "gpt-4o-mini"}
+    sent = {e.body["model"]: e.body["messages"][-1]["content"]
+            for e in double.generation_requests()}  # fmt: skip
+    assert "add(a, b)" in sent["gpt-4o-mini"] and "Add 40 and 2" in sent["gpt-4o"]

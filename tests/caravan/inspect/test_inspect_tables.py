@@ -58,6 +58,14 @@ def test_synthesis_tables():
     heads = {c["kept"]: c for c in clusters}
     assert heads["if-0"]["members"] == ["if-1"]  # near-miss that survived dedup
     assert heads["if-2"]["members"] == ["if-4"] and heads["if-2"]["size"] == 2
+    # the one rejected-file format (the rejected row under `row`) reads the same
+    unified = [{"id": r["id"], "stage": "synth." + r["stage"], "reason": r["reason"],
+                "details": r["details"],
+                "row": {"persona": r["persona"],
+                        "prompt" if r["stage"] == "dedup" else "text": r["text"]}}
+               for r in rejected]  # fmt: skip
+    assert S.persona_coverage(personas, rows, unified) == cov
+    assert S.near_duplicate_clusters(rows, unified, threshold=0.5) == clusters
     assert "&lt;" in S.samples_html([_row(9, "<p>", "<b>hi</b>", "")])
 
 
