@@ -160,14 +160,15 @@ class StageWorker:
             self.stage.setup()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from caravan.runner import stopped
+        from caravan.runner import failures, stopped
         from caravan.stage import StageResult
 
-        keys, results, spent, halted = [], [], [], []
+        keys, results, spent, halted, finished = [], [], [], [], []
         for key, blob in zip(batch.column("key").to_pylist(), batch.column("batch").to_pylist(),
                              strict=True):  # fmt: skip
             sessions = self.stage.sessions()
             before = [s.spent_usd for s in sessions]
+            failed_before = failures(self.stage)
             result = self.loop.run_until_complete(self.stage.process(_from_ipc(blob)))
             if not isinstance(result, StageResult):
                 raise CaravanError(f"stage {self.stage.name}: process() must return a StageResult")
@@ -175,12 +176,14 @@ class StageWorker:
             results.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
             spent.append([s.spent_usd - b for s, b in zip(sessions, before, strict=True)])
             halted.append(stopped(self.stage))
+            finished.append(failures(self.stage) == failed_before and not halted[-1])
         return pa.table(
             {
                 "key": keys,
                 "result": pa.array(results, pa.binary()),
                 "spent": pa.array(spent, pa.list_(pa.float64())),
                 "stopped": pa.array(halted, pa.bool_()),
+                "finished": pa.array(finished, pa.bool_()),
             }
         )
 
@@ -266,13 +269,14 @@ def apply(
             )
             rows_of = {k: b.num_rows for k, b in todo}
             for part in out.iter_batches(batch_size=None, batch_format="pyarrow"):
-                for key, text, costs, halt in zip(part.column("key").to_pylist(),
-                                                  part.column("result").to_pylist(),
-                                                  part.column("spent").to_pylist(),
-                                                  part.column("stopped").to_pylist(),
-                                                  strict=True):  # fmt: skip
+                for key, text, costs, halt, whole in zip(part.column("key").to_pylist(),
+                                                         part.column("result").to_pylist(),
+                                                         part.column("spent").to_pylist(),
+                                                         part.column("stopped").to_pylist(),
+                                                         part.column("finished").to_pylist(),
+                                                         strict=True):  # fmt: skip
                     result = pickle.loads(text)
-                    if jnl is not None and not halt:  # unsent requests: redo on a rerun
+                    if jnl is not None and whole:  # failed or unsent requests: redo on a rerun
                         jnl.put(key, result)
                     if halt:
                         counters["batches_stopped"] += 1

@@ -121,6 +121,11 @@ def _spent(stage: Stage) -> float:
     return sum(s.spent_usd for s in stage.sessions())
 
 
+def failures(stage: Stage) -> int:
+    """Requests of the stage's sessions that ended in an error so far."""
+    return sum(s.failed for s in stage.sessions())
+
+
 def stopped(stage: Stage) -> bool:
     """A session's guard stopped sending (cost cap, dead endpoint): the batch just done has
     unsent requests, so it must not be journaled as finished."""
@@ -158,10 +163,14 @@ async def arun_stage(
                 if not ready:
                     stage.setup()
                     ready = True
+                failed_before = failures(stage)
                 result = await stage.process(batch)
                 if not isinstance(result, StageResult):
                     raise CaravanError(f"stage {stage.name}: process() must return a StageResult")
-                if jnl is not None and key is not None and not stopped(stage):
+                # a batch with a failed or unsent request is not finished: a rerun redoes it,
+                # asking only what the cache does not hold
+                finished = failures(stage) == failed_before and not stopped(stage)
+                if jnl is not None and key is not None and finished:
                     jnl.put(key, result)
             else:
                 counters["batches_resumed"] += 1

@@ -100,6 +100,7 @@ class LLM:
         self._lock = threading.Lock()
         self.spent_usd = 0.0  # fresh (not cached) calls of this session
         self.calls = 0
+        self.failed = 0  # requests that ended in an error (their batch is not finished)
 
     # ---- description ----------------------------------------------------------------------
 
@@ -285,6 +286,7 @@ class LLM:
                 await backend.aclose()
         fresh = [r for r in responses if not r.cached]
         self.calls += len(fresh)
+        self.failed += sum(1 for r in responses if not r.ok)
         self.spent_usd += sum(r.cost_usd or 0.0 for r in fresh)
         return responses
 

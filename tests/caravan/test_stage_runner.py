@@ -188,3 +188,24 @@ def test_cv_run_chains_stages_in_memory():
 
     out = cv.run([Evens(), Total()], ROWS, progress=False)
     assert out.to_list() == [{"id": "total", "n": 20, "rows": 5}]
+
+
+def test_a_batch_with_a_failed_request_is_redone_on_a_rerun(double, llm_env, tmp_path):
+    """A request that failed for good (after its retries) leaves its batch unfinished: the
+    journal does not keep it, so a rerun asks that request again, and only that one."""
+    from caravan.session import LLM
+    from caravan.synth.stages import Complete
+
+    rows = [{"id": f"q{i}", "prompt": f"Question {i}?"} for i in range(6)]
+    double.fail_prompt("Question 4?", "500")
+    llm = LLM("m", base_url=f"{double.base_url}/v1", max_retries=0, progress=False)
+    first = run_stage(Complete(llm=llm), rows, journal=tmp_path / "j", batch_size=3,
+                      progress=False)  # fmt: skip
+    assert first.table.num_rows + first.rejected.num_rows == 6
+    assert len(list((tmp_path / "j").glob("*.json"))) == 1  # only the batch without a failure
+    seen = len(double.generation_requests())
+    double._fault_for_text.clear()  # the server recovers
+    again = run_stage(Complete(llm=LLM("m", base_url=f"{double.base_url}/v1", progress=False)),
+                      rows, journal=tmp_path / "j", batch_size=3, progress=False)  # fmt: skip
+    assert len(double.generation_requests()) == seen + 1  # q4 alone; the rest from the cache
+    assert again.table.num_rows == 6 and again.rejected.num_rows == 0
