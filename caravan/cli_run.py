@@ -186,13 +186,16 @@ def finish(
     rejected: Path | None = None,
     config: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the rows, the rejected side file and provenance; then drop the journal."""
+    """Write the rows, the rejected side file and provenance; then drop the journal, unless
+    a batch is unfinished (a failed or unsent request), so a rerun redoes only those."""
     from caravan.secrets import public_argv
 
     path = result.write(
         output, kind, rejected=rejected, config=config, command=public_argv(sys.argv)
     )
-    shutil.rmtree(journal_for(output), ignore_errors=True)
+    unfinished = sum(v for k, v in result.stats.items() if k.endswith(".batches_unfinished"))
+    if not unfinished:  # else a rerun still skips every finished batch
+        shutil.rmtree(journal_for(output), ignore_errors=True)
     return path
 
 

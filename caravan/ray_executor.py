@@ -278,6 +278,8 @@ def apply(
                     result = pickle.loads(text)
                     if jnl is not None and whole:  # failed or unsent requests: redo on a rerun
                         jnl.put(key, result)
+                    if not whole:
+                        counters["batches_unfinished"] += 1
                     if halt:
                         counters["batches_stopped"] += 1
                     done[key] = result

@@ -172,6 +172,8 @@ async def arun_stage(
                 finished = failures(stage) == failed_before and not stopped(stage)
                 if jnl is not None and key is not None and finished:
                     jnl.put(key, result)
+                if not finished:
+                    counters["batches_unfinished"] += 1
             else:
                 counters["batches_resumed"] += 1
             rows.extend(result.rows)

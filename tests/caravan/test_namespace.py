@@ -45,8 +45,9 @@ def test_installed_package_exposes_only_caravan(tmp_path):
 
 
 def test_bundled_files_load_outside_the_source_tree(tmp_path):
-    """Templates, example personas, recipes and accelerate configs are found from any
-    folder (tests run from the repository root, where flat folder names would resolve)."""
+    """Templates, example personas, recipes and accelerate configs ship in the installed
+    package and are found from any folder (tests run from the repository root, where flat
+    folder names would resolve and the source folders stand in for the package)."""
     code = (
         "from caravan.prefs.judge import _template\n"
         "from caravan.synth.personas import example_personas_path\n"
@@ -61,7 +62,25 @@ def test_bundled_files_load_outside_the_source_tree(tmp_path):
         "assert 'tulu3-8b-dpo' in shipped_recipes(), shipped_recipes()\n"
         "print(accelerate_config_path('fsdp2-8gpu').is_file())\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    # as a user gets it: a regular (not editable) install, run from another folder
+    # built from the repository's files alone (a stale egg-info would list files for it)
+    import shutil
+
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard"],
+        check=True, capture_output=True, text=True,
+    ).stdout.split("\n")  # fmt: skip
+    src = tmp_path / "src"
+    for rel in filter(None, listed):
+        if (ROOT / rel).is_file() and not rel.startswith(("tests/", "benchmarks/", "notebooks/")):
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / rel, src / rel)
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(src)], check=True, capture_output=True,
+    )  # fmt: skip
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(site)}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
     )

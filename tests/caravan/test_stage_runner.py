@@ -193,8 +193,9 @@ def test_cv_run_chains_stages_in_memory():
 def test_a_batch_with_a_failed_request_is_redone_on_a_rerun(double, llm_env, tmp_path):
     """A request that failed for good (after its retries) leaves its batch unfinished: the
     journal does not keep it, so a rerun asks that request again, and only that one."""
-    from caravan.session import LLM
     from caravan.synth.stages import Complete
+
+    from caravan.session import LLM
 
     rows = [{"id": f"q{i}", "prompt": f"Question {i}?"} for i in range(6)]
     double.fail_prompt("Question 4?", "500")
