@@ -87,7 +87,7 @@ class CallArgs:
         on a Ray worker, whose guard the driver does not see)."""
         if self.guard is not None:
             self.guard.check()
-        halted = sum(v for k, v in (result.stats if result else {}).items()
+        halted = sum(v for k, v in (result.stats if result is not None else {}).items()
                      if k.endswith(".batches_stopped"))  # fmt: skip
         if halted:
             from caravan.llm.guard import RunStopped
