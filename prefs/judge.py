@@ -125,7 +125,7 @@ def judgement_schema(aspect: str, count: int) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=32)
 def _template(name: str) -> Template:
-    text = resources.files("prefs").joinpath("templates", name).read_text(encoding="utf-8")
+    text = resources.files("caravan.prefs").joinpath("templates", name).read_text(encoding="utf-8")
     return Template(text)
 
 

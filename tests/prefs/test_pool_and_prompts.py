@@ -111,7 +111,7 @@ def test_only_if_rows_keep_ground_truth(tmp_path):
 def test_the_shipped_example_pool_parses():
     from importlib import resources
 
-    path = resources.files("prefs").joinpath("examples", "pool.yaml")
+    path = resources.files("caravan.prefs").joinpath("examples", "pool.yaml")
     models = load_pool(path)
     assert len(models) == 6 and {m.provider for m in models} == {"openai", "anthropic", "vllm"}
     assert all(m.params["max_tokens"] == 2048 for m in models)
