@@ -22,7 +22,7 @@ from caravan.prefs.output import IF_DROPPED
 from caravan.prefs.pool import PoolModel, pool_session
 from caravan.prefs.prompts import PromptItem, load_prompts
 
-from caravan.dataset import Dataset
+from caravan.dataset import Dataset, rejected_path_for
 from caravan.errors import CaravanError
 
 if TYPE_CHECKING:
@@ -246,6 +246,18 @@ class BuildReport:
     side_table: Path | None = None
     rejected: Path | None = None
 
+    def count(self, prompts: list[dict[str, Any]], status: dict[str, str]) -> None:
+        """Exclusion reasons, failed judge calls and failed generations of every prompt."""
+        for row in prompts:
+            if status.get(row["id"], "paired") != "paired":
+                self.excluded[status[row["id"]]] += 1
+            for outcome in row.get("aspects") or []:
+                if not outcome["ok"]:
+                    self.judge_failures[outcome["aspect"]] += 1
+            for cand in row["candidates"]:
+                if not cand["ok"]:
+                    self.generation_failures[cand["model"]] += 1
+
     def lines(self) -> list[str]:
         out = [
             f"prompts: {self.prompts} ({self.duplicates} duplicate prompts dropped)",
@@ -275,14 +287,22 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _rejected_rows(data: Dataset, stages: tuple[str, ...]) -> list[dict[str, Any]]:
+def prompt_outcomes(
+    items: list[PromptItem], judged: Dataset, paired: Dataset, dropped: set[str]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Every prompt's last row (judged, or rejected on the way) in input order, and its
+    status: "paired", or why it has no pair."""
     import json
 
-    return [
-        {**json.loads(r["row"]), "_reason": r["reason"]}
-        for r in data.rejected.to_pylist()
-        if r["stage"] in stages and r["row"]
-    ]
+    last = {r["id"]: r for r in judged.to_list()}
+    status = {r["id"]: "paired" for r in paired.to_list()}
+    for rec in paired.rejected.to_pylist():
+        if rec["stage"] in ("prefs.judge", "prefs.binarize") and rec["row"]:
+            last.setdefault(rec["id"], json.loads(rec["row"]))
+            status[rec["id"]] = rec["reason"]
+    for rid in dropped & status.keys():
+        status[rid] = IF_DROPPED
+    return [last[it.id] for it in items if it.id in last], status
 
 
 def run_build(
@@ -315,30 +335,11 @@ def run_build(
                          merged_if=len(inputs.merged))  # fmt: skip
     dropped: list[dict[str, Any]] = []
     if cfg.verify_if:
-        rows, dropped_ids, report.if_unverified = verify_rows(rows)
-        gone = set(dropped_ids)
-        dropped = [r for r in paired.to_list() + inputs.merged if r["id"] in gone]
-        report.if_dropped = len(dropped)
-
-    # every prompt's last row, and why it has no pair
-    last = {r["id"]: r for r in judged.to_list()}
-    status = {r["id"]: "paired" for r in paired.to_list()}
-    for r in _rejected_rows(paired, ("prefs.judge", "prefs.binarize")):
-        last.setdefault(r["id"], r)
-        status[r["id"]] = r.pop("_reason")
-    for r in dropped:
-        if r["id"] in status:
-            status[r["id"]] = IF_DROPPED
-    prompts = [last[it.id] for it in inputs.items if it.id in last]
-    for row in prompts:
-        if status.get(row["id"], "paired") != "paired":
-            report.excluded[status[row["id"]]] += 1
-        for outcome in row.get("aspects") or []:
-            report.judge_failures[outcome["aspect"]] += not outcome["ok"]
-        for cand in row["candidates"]:
-            report.generation_failures[cand["model"]] += not cand["ok"]
-    report.judge_failures = +report.judge_failures  # keep only the nonzero counts
-    report.generation_failures = +report.generation_failures
+        kept, dropped_ids, report.if_unverified = verify_rows(rows)
+        dropped = [r for r in rows if r["id"] in set(dropped_ids)]
+        rows, report.if_dropped = kept, len(dropped)
+    prompts, status = prompt_outcomes(inputs.items, judged, paired, {r["id"] for r in dropped})
+    report.count(prompts, status)
     report.pairs = len(rows)
 
     config = {**cfg.public(), "excluded": dict(report.excluded),
@@ -346,8 +347,6 @@ def run_build(
     report.side_table = write_side_table(cfg, prompts, paired, status, config, inputs)
     result = pairs_dataset(rows, dropped, paired, inputs)
     report.output = finish(result, cfg.output, "preference", config=config)
-    from caravan.dataset import rejected_path_for
-
     report.rejected = rejected_path_for(cfg.output)
     return report, result
 
