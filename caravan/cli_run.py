@@ -75,12 +75,15 @@ class CallArgs:
     def session(
         self, model: str, provider: str | None = None, base_url: str | None = None, **params: Any
     ) -> LLM:
-        from caravan.session import LLM
+        from caravan.session import IN_PROCESS, LLM
 
-        return LLM(
+        llm = LLM(
             model, provider, base_url, cache=self.cache or True, settings=self.settings,
             backend_options=dict(self.backend_options), guard=self.guard, **params,
         )  # fmt: skip
+        if llm.provider not in IN_PROCESS:  # --device, --max-batch-size: local models only
+            llm.backend_options = {}
+        return llm
 
     def check(self, result: Dataset | None = None) -> None:
         """After the outputs are written: exit non-zero if the run stopped early (here, or

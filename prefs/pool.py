@@ -46,16 +46,6 @@ class PoolModel:
     options: dict[str, Any] = field(default_factory=dict)
     origin: str = "pool"  # "pool" or "on-policy"
 
-    @property
-    def backend_name(self) -> str:
-        """The cache scope llm/ keys this model's answers with (provider and endpoint, or
-        the local weights' fingerprint)."""
-        from caravan.llm.cache_scope import cache_scope
-
-        return cache_scope(
-            self.provider, self.model, self.base_url, self.options.get("hash_weights")
-        )
-
 
 def _entry(raw: Any, where: str, defaults: dict[str, Any]) -> PoolModel:
     if isinstance(raw, str):

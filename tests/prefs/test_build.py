@@ -243,6 +243,11 @@ def test_failed_generations_are_recorded_and_the_prompt_reported(tmp_path, doubl
     assert (why["stage"], why["reason"]) == ("prefs.judge", "fewer_than_2_responses")
 
 
+def test_local_model_options_do_not_reach_api_models(tmp_path, double, capsys):
+    run(build_args(tmp_path, double, "--device", "cpu", "--max-batch-size", "4"))
+    assert "pairs written: 4" in capsys.readouterr().out
+
+
 def test_on_policy_from_a_server_url(tmp_path, double):
     run(build_args(tmp_path, double, "--k", "2", "--on-policy", "org/policy-7b",
                    "--on-policy-base-url", f"{double.base_url}/v1"))  # fmt: skip
