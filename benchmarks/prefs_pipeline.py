@@ -89,9 +89,13 @@ def main() -> None:
     import os
 
     os.environ.setdefault("OPENAI_API_KEY", "sk-benchmark-not-a-real-key")
+    from caravan.llm.guard import RunGuard
     from caravan.prefs.build import BuildConfig, run_build
     from caravan.prefs.pool import parse_pool
     from caravan.prefs.stats import compute_stats
+
+    from caravan.cli_run import CallArgs
+    from caravan.session import LLMSettings
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -109,21 +113,21 @@ def main() -> None:
                     for j in range(args.pool_size)
                 ]
             )
+            cfg = BuildConfig(
+                prompts=[prompts], output=tmp_path / "out" / "prefs.parquet", pool=pool,
+                k=args.k, judge_model="judge", judge_base_url=f"{double.base_url}/v1",
+            )  # fmt: skip
 
-            def cfg() -> BuildConfig:
-                return BuildConfig(
-                    prompts=[prompts], output=tmp_path / "out" / "prefs.parquet", pool=pool,
-                    k=args.k, judge_model="judge", judge_base_url=f"{double.base_url}/v1",
-                    cache=tmp_path / "cache.sqlite", concurrency=args.concurrency,
-                    progress=False, max_retries=8,
-                )  # fmt: skip
+            def calls() -> CallArgs:
+                settings = LLMSettings(concurrency=args.concurrency, max_retries=8, progress=False)
+                return CallArgs(settings, cache=tmp_path / "cache.sqlite", guard=RunGuard())
 
             quiet = lambda _m: None  # noqa: E731
             start = time.perf_counter()
-            report = run_build(cfg(), log=quiet)
+            report, _ = run_build(cfg, calls(), log=quiet)
             first = time.perf_counter() - start
             start = time.perf_counter()
-            run_build(cfg(), log=quiet)
+            run_build(cfg, calls(), log=quiet)
             resume = time.perf_counter() - start
             figures = compute_stats(tmp_path / "out" / "prefs.parquet")
         finally:

@@ -75,19 +75,22 @@ class CallArgs:
     def session(
         self, model: str, provider: str | None = None, base_url: str | None = None, **params: Any
     ) -> LLM:
-        from caravan.session import LLM
+        from caravan.session import IN_PROCESS, LLM
 
-        return LLM(
+        llm = LLM(
             model, provider, base_url, cache=self.cache or True, settings=self.settings,
             backend_options=dict(self.backend_options), guard=self.guard, **params,
         )  # fmt: skip
+        if llm.provider not in IN_PROCESS:  # --device, --max-batch-size: local models only
+            llm.backend_options = {}
+        return llm
 
     def check(self, result: Dataset | None = None) -> None:
         """After the outputs are written: exit non-zero if the run stopped early (here, or
         on a Ray worker, whose guard the driver does not see)."""
         if self.guard is not None:
             self.guard.check()
-        halted = sum(v for k, v in (result.stats if result else {}).items()
+        halted = sum(v for k, v in (result.stats if result is not None else {}).items()
                      if k.endswith(".batches_stopped"))  # fmt: skip
         if halted:
             from caravan.llm.guard import RunStopped

@@ -66,3 +66,8 @@ def binarize(
         pool = [i for i, _ in lower]
     rejected = rng.choice(pool)
     return Pair(chosen, rejected, best, scores[rejected])  # type: ignore[arg-type]
+
+
+def pair_rng(seed: int, prompt_key: str) -> random.Random:
+    """The seeded draw among equally good (and among lower) responses of one prompt."""
+    return random.Random(f"{seed}:pair:{prompt_key}")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
+from caravan.cli_run import call_options, executor_options
 from caravan.cli_support import group
 
 
@@ -159,51 +159,21 @@ P = click.Path(path_type=Path)
     type=P,
     help="Where every response and rating goes [default: OUTPUT.responses.parquet].",
 )
-@click.option(
-    "--cache",
-    default=None,
-    type=P,
-    help="SQLite cache/resume file [default: $CARAVAN_LLM_CACHE, else "
-    "$CARAVAN_CACHE_DIR/llm/responses.sqlite].",
-)
-@click.option("--refresh", is_flag=True, help="Ask again even when cached; overwrite the cache.")
-@click.option(
-    "--max-cost",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Spending cap in USD for generation and judging together: no request is sent once "
-    "spent + in-flight worst case would pass it; exit non-zero.",
-)
-@click.option("--batch", is_flag=True, help="Judge through the provider's Batch API.")
-@click.option("--poll-interval", "batch_poll_s", default=30.0, show_default=True, type=float)
-@click.option(
-    "--batch-max-wait",
-    "batch_max_wait_s",
-    default=None,
-    type=float,
-    help="Stop waiting after this many seconds; a rerun collects the batches.",
-)
-@click.option("--concurrency", default=64, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-retries", default=8, show_default=True, type=click.IntRange(min=0))
-@click.option("--timeout", "timeout_s", default=120.0, show_default=True, type=float)
-@click.option(
-    "--prices",
-    default=None,
-    type=click.Path(path_type=Path, exists=True),
-    help="YAML price table overriding the built-in one.",
-)
-@click.option("--dry-run", is_flag=True, help="Estimate requests, tokens and cost; send nothing.")
-@click.option("--no-progress", is_flag=True)
+@call_options
+@executor_options
 def build(**o) -> None:
     """Answer prompts with k pool models (and the policy), rate every response with the
-    judge on each aspect, and write chosen/rejected pairs plus a side table of all
-    responses and ratings. Paid responses are cached: rerun the same command to resume."""
-    from caravan.llm.guard import RunGuard
-    from caravan.prefs.build import BuildConfig, BuildPending, dry_run, run_build
-    from caravan.prefs.judge import ASPECTS
+    judge on each aspect, and write chosen/rejected pairs, a side table of all responses
+    and ratings, and OUTPUT.rejected.jsonl (why each unpaired prompt has no pair). Paid
+    responses are cached and finished batches journaled: rerun the same command to resume.
+    --batch sends the judge's calls through the provider's Batch API."""
+    from caravan.prefs.build import BuildConfig, dry_run, run_build
+    from caravan.prefs.judge import ASPECTS, DEFAULT_JUDGE_PARAMS
     from caravan.prefs.pool import load_pool, on_policy_model
 
-    judge_params = _params(o["judge_params"], "--judge-params") or None
+    from caravan.cli_run import pop_calls, pop_executor
+
+    calls, executor = pop_calls(o), pop_executor(o)
     policy = None
     if o["on_policy"]:
         options = {"device": o["on_policy_device"]} if o["on_policy_device"] else {}
@@ -219,21 +189,13 @@ def build(**o) -> None:
         judge_model=o["judge_model"],
         judge_provider=o["judge_provider"],
         judge_base_url=o["judge_base_url"],
+        judge_params={**DEFAULT_JUDGE_PARAMS, **_params(o["judge_params"], "--judge-params")},
         aspects=tuple(a.strip() for a in o["aspects"].split(",") if a.strip()) or ASPECTS,
         judge_retries=o["judge_retries"],
         seed=o["seed"],
         strategy=o["strategy"],
         margin=o["margin"],
         max_tokens=o["max_tokens"],
-        batch=o["batch"],
-        batch_poll_s=o["batch_poll_s"],
-        batch_max_wait_s=o["batch_max_wait_s"],
-        cache=o["cache"],
-        concurrency=o["concurrency"],
-        max_retries=o["max_retries"],
-        timeout_s=o["timeout_s"],
-        prices=o["prices"],
-        progress=not o["no_progress"],
         prompt_field=o["prompt_field"],
         source=o["source"],
         ground_truth_field=o["ground_truth_field"],
@@ -241,23 +203,15 @@ def build(**o) -> None:
         merge_if=list(o["merge_if"]),
         verify_if=o["verify_if"],
         side_table=o["side_table"],
-        refresh=o["refresh"],
-        guard=RunGuard(max_cost=o["max_cost"]),
     )
-    if judge_params is not None:
-        cfg.judge_params = {**cfg.judge_params, **judge_params}
-    if o["dry_run"]:
-        for line in dry_run(cfg).lines():
+    if calls.dry_run:
+        for line in dry_run(cfg, calls):
             click.echo(line)
         return
-    try:
-        report = cfg.guard.run(run_build, cfg)
-    except BuildPending as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(3)
+    report, result = calls.guard.run(run_build, cfg, calls, executor)
     for line in report.lines():
         click.echo(line)
-    cfg.guard.check()
+    calls.check(result)
 
 
 @cli.command()

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from caravan.errors import CaravanError
 
+DEFAULT_JUDGE = "gpt-4o-2024-08-06"
+# Tülu 3 judged at temperature 0.1.
+DEFAULT_JUDGE_PARAMS: dict[str, Any] = {"temperature": 0.1, "max_tokens": 4096}
 ASPECTS = ("helpfulness", "instruction_following", "honesty", "truthfulness")
 TITLES = {
     "helpfulness": "helpfulness",
@@ -251,3 +254,28 @@ def read_judgement(task: JudgeTask, response: Response) -> AspectResult:
     return AspectResult(
         task.aspect, True, [r for r in ratings if r is not None], attempts=response.attempts
     )
+
+
+def worth_retrying(outcome: AspectResult) -> bool:
+    """A failed judge call gets another round unless its replies were already paid for
+    `parse_retries + 1` times and never parsed: the engine retried those itself, and
+    asking again would only pay for the same unusable reply."""
+    from caravan.llm.engine import EngineConfig
+
+    if outcome.ok:
+        return False
+    paid_enough = outcome.attempts >= EngineConfig().parse_retries + 1
+    return not (outcome.error_kind == "parse_failure" and paid_enough)
+
+
+def outcome_row(outcome: AspectResult) -> dict[str, Any]:
+    """An aspect's judgement as plain data (rows carry it between stages and workers)."""
+    return {
+        "aspect": outcome.aspect, "ok": outcome.ok, "error": outcome.error,
+        "error_kind": outcome.error_kind, "raw": outcome.raw, "attempts": outcome.attempts,
+        "ratings": [
+            {"rating": r.rating, "label": r.label, "rationale": r.rationale, "types": r.types,
+             "position": r.position}
+            for r in outcome.ratings
+        ],
+    }  # fmt: skip

@@ -1,16 +1,12 @@
-"""Shape build results into the pairs file (TRL + ultrafeedback_binarized columns) and the
+"""The rows `prefs build` writes: pairs (TRL + ultrafeedback_binarized columns), and the
 side table that keeps every response, model, per-aspect rating, rationale and position."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from caravan.prefs.judge import ASPECTS, TYPE_FIELDS
 from caravan.prefs.prompts import Messages, prompt_id
-
-if TYPE_CHECKING:
-    from caravan.prefs.build import BuildConfig, BuildReport, PromptResult
 
 
 def assistant(text: str) -> Messages:
@@ -51,118 +47,62 @@ def pair_row(
     }
 
 
-def pair_rows(cfg: BuildConfig, results: list[PromptResult]) -> list[dict[str, Any]]:
-    rows = []
-    for result in results:
-        if result.pair is None:
-            continue
-        chosen = result.candidates[result.pair.chosen]
-        rejected = result.candidates[result.pair.rejected]
-        rows.append(
-            pair_row(
-                id=result.item.id,
-                prompt=result.item.prompt,
-                chosen=assistant(chosen.response.text or ""),
-                rejected=assistant(rejected.response.text or ""),
-                score_chosen=result.pair.score_chosen,
-                score_rejected=result.pair.score_rejected,
-                source=result.item.source,
-                chosen_model=chosen.model.name,
-                rejected_model=rejected.model.name,
-                origin="judged",
-                ground_truth=result.item.ground_truth,
-            )
-        )
-    return rows
-
-
 IF_DROPPED = "dropped by --verify-if"
 
 
-def mark_if_dropped(results: list[PromptResult], ids: set[str]) -> None:
-    """Record on each judged prompt whose pair --verify-if dropped that it is no longer
-    paired, so the side table agrees with the pairs file."""
-    for result in results:
-        if result.pair is not None and result.item.id in ids:
-            result.excluded = IF_DROPPED
+def _role(row: dict[str, Any], ci: int, pair: dict[str, Any] | None) -> str | None:
+    if pair is None:
+        return None
+    model = row["candidates"][ci]["model"]  # distinct within a prompt
+    return {pair["chosen_model"]: "chosen", pair["rejected_model"]: "rejected"}.get(model)
 
 
-def side_rows(cfg: BuildConfig, results: list[PromptResult]) -> list[dict[str, Any]]:
-    """One row per response of every prompt, paired or not (nothing is thrown away)."""
+def side_rows(
+    prompts: list[dict[str, Any]], pairs: dict[str, dict[str, Any]], status: dict[str, str]
+) -> list[dict[str, Any]]:
+    """One row per response of every prompt, paired or not (nothing is thrown away).
+
+    `prompts`: each prompt's last row (answered, judged or rejected on the way), in input
+    order; `pairs`: pair rows by prompt id; `status`: "paired" or why the prompt is not."""
     rows = []
-    for result in results:
-        item = result.item
-        status = result.excluded or ("paired" if result.pair is not None else None)
-        for ci, cand in enumerate(result.candidates):
-            r = cand.response
-            row: dict[str, Any] = {
-                "prompt_key": item.id,
-                "prompt_id": item.prompt_id,
-                "source": item.source,
-                "prompt": item.prompt,
+    for row in prompts:
+        judged = list(row.get("judged") or [])
+        scores = row.get("scores") or []
+        outcomes = {o["aspect"]: o for o in row.get("aspects") or []}
+        for ci, cand in enumerate(row["candidates"]):
+            out: dict[str, Any] = {
+                "prompt_key": row["id"],
+                "prompt_id": prompt_id(row["prompt"]),
+                "source": row["source"],
+                "prompt": row["prompt"],
                 "candidate": ci,
-                "model": cand.model.name,
-                "model_id": cand.model.model,
-                "provider": cand.model.provider,
-                "origin": cand.model.origin,
-                "response": r.text,
-                "finish_reason": r.finish_reason,
-                "generation_error": r.error,
-                "judged": ci in result.judged,
-                "score": result.scores.get(ci),
-                "role": (
-                    "chosen"
-                    if result.pair is not None and ci == result.pair.chosen
-                    else "rejected"
-                    if result.pair is not None and ci == result.pair.rejected
-                    else None
-                ),
-                "prompt_status": status,
+                "model": cand["model"],
+                "model_id": cand["model_id"],
+                "provider": cand["provider"],
+                "origin": cand["origin"],
+                "response": cand["text"],
+                "finish_reason": cand["finish_reason"],
+                "generation_error": cand["error"],
+                "judged": ci in judged,
+                "score": scores[ci] if ci < len(scores) else None,
+                "role": _role(row, ci, pairs.get(row["id"])),
+                "prompt_status": status.get(row["id"]),
             }
-            pos = result.judged.index(ci) if ci in result.judged else None
+            pos = judged.index(ci) if ci in judged else None
             for aspect in ASPECTS:
-                outcome = result.aspects.get(aspect)
-                rating = outcome.ratings[pos] if outcome is not None and pos is not None else None
-                row[f"{aspect}_rating"] = rating.rating if rating else None
-                row[f"{aspect}_label"] = rating.label if rating else None
-                row[f"{aspect}_rationale"] = rating.rationale if rating else None
-                row[f"{aspect}_position"] = rating.position if rating else None
-                if aspect in TYPE_FIELDS:
-                    row[f"{aspect}_{TYPE_FIELDS[aspect]}"] = rating.types if rating else None
-                failed = (
-                    outcome if outcome is not None and not outcome.ok and pos is not None else None
+                outcome = outcomes.get(aspect)
+                rating = (
+                    outcome["ratings"][pos] if outcome is not None and pos is not None else None
                 )
-                row[f"{aspect}_judge_error"] = failed.error if failed is not None else None
-                row[f"{aspect}_judge_raw"] = failed.raw if failed is not None else None
-                row[f"{aspect}_judge_attempts"] = outcome.attempts if outcome else None
-            rows.append(row)
+                out[f"{aspect}_rating"] = rating["rating"] if rating else None
+                out[f"{aspect}_label"] = rating["label"] if rating else None
+                out[f"{aspect}_rationale"] = rating["rationale"] if rating else None
+                out[f"{aspect}_position"] = rating["position"] if rating else None
+                if aspect in TYPE_FIELDS:
+                    out[f"{aspect}_{TYPE_FIELDS[aspect]}"] = rating["types"] if rating else None
+                failed = outcome if outcome and not outcome["ok"] and pos is not None else None
+                out[f"{aspect}_judge_error"] = failed["error"] if failed else None
+                out[f"{aspect}_judge_raw"] = failed["raw"] if failed else None
+                out[f"{aspect}_judge_attempts"] = outcome["attempts"] if outcome else None
+            rows.append(out)
     return rows
-
-
-def write_outputs(
-    cfg: BuildConfig,
-    rows: list[dict[str, Any]],
-    side: list[dict[str, Any]],
-    fingerprints: dict[str, str],
-    report: BuildReport,
-) -> tuple[Path, Path]:
-    """Side table first (it holds every paid response), then the pairs file."""
-    from caravan.llm.job import public_argv
-    from caravan.records import Provenance, write_records
-
-    config = cfg.public()
-    config["excluded"] = dict(report.excluded)
-    config["judge_failures"] = dict(report.judge_failures)
-    config["side_table"] = cfg.side_path.name
-    side_path = write_records(
-        side,
-        cfg.side_path,
-        provenance=Provenance.capture(config, fingerprints, public_argv()),
-    )
-    out = write_records(
-        rows,
-        cfg.output,
-        "preference",
-        provenance=Provenance.capture(config, fingerprints, public_argv()),
-    )
-    return out, side_path

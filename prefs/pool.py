@@ -18,12 +18,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from caravan.llm.backends import PROVIDERS
 
 from caravan.errors import CaravanError
 from caravan.yaml_config import read_yaml_file
+
+if TYPE_CHECKING:
+    from caravan.cli_run import CallArgs
+    from caravan.session import LLM
 
 # Tülu 3 sampled pool responses at temperature 1, top_p 1.
 DEFAULT_PARAMS: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0}
@@ -41,16 +45,6 @@ class PoolModel:
     params: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     origin: str = "pool"  # "pool" or "on-policy"
-
-    @property
-    def backend_name(self) -> str:
-        """The cache scope llm/ keys this model's answers with (provider and endpoint, or
-        the local weights' fingerprint)."""
-        from caravan.llm.cache_scope import cache_scope
-
-        return cache_scope(
-            self.provider, self.model, self.base_url, self.options.get("hash_weights")
-        )
 
 
 def _entry(raw: Any, where: str, defaults: dict[str, Any]) -> PoolModel:
@@ -127,9 +121,8 @@ def on_policy_model(
         from caravan.hub import check_exists
 
         check_exists(model, "--on-policy model folder")  # a typo must not go to the hub
-    label = Path(model).name if provider in ("local", "vllm") else model
     return PoolModel(
-        name=f"policy:{label}",
+        name=policy_name(model, provider),
         model=model,
         provider=provider,
         base_url=base_url,
@@ -137,3 +130,18 @@ def on_policy_model(
         options=dict(options or {}),
         origin="on-policy",
     )
+
+
+def policy_name(model: str, provider: str) -> str:
+    """`policy:<folder>` for a local policy, `policy:<served name>` for one on a server."""
+    label = Path(model).name if provider in ("local", "vllm") else model
+    return f"policy:{label}"
+
+
+def pool_session(m: PoolModel, calls: CallArgs) -> LLM:
+    """The LLM session of one pool model (or the policy): provider, endpoint, sampling
+    params and backend options from the pool file; call settings and the one guard (so
+    --max-cost covers every model) from the command. Only the judge uses the Batch API."""
+    llm = calls.session(m.model, m.provider, m.base_url, batch=False, **m.params)
+    llm.backend_options.update(m.options)
+    return llm

@@ -8,7 +8,6 @@ and the binarization rule are prefs' own functions, unchanged.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -17,28 +16,44 @@ from caravan.errors import CaravanError
 from caravan.session import LLM
 from caravan.stage import GlobalStage, Rejection, Stage, StageResult, placeholder_text
 
-_NOWHERE = Path("-")
 
-
-def _pool_model(llm: LLM, origin: str = "pool") -> Any:
+def _pool_model(name: str, llm: LLM, origin: str = "pool") -> Any:
     from caravan.prefs.pool import DEFAULT_PARAMS, PoolModel
 
-    name = llm.model if origin == "pool" else f"policy:{Path(llm.model).name}"
     return PoolModel(
         name=name, model=llm.model, provider=llm.provider, base_url=llm.base_url,
-        params={**DEFAULT_PARAMS, **llm.params}, origin=origin,
+        params={**DEFAULT_PARAMS, **llm.params}, options=dict(llm.backend_options),
+        origin=origin,
     )  # fmt: skip
+
+
+def cached_replies(llm: LLM, requests: list[Any]) -> list[Any]:
+    """What `llm`'s cache already holds for `requests` (None where nothing): dry runs size
+    the next steps from real answers where they can. Nothing is sent."""
+    from caravan.llm.cache import ResponseCache
+
+    path = llm.cache_path
+    if path is None or not path.exists():
+        return [None] * len(requests)
+    cache = ResponseCache(path)
+    try:
+        scope = llm.scope()
+        return [cache.get(r.cache_key(scope), r.id) for r in requests]
+    finally:
+        cache.close()
 
 
 class Answer(Stage):
     """Prompts in; per prompt, `k` models drawn from `pool` (seeded by prompt) plus the
-    `on_policy` model answer it. Rows gain `candidates` (model, origin, text, ok, error)."""
+    `on_policy` model answer it. `pool` is a list of sessions (named by their model) or a
+    mapping name -> session. Rows gain `candidates` (model, model_id, provider, origin,
+    text, ok, error, finish_reason)."""
 
     name = "prefs.answer"
 
     def __init__(
         self,
-        pool: list[LLM],
+        pool: list[LLM] | dict[str, LLM],
         k: int = 4,
         on_policy: LLM | None = None,
         *,
@@ -48,25 +63,27 @@ class Answer(Stage):
         source: str | None = None,
         ground_truth_field: str = "ground_truth",
     ) -> None:
-        from caravan.prefs.build import BuildConfig
+        from caravan.prefs.pool import policy_name
 
-        if not pool or not all(isinstance(m, LLM) for m in pool):
-            raise CaravanError(f"{self.name}: `pool` must be a non-empty list of LLM sessions")
-        names = [m.model for m in pool]
-        if len(set(names)) != len(names):
-            raise CaravanError(f"{self.name}: pool models must differ: {', '.join(names)}")
-        self.pool, self.k, self.on_policy, self.seed = list(pool), k, on_policy, seed
+        named = dict(pool) if isinstance(pool, dict) else {m.model: m for m in pool or []}
+        if not named or not all(isinstance(m, LLM) for m in named.values()):
+            raise CaravanError(f"{self.name}: `pool` must hold LLM sessions (a list or a mapping)")
+        if not isinstance(pool, dict) and len(named) < len(pool):
+            names = ", ".join(m.model for m in pool)
+            raise CaravanError(f"{self.name}: pool models must differ: {names}")
+        if not 1 <= k <= len(named):
+            raise CaravanError(f"{self.name}: k={k}, but the pool holds {len(named)} models")
+        self.names, self.pool = list(named), list(named.values())
+        self.k, self.on_policy, self.seed = k, on_policy, seed
         self.max_tokens, self.prompt_field, self.source = max_tokens, prompt_field, source
         self.ground_truth_field = ground_truth_field
-        self._sessions = {m.model: m for m in pool}
-        policy = None
+        self._sessions = dict(named)
+        self._models = [_pool_model(n, m) for n, m in named.items()]
+        self._policy = None
         if on_policy is not None:
-            policy = _pool_model(on_policy, "on-policy")
-            self._sessions[policy.name] = on_policy
-        self._cfg = BuildConfig(
-            prompts=[], output=_NOWHERE, pool=[_pool_model(m) for m in pool], k=k,
-            on_policy=policy, seed=seed, max_tokens=max_tokens,
-        )  # fmt: skip
+            name = policy_name(on_policy.model, on_policy.provider)
+            self._policy = _pool_model(name, on_policy, "on-policy")
+            self._sessions[name] = on_policy
 
     def _items(self, batch: pa.Table) -> list[Any]:
         from caravan.prefs.prompts import PromptItem, if_ground_truth, row_prompt
@@ -81,13 +98,36 @@ class Answer(Stage):
             for row in batch.to_pylist()
         ]
 
+    def _plan(self, items: list[Any]) -> tuple[list[list[Any]], dict[str, list[Any]]]:
+        from caravan.prefs.generation import plan_generation
+
+        return plan_generation(items, self._models, self.k, self._policy, self.seed,
+                               self.max_tokens)  # fmt: skip
+
+    def _rows(self, items: list[Any], per_prompt: list[list[Any]], got: dict) -> StageResult:
+        out = StageResult()
+        for i, item in enumerate(items):
+            cands = []
+            for m in per_prompt[i]:
+                r = got[(i, m.name)]
+                ok = r.ok and bool((r.text or "").strip())
+                out.counters["responses"] += 1
+                out.counters["failed_responses"] += not ok
+                cands.append({
+                    "model": m.name, "model_id": m.model, "provider": m.provider,
+                    "origin": m.origin, "text": r.text, "ok": ok,
+                    "error": None if r.ok else f"{r.error_kind}: {r.error}",
+                    "finish_reason": r.finish_reason,
+                })  # fmt: skip
+            out.rows.append({"id": item.id, "prompt": item.prompt, "source": item.source,
+                             "ground_truth": item.ground_truth, "candidates": cands})  # fmt: skip
+        return out
+
     async def process(self, batch: pa.Table) -> StageResult:
         import asyncio
 
-        from caravan.prefs.build import plan_generation
-
         items = self._items(batch)
-        per_prompt, per_model = plan_generation(self._cfg, items)
+        per_prompt, per_model = self._plan(items)
         names = list(per_model)
         replies = await asyncio.gather(
             *(
@@ -100,42 +140,42 @@ class Answer(Stage):
             for n, responses in zip(names, replies, strict=True)
             for (i, _), resp in zip(per_model[n], responses, strict=True)
         }
-        out = StageResult()
-        for i, item in enumerate(items):
-            cands = []
-            for m in per_prompt[i]:
-                r = got[(i, m.name)]
-                ok = r.ok and bool((r.text or "").strip())
-                out.counters["responses"] += 1
-                out.counters["failed_responses"] += not ok
-                cands.append({"model": m.name, "origin": m.origin, "text": r.text, "ok": ok,
-                              "error": None if r.ok else f"{r.error_kind}: {r.error}"})  # fmt: skip
-            out.rows.append({"id": item.id, "prompt": item.prompt, "source": item.source,
-                             "ground_truth": item.ground_truth, "candidates": cands})  # fmt: skip
-        return out
+        return self._rows(items, per_prompt, got)
 
     def plan(self, batch: pa.Table) -> list[tuple[Any, list[Any]]]:
-        from caravan.prefs.build import plan_generation
-
-        _, per_model = plan_generation(self._cfg, self._items(batch))
+        _, per_model = self._plan(self._items(batch))
         return [(self._sessions[n], [r for _, r in work]) for n, work in per_model.items()]
 
     def dry_output(self, batch: pa.Table) -> pa.Table:
+        """Cached answers where the cache has them, else replies of the longest allowed
+        length (`cached` says which), so the judge's estimate is exact where it can be."""
+        from caravan.llm.types import Response
+
         items = self._items(batch)
-        text = placeholder_text(self.max_tokens)
-        n = self.k + (self.on_policy is not None)
-        return pa.Table.from_pylist([
-            {"id": it.id, "prompt": it.prompt, "candidates": [
-                {"model": f"m{j}", "origin": "pool", "text": text, "ok": True, "error": None}
-                for j in range(n)]}
-            for it in items
-        ])  # fmt: skip
+        per_prompt, per_model = self._plan(items)
+        got: dict[tuple[int, str], Any] = {}
+        cached: set[tuple[int, str]] = set()
+        for n, work in per_model.items():
+            hits = cached_replies(self._sessions[n], [r for _, r in work])
+            for (i, req), hit in zip(work, hits, strict=True):
+                if hit is not None:
+                    cached.add((i, n))
+                text = placeholder_text(req.params.get("max_tokens") or self.max_tokens)
+                got[(i, n)] = hit or Response(request_id=req.id, text=text)
+        rows = self._rows(items, per_prompt, got).rows
+        for i, row in enumerate(rows):
+            for c in row["candidates"]:
+                c["cached"] = (i, c["model"]) in cached
+        return pa.Table.from_pylist(rows)
 
 
 class Judge(Stage):
     """Answered prompts in; the judge rates every usable response on each aspect
-    (UltraFeedback-style, shown in a seeded order). Rows gain `judged` (candidate indexes)
-    and `scores` (mean valid rating per candidate, None when unrated)."""
+    (UltraFeedback-style, shown in a seeded order). Rows gain `judged` (candidate indexes),
+    `scores` (mean valid rating per candidate, None when unrated) and `aspects` (per
+    aspect: every shown response's rating, label, rationale and position, or the error and
+    raw reply of a call that never validated). A failed call is retried `retries` rounds,
+    unless its reply was already paid for parse_retries + 1 times and never parsed."""
 
     name = "prefs.judge"
 
@@ -147,8 +187,7 @@ class Judge(Stage):
         seed: int = 0,
         retries: int = 1,
     ) -> None:
-        from caravan.prefs.build import DEFAULT_JUDGE_PARAMS
-        from caravan.prefs.judge import ASPECTS, check_aspects
+        from caravan.prefs.judge import ASPECTS, DEFAULT_JUDGE_PARAMS, check_aspects
 
         if not isinstance(llm, LLM):
             raise CaravanError(f"{self.name}: `llm` must be a caravan LLM session")
@@ -168,7 +207,7 @@ class Judge(Stage):
 
     async def process(self, batch: pa.Table) -> StageResult:
         from caravan.prefs.binarize import JUDGE_FAILED, NO_RESPONSES, mean_score
-        from caravan.prefs.judge import read_judgement
+        from caravan.prefs.judge import outcome_row, read_judgement, worth_retrying
 
         out = StageResult()
         work: list[tuple[dict[str, Any], list[int], list[Any]]] = []
@@ -184,7 +223,7 @@ class Judge(Stage):
         outcomes = [read_judgement(t, r) for t, r in zip(tasks, responses, strict=True)]
         out.counters["judge_calls"] += len(tasks)
         for _ in range(self.retries):
-            failed = [i for i, o in enumerate(outcomes) if not o.ok]
+            failed = [i for i, o in enumerate(outcomes) if worth_retrying(o)]
             if not failed:
                 break
             again = await self.llm.acomplete([tasks[i].request for i in failed], progress=False)
@@ -197,16 +236,16 @@ class Judge(Stage):
         for row, judged, ts in work:
             mine = dict(zip(self.aspects, outcomes[pos : pos + len(ts)], strict=True))
             pos += len(ts)
+            aspects = [outcome_row(o) for o in mine.values()]
+            scores: list[float | None] = [None] * len(row["candidates"])
             bad = [f"{a}: {o.error}" for a, o in mine.items() if not o.ok]
             if bad:
-                out.rejected.append(Rejection(row["id"], JUDGE_FAILED, bad, row))
+                judged_row = {**row, "judged": judged, "scores": scores, "aspects": aspects}
+                out.rejected.append(Rejection(row["id"], JUDGE_FAILED, bad, judged_row))
                 continue
-            scores: list[float | None] = [None] * len(row["candidates"])
             for p, cand in enumerate(judged):
                 scores[cand] = mean_score([mine[a].ratings[p].rating for a in self.aspects])
-            ratings = [{"aspect": a, "ratings": [r.rating for r in o.ratings]}
-                       for a, o in mine.items()]  # fmt: skip
-            out.rows.append({**row, "judged": judged, "scores": scores, "ratings": ratings})
+            out.rows.append({**row, "judged": judged, "scores": scores, "aspects": aspects})
         return out
 
     def plan(self, batch: pa.Table) -> list[tuple[Any, list[Any]]]:
@@ -243,8 +282,7 @@ class Binarize(GlobalStage):
         self.strategy, self.margin, self.seed = strategy, margin, seed
 
     async def process(self, batch: pa.Table) -> StageResult:
-        from caravan.prefs.binarize import binarize
-        from caravan.prefs.build import pair_rng
+        from caravan.prefs.binarize import binarize, pair_rng
         from caravan.prefs.output import assistant, pair_row
 
         out = StageResult(counters=Counter())

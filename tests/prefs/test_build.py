@@ -47,6 +47,13 @@ def side(tmp_path):
     return pq.read_table(tmp_path / "out" / "prefs.responses.parquet").to_pylist()
 
 
+def rejected(tmp_path):
+    import json
+
+    text = (tmp_path / "out" / "prefs.rejected.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines()]
+
+
 def test_build_writes_pairs_where_rejected_always_scores_lower(tmp_path, double, capsys):
     run(build_args(tmp_path, double))
     rows = read_records(tmp_path / "out" / "prefs.parquet", "preference").to_pylist()
@@ -72,6 +79,16 @@ def test_build_writes_pairs_where_rejected_always_scores_lower(tmp_path, double,
         models = {s["model"] for s in table if s["prompt_key"] == r["id"]}
         assert len(models) == 3
         assert r["chosen_model"] == max(models, key=lambda m: ratings[m])
+    # the prompts without a pair, in the one rejected-rows file, with why and the whole row
+    found = rejected(tmp_path)
+    assert {(r["id"], r["stage"], r["reason"]) for r in found} == {
+        ("q3", "prefs.judge", "judge_failed"), ("q4", "prefs.binarize", "tie")}  # fmt: skip
+    assert all(set(r) == {"id", "stage", "reason", "details", "row"} for r in found)
+    failed = next(r for r in found if r["id"] == "q3")
+    assert failed["details"][0].startswith("honesty: ") and "not JSON" in failed["details"][0]
+    assert failed["row"]["prompt"] == [{"role": "user", "content": PROMPTS[3]}]
+    assert len(failed["row"]["candidates"]) == 3
+    assert "prefs.rejected.jsonl" in out
 
 
 def test_side_table_keeps_every_rating_and_never_invents_scores(tmp_path, double):
@@ -222,6 +239,13 @@ def test_failed_generations_are_recorded_and_the_prompt_reported(tmp_path, doubl
     assert len(bad) == 3
     assert all(s["response"] is None and "500" in s["generation_error"] for s in bad)
     assert all(s["prompt_status"] == "fewer_than_2_responses" and not s["judged"] for s in bad)
+    why = next(r for r in rejected(tmp_path) if r["id"] == "q5")
+    assert (why["stage"], why["reason"]) == ("prefs.judge", "fewer_than_2_responses")
+
+
+def test_local_model_options_do_not_reach_api_models(tmp_path, double, capsys):
+    run(build_args(tmp_path, double, "--device", "cpu", "--max-batch-size", "4"))
+    assert "pairs written: 4" in capsys.readouterr().out
 
 
 def test_on_policy_from_a_server_url(tmp_path, double):
@@ -231,9 +255,19 @@ def test_on_policy_from_a_server_url(tmp_path, double):
     policy = [s for s in table if s["origin"] == "on-policy"]
     assert len(policy) == len(PROMPTS) and len(table) == 3 * len(PROMPTS)
     assert {s["model"] for s in policy} == {"policy:org/policy-7b"}
+    assert all(s["provider"] == "openai" and s["model_id"] == "org/policy-7b" for s in policy)
     assert all(s["response"].startswith("[org/policy-7b]") for s in policy)
     # the policy is judged with the others (the script rates it 3, between beta and gamma)
     assert {s["score"] for s in policy if s["prompt_status"] == "paired"} == {3.0}
+
+
+def test_dry_run_estimates_the_policy_too(tmp_path, double, capsys):
+    run(build_args(tmp_path, double, "--k", "2", "--on-policy", "org/policy-7b",
+                   "--on-policy-base-url", f"{double.base_url}/v1", "--dry-run"))  # fmt: skip
+    out = capsys.readouterr().out
+    assert double.generation_requests() == []
+    assert "[generate policy:org/policy-7b (openai)]" in out and "requests: 6" in out
+    assert out.count("[generate ") == 5 and "[judge judge-model]" in out
 
 
 def test_anthropic_judge_through_forced_tool_calls(tmp_path, double, capsys):

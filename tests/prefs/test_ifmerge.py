@@ -87,6 +87,10 @@ def test_verify_if_drops_pairs_whose_chosen_answer_fails(tmp_path, double, capsy
     side = read_records(tmp_path / "out" / "prefs.responses.parquet").to_pylist()
     status = {r["prompt_key"]: r["prompt_status"] for r in side}
     assert status == {"q0": "paired", "q1": "dropped by --verify-if", "q2": "paired"}
+    rejected = (tmp_path / "out" / "prefs.rejected.jsonl").read_text().splitlines()
+    dropped = {(r["id"], r["stage"], r["reason"]) for r in map(json.loads, rejected)}
+    assert dropped == {("q1", "prefs.verify_if", "if_constraints_failed"),
+                       ("if-1", "prefs.verify_if", "if_constraints_failed")}  # fmt: skip
 
 
 def test_dry_run_reads_merge_files_and_checks_labels(tmp_path, double, capsys):

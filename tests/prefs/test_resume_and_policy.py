@@ -112,10 +112,11 @@ def test_on_policy_tiny_model_and_dpo_trainer_accepts_the_output(tmp_path, doubl
     assert result.global_step == 1
 
 
-def test_local_policy_loads_once_across_chunks(tmp_path, double, tiny_model_dir, monkeypatch):
+def test_local_policy_loads_once_across_batches(tmp_path, double, tiny_model_dir, monkeypatch):
     from caravan.llm.backends.local import LocalBackend
-    from caravan.prefs.build import BuildConfig, run_build
-    from caravan.prefs.pool import load_pool, on_policy_model
+    from caravan.prefs.stages import Answer
+
+    from caravan.session import LLM
 
     made = []
     real_init = LocalBackend.__init__
@@ -125,14 +126,12 @@ def test_local_policy_loads_once_across_chunks(tmp_path, double, tiny_model_dir,
         real_init(self, *a, **kw)
 
     monkeypatch.setattr(LocalBackend, "__init__", counting)
-    prompts = write_prompts(tmp_path / "prompts.jsonl", CLEAN[:5])
-    cfg = BuildConfig(
-        prompts=[prompts], output=tmp_path / "o.parquet",
-        pool=load_pool(write_pool(tmp_path / "pool.yaml", double.base_url)), k=1,
-        on_policy=on_policy_model(str(tiny_model_dir)), judge_model="judge-model",
-        judge_base_url=f"{double.base_url}/v1", cache=tmp_path / "c.sqlite",
-        progress=False, max_tokens=8, chunk_size=2,
-    )  # fmt: skip
-    report = run_build(cfg, log=lambda _m: None)
-    assert len(made) == 1  # three chunks, one model load
-    assert report.pairs + sum(report.excluded.values()) == 5
+    rows = [{"id": f"q{i}", "prompt": text} for i, text in enumerate(CLEAN[:5])]
+    pool = [LLM(n, base_url=f"{double.base_url}/v1", cache=tmp_path / "c.sqlite")
+            for n in ("alpha", "beta")]  # fmt: skip
+    policy = LLM(str(tiny_model_dir), "local", cache=tmp_path / "c.sqlite", max_tokens=8)
+    answered = Answer(pool, k=1, on_policy=policy)(rows, batch_size=2, progress=False)
+    assert len(made) == 1  # three batches, one model load
+    assert len(answered) == 5
+    assert all(r["candidates"][-1]["ok"] and r["candidates"][-1]["provider"] == "local"
+               for r in answered.to_list())  # fmt: skip

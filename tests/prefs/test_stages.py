@@ -34,6 +34,14 @@ def test_answer_is_per_prompt_with_k_models_and_the_policy(double):
             assert c["ok"] and c["text"].startswith(f"[{c['model'].removeprefix('policy:')}]")
 
 
+def test_a_pool_mapping_names_its_models(double):
+    pool = {"fast": LLM("alpha", base_url=double.base_url + "/v1"),
+            "slow": LLM("beta", base_url=double.base_url + "/v1")}  # fmt: skip
+    got = Answer(pool, k=2)(_rows()[:1], progress=False).to_list()[0]["candidates"]
+    assert {(c["model"], c["model_id"]) for c in got} == {("fast", "alpha"), ("slow", "beta")}
+    assert all(c["text"].startswith(f"[{c['model_id']}]") for c in got)
+
+
 def test_answer_judge_binarize_match_prefs_build(double, tmp_path):
     prompts = write_prompts(tmp_path / "p.jsonl", PROMPTS)
     pool = write_pool(tmp_path / "pool.yaml", double.base_url)
