@@ -71,9 +71,11 @@ class LLM:
         backend_options: dict[str, Any] | None = None,
         system: str | None = None,
         guard: Any = None,
+        placement: Any = None,
         **params: Any,
     ) -> None:
         from caravan.llm.backends import PROVIDERS, resolve_provider
+        from caravan.placement import parse_placement
 
         base = asdict(settings) if settings is not None else {}
         for name in list(params):
@@ -89,6 +91,11 @@ class LLM:
         self.system = system
         self.backend_options = dict(backend_options or {})
         self.guard = guard  # a RunGuard shared by a command's sessions: one --max-cost for all
+        # in-process models on Ray: the engine actors' resources and replicas (`ray:`)
+        self.placement = (
+            None if placement is None else parse_placement(placement, repr(self), self.provider)
+        )
+        self.engines: Any = None  # set by the Ray executor: a backend to those engine actors
         self._cache_arg = cache
         self._cache: Any = None
         self._backend: Any = None
@@ -114,14 +121,20 @@ class LLM:
 
     @classmethod
     def from_config(cls, data: dict[str, Any] | str, where: str = "llm") -> LLM:
-        """From a pipeline file's mapping (`model`, `provider`, `base_url`, settings, params)."""
+        """From a pipeline file's mapping (`model`, `provider`, `base_url`, settings, params,
+        and `ray`: the engine placement of an in-process model)."""
         if isinstance(data, str):
             data = {"model": data}
         if not isinstance(data, dict) or not data.get("model"):
             raise CaravanError(f"{where}: an LLM needs at least `model`")
         data = dict(data)
         params = data.pop("params", None) or {}
-        return cls(**data, **params)
+        if data.get("ray") is not None:
+            data["placement"] = data.pop("ray")
+        try:
+            return cls(**data, **params)
+        except CaravanError as exc:  # name the file's entry, not just the model
+            raise CaravanError(f"{where}: {exc}") from exc
 
     def __getstate__(self) -> dict[str, Any]:
         """Sessions travel to Ray workers: the open cache, backend and lock stay behind, and
@@ -163,6 +176,8 @@ class LLM:
             return self._cache
 
     def _in_process_backend(self) -> Any:
+        if self.engines is not None:  # the model runs in engine actors (Ray executor)
+            return self.engines
         if self.provider not in IN_PROCESS:
             return None
         with self._lock:
