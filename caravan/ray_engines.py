@@ -82,9 +82,11 @@ class EngineActor:
             return "error", (type(exc).__name__, str(exc), getattr(exc, "kind", "backend"))
 
     def stats(self) -> dict[str, Any]:
-        """What this replica did: model loads, batches and requests served, by whom."""
+        """What this replica holds (the resources Ray gave it) and did: model loads,
+        batches and requests served, and for whom."""
         return {
             "pid": os.getpid(),
+            "resources": _ray().get_runtime_context().get_assigned_resources(),
             "loads": self.loads,
             "batches": self.batches,
             "requests": self.requests,
