@@ -23,6 +23,7 @@ import os
 import random
 import re
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from caravan.placement import Placement, engine_resources
 from caravan.ray_executor import NAMESPACE, _ray
 
 ENGINE_PREFIX = "caravan-engine"
+READY_NOTICE_S = 60.0  # say what the run waits for when engines take longer than this
 IN_PROCESS = ("local", "vllm")
 
 
@@ -256,8 +258,14 @@ def start_engines(spec: EngineSpec) -> RemoteBackend:
                 spec.provider, spec.model, dict(spec.options)
             )
         actors.append(_STARTED[name])
+    pending = [a.ready.remote() for a in actors]
+    _, waiting = ray.wait(pending, num_returns=len(pending), timeout=READY_NOTICE_S)
+    if waiting:  # loading a big model takes minutes; a replica may also wait for a node
+        print(f"waiting for {len(waiting)} of {len(actors)} engine replicas of {spec.model} "
+              f"({spec.num_gpus:g} GPUs, {spec.num_cpus:g} CPUs each): loading the model, or "
+              "waiting for a node with that much free", file=sys.stderr, flush=True)  # fmt: skip
     try:
-        scopes = ray.get([a.ready.remote() for a in actors])
+        scopes = ray.get(pending)
     except Exception as exc:
         release_engines({spec.actor_name(r) for r in range(spec.replicas)})
         raise CaravanError(f"{spec.provider} model {spec.model}: engine did not start: "

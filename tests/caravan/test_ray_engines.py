@@ -133,3 +133,70 @@ def test_a_placement_the_cluster_cannot_hold_fails_before_any_work(
     with pytest.raises(CaravanError, match="asks for 1 GPU\\(s\\) .* the cluster has 0"):
         ray_executor.apply(_rows(2), stage, progress=False, workers=1)
     assert llm.engines is None
+
+
+class _Direct:
+    """An EngineActor in this process, called the way a Ray actor handle calls it."""
+
+    def __init__(self, actor) -> None:
+        self.actor = actor
+
+    def __getattr__(self, name):
+        return type("Method", (), {"remote": staticmethod(getattr(self.actor, name))})
+
+
+class _NoRay:
+    class exceptions:  # noqa: N801 - mimics the module
+        RayActorError = ConnectionError
+
+    @staticmethod
+    def get(value):
+        return value
+
+    @staticmethod
+    def get_runtime_context():
+        return type("Context", (), {"get_assigned_resources": staticmethod(dict)})
+
+
+def test_remote_backend_answers_and_fails_as_the_model_in_the_worker_would(
+    tiny_model_dir, monkeypatch
+):
+    """No Ray: two EngineActors called directly stand in for the replicas."""
+    from caravan.llm.backends.local import LocalBackend
+
+    from caravan import ray_engines
+
+    monkeypatch.setattr(ray_engines, "_ray", lambda: _NoRay)
+    model = str(tiny_model_dir)
+    replicas = [ray_engines.EngineActor("local", model, {"max_batch_size": 2}) for _ in range(2)]
+    scopes = {r.ready() for r in replicas}
+    here = LLM(model, "local", cache=False, progress=False, temperature=0, max_tokens=5,
+               max_batch_size=2, concurrency=2)  # fmt: skip
+    inputs = [{"id": f"r{i}", "prompt": f"Say {i}."} for i in range(5)]
+    inputs.append(here.request("bad", "x", params={"n": 3}))  # the backend refuses n > 1
+    there = LLM(model, "local", cache=False, progress=False, temperature=0, max_tokens=5,
+                max_batch_size=2, concurrency=2)  # fmt: skip
+    there.engines = ray_engines.RemoteBackend(
+        "local", model, [_Direct(r) for r in replicas], scopes.pop(), 2
+    )
+    assert there.engines.cache_scope() == here.scope()
+
+    def fields(responses):
+        return [(r.request_id, r.text, r.error, r.error_kind) for r in responses]
+
+    expected = fields(here.complete(inputs))
+    assert fields(there.complete(inputs)) == expected
+    assert "got n=3" in expected[-1][2] and expected[-1][3] == "request"
+    assert all(text for _, text, _, _ in expected[:-1])
+    # the batches went to both replicas, and neither loaded the model twice
+    stats = [r.stats() for r in replicas]
+    assert all(s["batches"] >= 1 and s["loads"] == 1 for s in stats)
+
+    # any other failure reads the same too (its class name kept)
+    def boom(self, requests):
+        raise ValueError("out of luck")
+
+    monkeypatch.setattr(LocalBackend, "complete_batch", boom)
+    failed = fields(there.complete(inputs[:1]))
+    assert failed == fields(here.complete(inputs[:1]))
+    assert failed[0][2] == "request r0: ValueError: out of luck"
