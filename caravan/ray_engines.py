@@ -234,6 +234,16 @@ def engine_spec(session: Any) -> EngineSpec:
 
 
 _STARTED: dict[str, Any] = {}  # actor name -> handle: the driver keeps them alive
+_JOB: list[str] = []  # the Ray job those handles belong to
+
+
+def _forget_old_job() -> None:
+    """After `ray.shutdown()` and a new `init`, the old handles are gone with their actors."""
+    context = _ray().get_runtime_context()
+    job = f"{context.get_node_id()}/{context.get_job_id()}"  # job ids restart per cluster
+    if [job] != _JOB:
+        _STARTED.clear()
+        _JOB[:] = [job]
 
 
 def start_engines(spec: EngineSpec) -> RemoteBackend:
@@ -288,6 +298,7 @@ def engines_for(sessions: list[Any]) -> Iterator[float]:
     actors (started or found here; engines no session of this stage uses are released
     first, so their GPUs are free). Yields the CPUs the engines hold, so the stage's pool
     can leave them free. Sessions are pointed back at their own backends afterwards."""
+    _forget_old_job()
     mine = [s for s in {id(s): s for s in sessions}.values() if s.provider in IN_PROCESS]
     specs = {id(s): engine_spec(s) for s in mine}
     needed = {sp.actor_name(r) for sp in specs.values() for r in range(sp.replicas)}
