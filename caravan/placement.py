@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from caravan.errors import CaravanError
+from caravan.session import IN_PROCESS
 
 KEYS = ("num_gpus", "num_cpus", "replicas")
-IN_PROCESS = ("local", "vllm")
 
 
 @dataclass(frozen=True)

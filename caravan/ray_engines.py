@@ -34,10 +34,10 @@ from typing import Any
 from caravan.errors import CaravanError
 from caravan.placement import Placement, engine_resources
 from caravan.ray_executor import NAMESPACE, _ray
+from caravan.session import IN_PROCESS
 
 ENGINE_PREFIX = "caravan-engine"
 READY_NOTICE_S = 60.0  # say what the run waits for when engines take longer than this
-IN_PROCESS = ("local", "vllm")
 
 
 # ---- the actor ---------------------------------------------------------------------------
