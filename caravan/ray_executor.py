@@ -14,7 +14,9 @@ Heavy read-only state (decontam's eval index) is built once on the driver
 (`stage.shared_state()`) and put in the object store. Workers write LLM responses to one
 cache shard each and read every shard; API rate limits are held by one named actor per
 cluster, so N workers share the provider's limit instead of multiplying it.
-`GlobalStage`s run on the driver over the whole table.
+`GlobalStage`s run on the driver over the whole table. In-process models (local
+transformers, vLLM) run in engine actors of their own (caravan/ray_engines.py), shared by
+every worker, so the stage's actors need no GPU.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pickle
 import time
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -240,15 +243,19 @@ def apply(
     todo = [(k, b) for k, b in zip(keys, batches, strict=True) if k not in done]
     sessions = stage.sessions()
     spent = 0.0
-    with StageProgress(label, selected.num_rows, progress) as bar:
+    with StageProgress(label, selected.num_rows, progress) as bar, ExitStack() as stack:
         for key, b in zip(keys, batches, strict=True):
             if key in done:
                 bar.advance(b.num_rows, len(done[key].rejected))
         if todo:
+            from caravan.ray_engines import engines_for
+
             state = stage.shared_state()
             shared = [ray.put(state)] if state is not None else []
             limits = limits_actor() if _has_limits(stage) else None
-            cpus = ray.cluster_resources().get("CPU", 1)
+            # in-process models run in their own engine actors, not in every stage worker
+            engines = stack.enter_context(engines_for(sessions))
+            cpus = max(0.0, ray.cluster_resources().get("CPU", 1) - engines)
             size = max(1, min(len(todo), workers or int(cpus // max(num_cpus, 0.01)) or 1))
             # a few Ray blocks per worker, each of several stage batches: per-task overhead
             # stays small, the pool stays balanced, results still come back (and are

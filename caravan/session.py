@@ -75,9 +75,11 @@ class LLM:
         system: str | None = None,
         guard: Any = None,
         backend: Any = None,
+        placement: Any = None,
         **params: Any,
     ) -> None:
         from caravan.llm.backends import PROVIDERS, resolve_provider
+        from caravan.placement import parse_placement
 
         base = asdict(settings) if settings is not None else {}
         for name in list(params):
@@ -93,6 +95,11 @@ class LLM:
         self.system = system
         self.backend_options = dict(backend_options or {})
         self.guard = guard  # a RunGuard shared by a command's sessions: one --max-cost for all
+        # in-process models on Ray: the engine actors' resources and replicas (`ray:`)
+        self.placement = (
+            None if placement is None else parse_placement(placement, repr(self), self.provider)
+        )
+        self.engines: Any = None  # set by the Ray executor: a backend to those engine actors
         self._cache_arg = cache
         self._cache: Any = None
         self._backend: Any = backend  # given: the caller owns (and closes) it
@@ -120,14 +127,20 @@ class LLM:
 
     @classmethod
     def from_config(cls, data: dict[str, Any] | str, where: str = "llm") -> LLM:
-        """From a pipeline file's mapping (`model`, `provider`, `base_url`, settings, params)."""
+        """From a pipeline file's mapping (`model`, `provider`, `base_url`, settings, params,
+        and `ray`: the engine placement of an in-process model)."""
         if isinstance(data, str):
             data = {"model": data}
         if not isinstance(data, dict) or not data.get("model"):
             raise CaravanError(f"{where}: an LLM needs at least `model`")
         data = dict(data)
         params = data.pop("params", None) or {}
-        return cls(**data, **params)
+        if data.get("ray") is not None:
+            data["placement"] = data.pop("ray")
+        try:
+            return cls(**data, **params)
+        except CaravanError as exc:  # name the file's entry, not just the model
+            raise CaravanError(f"{where}: {exc}") from exc
 
     def __getstate__(self) -> dict[str, Any]:
         """Sessions travel to Ray workers: the open cache, backend and lock stay behind, and
@@ -169,7 +182,12 @@ class LLM:
             return self._cache
 
     def _in_process_backend(self) -> Any:
-        """local/vllm: one backend for the session's life (a model loads once)."""
+        """local/vllm: one backend for the session's life (a model loads once), or the
+        engine actors the Ray executor placed the model in."""
+        if self.engines is not None:  # the model runs in engine actors (Ray executor)
+            return self.engines
+        if self.provider not in IN_PROCESS:
+            return None
         with self._lock:
             if self._backend is None:
                 from caravan.llm.backends import in_process_options, make_backend

@@ -8,6 +8,8 @@ pool.yaml is a list of models (or a mapping with `models:` and optional `default
       - {name: llama-8b, provider: openai, model: meta-llama/Llama-3.1-8B-Instruct,
          base_url: http://gpu-1:8000/v1}
       - {name: tiny, provider: local, model: /models/tiny, options: {max_batch_size: 8}}
+      - {name: qwen-7b, provider: vllm, model: Qwen/Qwen2.5-7B-Instruct,
+         ray: {num_gpus: 1, replicas: 2}}     # on Ray: 2 engine actors of 1 GPU each
 
 Each prompt gets k distinct pool models, drawn with a seed per prompt, so the draw does not
 depend on which other prompts are in the run (a resumed or extended run draws the same).
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from caravan.llm.backends import PROVIDERS
 
 from caravan.errors import CaravanError
+from caravan.placement import Placement, parse_placement
 from caravan.yaml_config import read_yaml_file
 
 if TYPE_CHECKING:
@@ -31,12 +34,14 @@ if TYPE_CHECKING:
 
 # Tülu 3 sampled pool responses at temperature 1, top_p 1.
 DEFAULT_PARAMS: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0}
-_KEYS = {"name", "provider", "model", "base_url", "params", "options"}
+_KEYS = {"name", "provider", "model", "base_url", "params", "options", "ray"}
 
 
 @dataclass(frozen=True)
 class PoolModel:
-    """One model that answers prompts. `options` go to the backend's constructor."""
+    """One model that answers prompts. `options` go to the backend's constructor;
+    `placement` (the entry's `ray:`) places an in-process model's engines on a Ray cluster
+    (pass it on as `LLM(..., placement=m.placement)`)."""
 
     name: str
     model: str
@@ -45,6 +50,7 @@ class PoolModel:
     params: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     origin: str = "pool"  # "pool" or "on-policy"
+    placement: Placement | None = None
 
 
 def _entry(raw: Any, where: str, defaults: dict[str, Any]) -> PoolModel:
@@ -73,7 +79,12 @@ def _entry(raw: Any, where: str, defaults: dict[str, Any]) -> PoolModel:
         base_url=raw.get("base_url") or defaults.get("base_url"),
         params=params,
         options=options,
+        placement=_placement(raw.get("ray"), f"{where} ray", provider),
     )
+
+
+def _placement(raw: Any, where: str, provider: str) -> Placement | None:
+    return None if raw is None else parse_placement(raw, where, provider)
 
 
 def parse_pool(data: Any, source: str = "<pool>") -> list[PoolModel]:
@@ -140,8 +151,10 @@ def policy_name(model: str, provider: str) -> str:
 
 def pool_session(m: PoolModel, calls: CallArgs) -> LLM:
     """The LLM session of one pool model (or the policy): provider, endpoint, sampling
-    params and backend options from the pool file; call settings and the one guard (so
+    params, backend options and Ray engine placement from the pool file; call settings and the one guard (so
     --max-cost covers every model) from the command. Only the judge uses the Batch API."""
-    llm = calls.session(m.model, m.provider, m.base_url, batch=False, **m.params)
+    llm = calls.session(
+        m.model, m.provider, m.base_url, batch=False, placement=m.placement, **m.params
+    )
     llm.backend_options.update(m.options)
     return llm

@@ -124,3 +124,16 @@ def test_a_missing_on_policy_path_is_no_such_folder_not_a_hub_id(tmp_path):
     with pytest.raises(CaravanError, match=f"no such --on-policy model folder: {missing}"):
         on_policy_model(missing)
     assert on_policy_model("org/policy-8b").model == "org/policy-8b"  # a hub id stays one
+
+
+def test_a_pool_models_ray_placement_reaches_its_session(tmp_path):
+    """`ray:` in the pool file places the model's engines when prefs build runs on Ray."""
+    from caravan.prefs.pool import pool_session
+
+    from caravan.cli_run import CallArgs
+    from caravan.session import LLMSettings
+
+    pool = parse_pool([{"name": "tiny", "model": str(tmp_path), "provider": "local",
+                        "ray": {"num_gpus": 0, "replicas": 2}}])  # fmt: skip
+    llm = pool_session(pool[0], CallArgs(settings=LLMSettings(), cache=tmp_path / "c.sqlite"))
+    assert llm.placement is not None and llm.placement.replicas == 2
