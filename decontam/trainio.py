@@ -7,8 +7,12 @@ column (e.g. `messages:user,assistant`), `COL:all` every turn. Several fields ar
 with newlines. Rows are numbered in file order (across the files of a folder, in sorted
 order), from 0 inside the scan; the report and `decontam remove` show them counting from 1.
 
-Parquet and Arrow files are read in record batches of the needed columns only; JSON Lines
-in blocks of raw lines that the workers parse. Nothing holds the whole corpus in memory.
+A training row's id (what the report names it by, whatever order an engine runs it in) is
+its `id` value when it has one, else the runner's content id of the whole row
+(`caravan.runner.row_id`): identical rows share it, and are contaminated alike.
+
+`iter_shards` cuts the data into bounded tables for the runner: Parquet and Arrow record
+batches, JSON Lines as raw lines that the workers parse. Nothing holds the whole corpus.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from caravan.records.fingerprint import fingerprint_path
@@ -309,6 +315,94 @@ def file_batches(
                     yield lines, linenos
     except (pa.ArrowInvalid, OSError) as exc:
         raise CaravanError(f"{path}: cannot read as {fmt}: {exc}") from exc
+
+
+# Columns a shard carries besides the data's own (whose `id`, if any, moves to ORIG_ID: the
+# runner's `id` is the row's position, unique whatever the data holds).
+ROW = "_decontam_row"  # 0-based row of the training dataset
+FILE = "_decontam_file"
+LINE = "_decontam_line"  # JSON Lines: 1-based line of FILE
+RAW = "_decontam_json"  # JSON Lines: the raw line, parsed by the worker
+ORIG_ID = "_decontam_id"
+PRIVATE = (ROW, FILE, LINE, RAW, ORIG_ID)
+
+
+def train_id(row: dict[str, Any]) -> str:
+    """The id a report names a training row by: its `id`, else its content id."""
+    value = row.get("id")
+    if value not in (None, ""):
+        return str(value)
+    from caravan.runner import row_id
+
+    return row_id(row)
+
+
+def _shard(start: int, file: str, data: dict[str, pa.Array]) -> pa.Table:
+    n = len(next(iter(data.values())))
+    rows = pa.array(np.arange(start, start + n, dtype=np.int64))
+    files = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([file]))
+    ids = pc.cast(rows, pa.string())
+    return pa.table({"id": ids, ROW: rows, FILE: files, **data})
+
+
+def _arrow_shard(start: int, file: Path, batches: list[pa.RecordBatch]) -> pa.Table:
+    table = pa.Table.from_batches(batches)
+    data = {(ORIG_ID if c == "id" else c): table.column(c) for c in table.column_names}
+    return _shard(start, str(file), data)
+
+
+def iter_shards(src: TrainSource, rows: int) -> Iterator[pa.Table]:
+    """Consecutive blocks of at most `rows` training rows (never across files), as tables
+    for the runner: every column (content ids hash the whole row) plus the private ones."""
+    start = 0
+    for f in src.files:
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for b in file_batches(f, None, rows):
+            if isinstance(b, tuple):
+                lines, linenos = b
+                yield _shard(start, str(f), {LINE: pa.array(linenos, pa.int64()),
+                                             RAW: pa.array(lines, pa.binary())})  # fmt: skip
+                start += len(lines)
+                continue
+            if size + b.num_rows > rows and pending:
+                yield _arrow_shard(start, f, pending)
+                start, pending, size = start + size, [], 0
+            pending.append(b)
+            size += b.num_rows
+        if pending:
+            yield _arrow_shard(start, f, pending)
+            start += size
+
+
+def shard_texts(shard: pa.Table, fields: list[FieldSpec]) -> list[str]:
+    """The compared text of each row of a shard (runs in the workers)."""
+    if not shard.num_rows:
+        return []
+    file = str(shard.column(FILE)[0])
+    start = shard.column(ROW)[0].as_py()
+    if RAW in shard.column_names:
+        lines = [v.as_py() for v in shard.column(RAW)]
+        chunk = Chunk(start, file, lines=lines, linenos=shard.column(LINE).to_pylist())
+        return chunk_texts(chunk, fields)
+    stored = {f.column: ORIG_ID if f.column == "id" else f.column for f in fields}
+    missing = [c for c, name in stored.items() if name not in shard.column_names]
+    if missing:
+        raise CaravanError(f"{file}: no column {', '.join(map(repr, missing))}")
+    cols = pa.table({c: shard.column(name) for c, name in stored.items()})
+    return chunk_texts(Chunk(start, file, table=cols.combine_chunks().to_batches()[0]), fields)
+
+
+def shard_row(shard: pa.Table, i: int) -> dict[str, Any]:
+    """Row `i` of a shard as the training data holds it (for its content id)."""
+    if RAW in shard.column_names:
+        row, _ = parse_line(shard.column(RAW)[i].as_py())
+        return row
+    rec = shard.slice(i, 1).to_pylist()[0]
+    out = {k: v for k, v in rec.items() if k not in PRIVATE and k != "id"}
+    if ORIG_ID in rec:
+        out["id"] = rec[ORIG_ID]
+    return out
 
 
 def iter_chunks(src: TrainSource, fields: list[FieldSpec], rows: int) -> Iterator[Chunk]:
