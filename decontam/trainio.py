@@ -8,8 +8,8 @@ with newlines. Rows are numbered in file order (across the files of a folder, in
 order), from 0 inside the scan; the report and `decontam remove` show them counting from 1.
 
 A training row's id (what the report names it by, whatever order an engine runs it in) is
-its `id` value when it has one, else the runner's content id of the whole row
-(`caravan.runner.row_id`): identical rows share it, and are contaminated alike.
+its `id` value when it has one, else the runner's content id of the whole row's non-null
+fields (`caravan.runner.row_id`): identical rows share it, and are contaminated alike.
 
 `iter_shards` cuts the data into bounded tables for the runner: Parquet and Arrow record
 batches, JSON Lines as raw lines that the workers parse. Nothing holds the whole corpus.
@@ -328,13 +328,15 @@ PRIVATE = (ROW, FILE, LINE, RAW, ORIG_ID)
 
 
 def train_id(row: dict[str, Any]) -> str:
-    """The id a report names a training row by: its `id`, else its content id."""
+    """The id a report names a training row by: its `id`, else the runner's content id of
+    its non-null fields (so a JSON line without a key and a Parquet row with a null there
+    get the same id)."""
     value = row.get("id")
     if value not in (None, ""):
         return str(value)
     from caravan.runner import row_id
 
-    return row_id(row)
+    return row_id({k: v for k, v in row.items() if v is not None})
 
 
 def _shard(start: int, file: str, data: dict[str, pa.Array]) -> pa.Table:

@@ -211,3 +211,26 @@ def test_an_interrupted_check_resumes_where_it_stopped(tmp_path, monkeypatch):
             run_check([train], [_eval_set()], cfg, tmp_path / "r.json")
         monkeypatch.setattr(Check, "_matched", real)
         assert run_check([train], [_eval_set()], other, tmp_path / "r.json")["resumed_rows"] == {}
+
+
+def test_rows_are_named_by_id_whatever_their_order(tmp_path):
+    import random
+
+    rows = _train_rows(300)
+    rows[250]["messages"] = _msgs("prefix " + EVAL[3] + " suffix")
+    for r in rows[1::2]:
+        del r["id"]  # half the rows have no id: their content id names them
+    shuffled = list(rows)
+    random.Random(7).shuffle(shuffled)
+    a = run_check([write_parquet(tmp_path / "a.parquet", rows)], [_eval_set()],
+                  _config(batch_rows=64), tmp_path / "a.json")  # fmt: skip
+    b = run_check([write_jsonl(tmp_path / "b.jsonl", shuffled)], [_eval_set()],
+                  _config(batch_rows=64), tmp_path / "b.json")  # fmt: skip
+
+    def named(report):
+        return sorted((m["train_id"], m["eval_row"]) for m in report["results"][0]["matches"])
+
+    assert named(a) == named(b) and len(named(a)) == 3
+    assert {i for i, _ in named(a)} > {"30", "250"}  # a row with an `id` is named by it
+    assert {m["train_row"] for m in a["results"][0]["matches"]} == {4, 31, 251}
+    assert {m["train_row"] for m in b["results"][0]["matches"]} != {4, 31, 251}

@@ -119,7 +119,7 @@ def test_a_missing_model_folder_fails_before_writing_and_keeps_the_exact_progres
     with pytest.raises(CaravanError, match="no-such-model.*not a folder with a model"):
         run_check([train], ev, cfg, tmp_path / "r.json", semantic=sem)
     assert not (tmp_path / "r.json").exists()
-    assert (tmp_path / "r.json.progress.jsonl").exists()  # a rerun replays the exact scan
+    assert list((tmp_path / ".r.json.journal").glob("*.json"))  # a rerun replays the scan
 
 
 def test_remove_semantic_needs_a_semantic_report(tmp_path):
