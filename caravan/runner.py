@@ -149,7 +149,8 @@ class BatchPool:
     guards live in this process). Heavy state comes from `stage.shared_state()`, built once
     here; on Linux the workers are forked before any batch is sent and share it
     copy-on-write (spawned, and sent it pickled, where fork is missing or other threads
-    run). At most two batches per worker are in flight, so memory stays bounded."""
+    run). At most two batches per worker are in flight, so memory stays bounded. Pass one
+    as `workers` to several runs of the same stage to start the processes only once."""
 
     def __init__(self, stage: Stage, workers: int) -> None:
         import multiprocessing as mp
@@ -158,6 +159,7 @@ class BatchPool:
 
         if stage.sessions():
             raise CaravanError(f"stage {stage.name}: calls models; run it with workers=1 or on Ray")
+        self.stage = stage
         state = stage.shared_state()
         can_fork = "fork" in mp.get_all_start_methods() and threading.active_count() == 1
         self.workers = workers
@@ -228,7 +230,7 @@ async def arun_stage(
     max_cost: float | None = None,
     label: str | None = None,
     batch_size: int | None = None,
-    workers: int = 1,
+    workers: int | BatchPool = 1,
 ) -> Dataset:
     """Run `stage` over `data`; see `run_stage`."""
     src = read(data)
@@ -243,7 +245,11 @@ async def arun_stage(
     rows: list[dict[str, Any]] = []
     rejected: list[Any] = []
     counters: Counter[str] = Counter()
-    pool = BatchPool(stage, workers) if workers > 1 and len(batches) > 1 else None
+    pool = workers if isinstance(workers, BatchPool) else None
+    if pool is not None and pool.stage is not stage:
+        raise CaravanError(f"stage {stage.name}: the worker pool was started for another stage")
+    if pool is None and isinstance(workers, int) and workers > 1 and len(batches) > 1:
+        pool = BatchPool(stage, workers)
     try:
         with StageProgress(label, selected.num_rows, progress) as bar:
             async for batch, key, result, resumed in _outcomes(stage, batches, keys, jnl, pool):
@@ -262,7 +268,7 @@ async def arun_stage(
                         f"${max_cost:.4f}; finished batches are kept, run again to continue"
                     )
     finally:
-        if pool is not None:
+        if pool is not None and pool is not workers:  # a caller's pool serves its next run
             pool.close()
     return assemble(stage, src, selected, label, settings, rows, rejected, counters)
 
@@ -304,6 +310,7 @@ def run_stage(stage: Stage, data: Any, **options: Any) -> Dataset:
     Options: `journal` (folder: finished batches are skipped on a rerun), `progress`,
     `max_cost` (US dollars of fresh calls; stops after the batch that passes it),
     `label`, `batch_size`, `workers` (local processes for a CPU-bound stage without model
-    calls; default 1: this process). Works inside a running event loop too.
+    calls, or a started `BatchPool`; default 1: this process). Works inside a running event
+    loop too.
     """
     return run_sync(arun_stage(stage, data, **options))

@@ -135,7 +135,7 @@ def _shard_result(ds: Any, label: str) -> Any:
     from caravan.stage import StageResult
 
     prefix = f"{label}."
-    counters = Counter({k[len(prefix):]: v for k, v in ds.stats.items() if k.startswith(prefix)})
+    counters = Counter({k[len(prefix) :]: v for k, v in ds.stats.items() if k.startswith(prefix)})
     return StageResult(rows=ds.table.to_pylist(), counters=counters)
 
 
@@ -150,52 +150,66 @@ def scan_train(
 ) -> TrainScan:
     """Stream one training dataset through `stage` shard by shard; a shard `journal`
     holds is replayed instead of scanned, and each newly scanned one is added to it."""
-    from caravan.decontam.stages import MARK
     from caravan.decontam.trainio import iter_shards, open_train, resolve_fields
 
     from caravan.cli_run import run_steps
+    from caravan.runner import BatchPool
 
     src = open_train(path)
     fields = resolve_fields(src.columns, config.fields, src.label)
     stage.fields = [str(f) for f in fields]
     scan = TrainScan(src.label, run["fingerprint"], [str(f) for f in fields])
     kind = executor.executor if executor is not None else "local"
-    for shard in iter_shards(src, config.batch_rows * SHARD_BATCHES[kind]):
-        start = shard.column("_decontam_row")[0].as_py()
-        key = shard_key(run, src.label, start, shard.num_rows)
-        result = journal.get(key) if journal is not None else None
-        if result is None:
-            label = f"scan {src.path.name}" + (f" from row {start + 1:,}" if start else "")
-            ds = run_steps([stage], shard, executor=executor, progress=config.progress,
-                           batch_size=config.batch_rows, workers=config.num_workers(),
-                           labels=[label])  # fmt: skip
-            result = _shard_result(ds, label)
-            if journal is not None:
-                journal.put(key, result)
-        else:
-            scan.resumed_rows += shard.num_rows
-        scan.rows += result.counters["rows"]
-        scan.tokens += result.counters["tokens"]
-        scan.rows_without_text += result.counters["rows_without_text"]
-        found = []
-        for row in result.rows:
-            if row.get("no_text"):
-                if len(scan.rows_without_text_examples) < 10:
-                    scan.rows_without_text_examples.append(row["train_row"])
-                continue
-            for m in row[MARK]:
-                found.append({"train_row": row["train_row"], "train_id": row["train_id"],
-                              "eval": m["eval"], "eval_row": m["eval_row"],
-                              "coverage": m["coverage"], "text": row["text"]})  # fmt: skip
-        scan.matches.extend(found)
-        if found and on_matches is not None:
-            on_matches(src.label, found)
+    pool = None  # local worker processes, started once per file (they hold its fields)
+    try:
+        for shard in iter_shards(src, config.batch_rows * SHARD_BATCHES[kind]):
+            start = shard.column("_decontam_row")[0].as_py()
+            key = shard_key(run, src.label, start, shard.num_rows)
+            result = journal.get(key) if journal is not None else None
+            if result is not None:
+                scan.resumed_rows += shard.num_rows
+            else:
+                if pool is None and kind == "local" and config.num_workers() > 1 and (
+                        shard.num_rows > config.batch_rows):  # fmt: skip
+                    pool = BatchPool(stage, config.num_workers())
+                label = f"scan {src.path.name}" + (f" from row {start + 1:,}" if start else "")
+                ds = run_steps([stage], shard, executor=executor, progress=config.progress,
+                               batch_size=config.batch_rows, workers=pool, labels=[label])  # fmt: skip
+                result = _shard_result(ds, label)
+                if journal is not None:
+                    journal.put(key, result)
+            _add(scan, result, on_matches)
+    finally:
+        if pool is not None:
+            pool.close()
     if scan.rows > 0 and scan.rows_without_text == scan.rows:
         raise CaravanError(
             f"{src.label}: none of its {scan.rows} rows has text in field(s) "
             f"{', '.join(scan.fields)}; choose other columns with --field"
         )
     return scan
+
+
+def _add(scan: TrainScan, result: Any, on_matches: Any) -> None:
+    """One shard's counts and matches, into its dataset's scan."""
+    from caravan.decontam.stages import MARK
+
+    scan.rows += result.counters["rows"]
+    scan.tokens += result.counters["tokens"]
+    scan.rows_without_text += result.counters["rows_without_text"]
+    found = []
+    for row in result.rows:
+        if row.get("no_text"):
+            if len(scan.rows_without_text_examples) < 10:
+                scan.rows_without_text_examples.append(row["train_row"])
+            continue
+        for m in row[MARK]:
+            found.append({"train_row": row["train_row"], "train_id": row["train_id"],
+                          "eval": m["eval"], "eval_row": m["eval_row"],
+                          "coverage": m["coverage"], "text": row["text"]})  # fmt: skip
+    scan.matches.extend(found)
+    if found and on_matches is not None:
+        on_matches(scan.path, found)
 
 
 class MatchWriter:

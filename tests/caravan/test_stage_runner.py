@@ -102,6 +102,25 @@ def test_worker_processes_run_a_cpu_bound_stage_in_input_order(tmp_path):
         run_stage(Pid(), [{"id": "x", "n": 13}, *rows], progress=False, workers=2)
 
 
+def test_a_started_pool_serves_several_runs_of_its_stage():
+    from caravan.runner import BatchPool
+
+    stage = Pid()
+    pool = BatchPool(stage, 2)
+    try:
+        first = run_stage(stage, [{"id": f"a{i}", "n": i} for i in range(20)], progress=False,
+                          workers=pool)  # fmt: skip
+        second = run_stage(stage, [{"id": f"b{i}", "n": i} for i in range(20)], progress=False,
+                           workers=pool)  # fmt: skip
+        assert set(first.table.column("pid").to_pylist()) == set(
+            second.table.column("pid").to_pylist()
+        )  # the same two processes: started once
+        with pytest.raises(CaravanError, match="started for another stage"):
+            run_stage(Pid(), [{"id": "c", "n": 1}, {"id": "d", "n": 2}], workers=pool)
+    finally:
+        pool.close()
+
+
 def test_worker_processes_refuse_a_stage_that_calls_models():
     from caravan.runner import BatchPool
     from caravan.session import LLM
