@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from caravan.aio import run_sync
 from caravan.dataset import Dataset, empty_rejected
@@ -41,7 +42,15 @@ def row_id(row: dict[str, Any]) -> str:
 def ensure_ids(table: pa.Table, source: str) -> pa.Table:
     """Every row gets a string `id` (kept when present); a repeated id is an error."""
     if "id" in table.column_names:
-        ids = table.column("id").to_pylist()
+        col = table.column("id")
+        if (
+            pa.types.is_string(col.type)
+            and col.null_count == 0
+            and not pc.any(pc.equal(col, "")).as_py()
+            and len(pc.unique(col)) == len(col)
+        ):
+            return table  # unique, non-empty string ids: nothing to fix (checked in Arrow)
+        ids = col.to_pylist()
         given = [str(v) if v not in (None, "") else None for v in ids]
         fixed = [v for v in given if v is not None]
         if len(fixed) < len(given):

@@ -162,7 +162,7 @@ def scan_train(
     kind = executor.executor if executor is not None else "local"
     pool = None  # local worker processes, started once per file (they hold its fields)
     try:
-        for shard in iter_shards(src, config.batch_rows * SHARD_BATCHES[kind]):
+        for file, first, shard in iter_shards(src, fields, config.batch_rows * SHARD_BATCHES[kind]):
             start = shard.column("_decontam_row")[0].as_py()
             key = shard_key(run, src.label, start, shard.num_rows)
             result = journal.get(key) if journal is not None else None
@@ -176,6 +176,7 @@ def scan_train(
                 ds = run_steps([stage], shard, executor=executor, progress=config.progress,
                                batch_size=config.batch_rows, workers=pool, labels=[label])  # fmt: skip
                 result = _shard_result(ds, label)
+                _content_ids(result.rows, file, first)
                 if journal is not None:
                     journal.put(key, result)
             _add(scan, result, on_matches)
@@ -188,6 +189,16 @@ def scan_train(
             f"{', '.join(scan.fields)}; choose other columns with --field"
         )
     return scan
+
+
+def _content_ids(rows: list[dict[str, Any]], file: Path, first: int) -> None:
+    """Matched rows the shard could not name (no `id`): the content id of the whole row."""
+    from caravan.decontam.trainio import rows_at, train_id
+
+    todo = [r for r in rows if not r.get("no_text") and r.get("train_id") is None]
+    whole = rows_at(file, [r["train_row"] - first for r in todo]) if todo else {}
+    for r in todo:
+        r["train_id"] = train_id(whole[r["train_row"] - first])
 
 
 def _add(scan: TrainScan, result: Any, on_matches: Any) -> None:

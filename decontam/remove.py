@@ -249,11 +249,13 @@ def run_remove(
             for b in _input_batches(f):
                 if isinstance(b, tuple):  # raw JSONL lines
                     keep_lines = []
-                    for line in b[0]:
+                    for line, lineno in zip(b[0], b[1], strict=True):
                         rec = parse_line(line)[0] if drop.by_id or row in drop.by_row else None
                         tid = train_id(rec) if drop.by_id and isinstance(rec, dict) else None
                         matches = drop.get(row, tid)
                         if matches:
+                            if not isinstance(rec, dict):
+                                raise CaravanError(f"{f}: line {lineno}: not a JSON object")
                             seen_ids.add(str(tid))
                             removed_rows.append(_removed(rec, row, tid, matches, texts))
                         else:
@@ -284,7 +286,8 @@ def run_remove(
         ok = True
     finally:
         sink.close(ok, schema)
-    named = sorted(r + 1 for r in set(drop.by_row) - {r["decontam_row"] - 1 for r in removed_rows})
+    gone = {r["decontam_row"] - 1 for r in removed_rows}
+    named = [str(r + 1) for r in sorted(set(drop.by_row) - gone)]
     named += sorted(set(drop.by_id) - seen_ids)
     if named:
         raise CaravanError(

@@ -120,16 +120,16 @@ class Check(Stage):
 
     def _matched(self, shard: pa.Table) -> StageResult:
         """A training shard's matched rows: runner id, training id, 0-based training row,
-        compared text and marks; plus the first rows without text (`no_text`)."""
+        compared text and marks (`train_id` None: only the whole row, which the shard does
+        not carry, gives it); plus the first rows without text (`no_text`)."""
         from caravan.decontam.match import scan_texts
         from caravan.decontam.trainio import (
             PRIVATE,
             ROW,
             parse_field,
             resolve_fields,
-            shard_row,
             shard_texts,
-            train_id,
+            shard_train_id,
         )
 
         if self.fields:  # `decontam check` resolves them once, on the driver
@@ -147,7 +147,7 @@ class Check(Stage):
                                            rows_without_text=len(found.empty)))  # fmt: skip
         for i, mark in enumerate(marks):
             if mark:
-                out.rows.append({"id": ids[i], "train_id": train_id(shard_row(shard, i)),
+                out.rows.append({"id": ids[i], "train_id": shard_train_id(shard, i),
                                  "train_row": rows_at[i], "text": texts[i], MARK: mark})  # fmt: skip
         for i in found.empty[:10]:
             out.rows.append({"id": ids[i], "train_row": rows_at[i], "no_text": True, MARK: []})

@@ -12,7 +12,9 @@ its `id` value when it has one, else the runner's content id of the whole row's 
 fields (`caravan.runner.row_id`): identical rows share it, and are contaminated alike.
 
 `iter_shards` cuts the data into bounded tables for the runner: Parquet and Arrow record
-batches, JSON Lines as raw lines that the workers parse. Nothing holds the whole corpus.
+batches of the compared columns and `id`, JSON Lines as raw lines that the workers parse.
+Nothing holds the whole corpus; a matched row without an `id` is read whole afterwards
+(`rows_at`) for its content id.
 """
 
 from __future__ import annotations
@@ -353,28 +355,82 @@ def _arrow_shard(start: int, file: Path, batches: list[pa.RecordBatch]) -> pa.Ta
     return _shard(start, str(file), data)
 
 
-def iter_shards(src: TrainSource, rows: int) -> Iterator[pa.Table]:
-    """Consecutive blocks of at most `rows` training rows (never across files), as tables
-    for the runner: every column (content ids hash the whole row) plus the private ones."""
+def iter_shards(
+    src: TrainSource, fields: list[FieldSpec], rows: int
+) -> Iterator[tuple[Path, int, pa.Table]]:
+    """(file, the file's first dataset row, shard): consecutive blocks of at most `rows`
+    training rows (never across files) as tables for the runner, with the compared
+    columns and `id` (JSON Lines: the raw lines) plus the private ones. A row without an
+    `id` is named by the content id of the whole row: see `rows_at`."""
+    wanted = sorted({f.column for f in fields} | {"id"})
     start = 0
     for f in src.files:
+        first = start
+        columns = None
+        if detect_format(f) != "jsonl":
+            names = _columns_of(f)
+            missing = [c for c in wanted if c not in names and c != "id"]
+            if missing:
+                raise CaravanError(f"{f}: no column {', '.join(map(repr, missing))}")
+            columns = [c for c in wanted if c in names]
         pending: list[pa.RecordBatch] = []
         size = 0
-        for b in file_batches(f, None, rows):
+        for b in file_batches(f, columns, rows):
             if isinstance(b, tuple):
                 lines, linenos = b
-                yield _shard(start, str(f), {LINE: pa.array(linenos, pa.int64()),
-                                             RAW: pa.array(lines, pa.binary())})  # fmt: skip
+                yield f, first, _shard(start, str(f), {LINE: pa.array(linenos, pa.int64()),
+                                                       RAW: pa.array(lines, pa.binary())})  # fmt: skip
                 start += len(lines)
                 continue
             if size + b.num_rows > rows and pending:
-                yield _arrow_shard(start, f, pending)
+                yield f, first, _arrow_shard(start, f, pending)
                 start, pending, size = start + size, [], 0
             pending.append(b)
             size += b.num_rows
         if pending:
-            yield _arrow_shard(start, f, pending)
+            yield f, first, _arrow_shard(start, f, pending)
             start += size
+
+
+def rows_at(path: Path, positions: list[int]) -> dict[int, dict[str, Any]]:
+    """The whole rows at 0-based `positions` of a Parquet, Arrow or JSON file, for content
+    ids of matched rows (shards carry only the compared columns); reads only the row
+    groups holding them, and no further than the last."""
+    want = sorted(set(positions))
+    out: dict[int, dict[str, Any]] = {}
+
+    def take(batch: pa.RecordBatch, lo: int) -> None:
+        for p in want:
+            if lo <= p < lo + batch.num_rows:
+                out[p] = batch.slice(p - lo, 1).to_pylist()[0]
+
+    if not want:
+        return out
+    if detect_format(path) == "parquet":
+        pf = pq.ParquetFile(path)
+        start = 0
+        for rg in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(rg).num_rows
+            inside = [p for p in want if start <= p < start + n]
+            lo = start
+            for batch in pf.iter_batches(batch_size=4096, row_groups=[rg]) if inside else ():
+                take(batch, lo)
+                lo += batch.num_rows
+                if lo > inside[-1]:
+                    break
+            start += n
+            if start > want[-1]:
+                break
+        return out
+    lo = 0
+    for batch in file_batches(path, None, 65536):
+        if isinstance(batch, tuple):
+            raise CaravanError(f"{path}: JSON Lines rows travel whole; rows_at is not needed")
+        take(batch, lo)
+        lo += batch.num_rows
+        if lo > want[-1]:
+            break
+    return out
 
 
 def shard_texts(shard: pa.Table, fields: list[FieldSpec]) -> list[str]:
@@ -395,16 +451,17 @@ def shard_texts(shard: pa.Table, fields: list[FieldSpec]) -> list[str]:
     return chunk_texts(Chunk(start, file, table=cols.combine_chunks().to_batches()[0]), fields)
 
 
-def shard_row(shard: pa.Table, i: int) -> dict[str, Any]:
-    """Row `i` of a shard as the training data holds it (for its content id)."""
+def shard_train_id(shard: pa.Table, i: int) -> str | None:
+    """The training id of row `i` of a shard: from its `id`, or from the whole row when
+    the shard holds it (a JSON line); None: the driver reads the row (`rows_at`)."""
     if RAW in shard.column_names:
         row, _ = parse_line(shard.column(RAW)[i].as_py())
-        return row
-    rec = shard.slice(i, 1).to_pylist()[0]
-    out = {k: v for k, v in rec.items() if k not in PRIVATE and k != "id"}
-    if ORIG_ID in rec:
-        out["id"] = rec[ORIG_ID]
-    return out
+        return train_id(row) if isinstance(row, dict) else None
+    if ORIG_ID in shard.column_names:
+        value = shard.column(ORIG_ID)[i].as_py()
+        if value not in (None, ""):
+            return str(value)
+    return None
 
 
 def iter_chunks(src: TrainSource, fields: list[FieldSpec], rows: int) -> Iterator[Chunk]:
