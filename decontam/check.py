@@ -41,7 +41,7 @@ MATCH_SCHEMA = pa.schema(
         ("judge", pa.string()),  # semantic with --semantic-judge: same / different / error
     ]
 )
-SHARD_BATCHES = {"local": 64, "ray": 256}  # batches per shard: Ray pays a pool start per shard
+SHARD_BATCHES = {"local": 32, "ray": 256}  # batches per shard: Ray pays a pool start per shard
 
 
 @dataclass
@@ -160,7 +160,11 @@ def scan_train(
     stage.fields = [str(f) for f in fields]
     scan = TrainScan(src.label, run["fingerprint"], [str(f) for f in fields])
     kind = executor.executor if executor is not None else "local"
-    pool = None  # local worker processes, started once per file (they hold its fields)
+    workers = config.num_workers() if kind == "local" else 1
+    rows = src.num_rows()
+    pool = None  # local worker processes: started once per file (they hold its fields),
+    if workers > 1 and (rows is None or rows > config.batch_rows):  # before it is read
+        pool = BatchPool(stage, workers)
     try:
         for file, first, shard in iter_shards(src, fields, config.batch_rows * SHARD_BATCHES[kind]):
             start = shard.column("_decontam_row")[0].as_py()
@@ -169,9 +173,6 @@ def scan_train(
             if result is not None:
                 scan.resumed_rows += shard.num_rows
             else:
-                if pool is None and kind == "local" and config.num_workers() > 1 and (
-                        shard.num_rows > config.batch_rows):  # fmt: skip
-                    pool = BatchPool(stage, config.num_workers())
                 label = f"scan {src.path.name}" + (f" from row {start + 1:,}" if start else "")
                 ds = run_steps([stage], shard, executor=executor, progress=config.progress,
                                batch_size=config.batch_rows, workers=pool, labels=[label])  # fmt: skip
