@@ -15,7 +15,10 @@ and the peak RSS of the driver and of each worker.
 
 What bounds a worker: it holds the eval index plus the batches it is handed (the Ray
 executor sends a few blocks per worker, each a slice of one bounded shard; local workers
-get two 2,048-row batches at a time), never the training set.
+get two 2,048-row batches at a time), never the training set. The driver holds one shard
+(32 batches locally, 256 on Ray, where each shard pays an actor pool start): on Ray three
+copies of it (the table, its batches as Arrow IPC, the object store's blocks). Forked local
+workers' RSS includes the pages they share with the driver.
 """
 
 from __future__ import annotations
@@ -86,7 +89,9 @@ def run(mode: str, train: Path, data: Path, workers: int, workdir: Path) -> dict
             except psutil.Error:
                 tree = []
             for p in tree:
-                kind = peaks[p.pid][0] if p.pid in peaks else _kind(p, proc.pid, mode)
+                kind = _kind(p, proc.pid, mode)  # an idle Ray worker may become an actor
+                if peaks.get(p.pid, ("",))[0] == "worker":
+                    kind = "worker"
                 try:
                     name = p.name()
                 except psutil.Error:
