@@ -262,7 +262,7 @@ class MatchWriter:
             {
                 "train": [c.train for c in candidates],
                 "train_row": [c.train_row + 1 for c in candidates],
-                "train_id": [None] * len(candidates),
+                "train_id": [c.train_id for c in candidates],
                 "eval": [self.catalog.sets[s].name for s in sets],
                 "eval_row": np.asarray(rows) + 1,
                 "coverage": [None] * len(candidates),

@@ -4,7 +4,7 @@ The cleaned file has the input's columns and row order. Every dropped row goes t
 file with the eval item(s) it overlapped, so `clean + removed` is the original dataset
 (the round trip is tested). Reports name matched rows by training id (the row's `id`, else
 its content id: `trainio.train_id`), and rows carrying a named id are dropped, wherever
-they sit; reports written before ids (and semantic matches) name 1-based rows instead.
+they sit; reports written before ids name 1-based rows instead.
 The training file must be byte-identical to the one checked: its fingerprint is compared
 with the report's.
 """
@@ -95,17 +95,17 @@ class Drops:
 def rows_to_remove(
     report: dict, train_label: str, only_contaminated: bool, semantic: bool = False
 ) -> Drops:
-    """The rows a report names: exact matches by `train_id` (reports written before ids: by
-    `train_row`), then, with `semantic`, the flagged pairs of the report's semantic section
-    by `train_row` (a pair the judge called "different" is kept).
+    """The rows a report names, by `train_id` (reports written before ids: by `train_row`):
+    exact matches, then, with `semantic`, the flagged pairs of the report's semantic section
+    (a pair the judge called "different" is kept).
 
     Reports name rows from 1 (`rows_count_from`); reports written before that count from 0.
     """
     base = int(report.get("rows_count_from", 0))
     out = Drops()
 
-    def add(m: dict[str, Any], match: dict[str, Any], by_id: bool) -> None:
-        if by_id and m.get("train_id") is not None:
+    def add(m: dict[str, Any], match: dict[str, Any]) -> None:
+        if m.get("train_id") is not None:  # else: a report written before ids
             out.by_id.setdefault(str(m["train_id"]), []).append(match)
         else:
             out.by_row.setdefault(int(m["train_row"]) - base, []).append(match)
@@ -115,7 +115,7 @@ def rows_to_remove(
             continue
         for m in r["matches"]:
             add(m, {"eval": r["eval"], "eval_row": int(m["eval_row"]), "method": "exact",
-                    "coverage": m["coverage"], "similarity": None, "judge": None}, True)  # fmt: skip
+                    "coverage": m["coverage"], "similarity": None, "judge": None})  # fmt: skip
     if semantic:
         for r in report["semantic"]["results"]:
             if r["train"] != train_label or (only_contaminated and not r["contaminated"]):
@@ -124,8 +124,7 @@ def rows_to_remove(
                 if m["flagged"]:
                     add(m, {"eval": r["eval"], "eval_row": int(m["eval_row"]),
                             "method": "semantic", "coverage": None,
-                            "similarity": float(m["similarity"]), "judge": m.get("judge")},
-                        False)  # fmt: skip
+                            "similarity": float(m["similarity"]), "judge": m.get("judge")})  # fmt: skip
     return out
 
 

@@ -230,6 +230,7 @@ def test_semantic_pairs_are_in_the_matches_file_beside_exact_ones(planted):
     assert len(sem) == report["semantic"]["match_count"] > 0
     row = next(r for r in sem if r["train_row"] in truth)
     assert truth[row["train_row"]] == (row["eval"], row["eval_row"])
+    assert row["train_id"] == str(row["train_row"] - 1)  # the row's `id` names it
     assert 0.7 <= row["similarity"] <= 1.0 and row["coverage"] is None
     assert row["train_text"] and row["eval_text"]
     assert all(r["similarity"] is None for r in table if r["method"] == "exact")
@@ -380,6 +381,10 @@ def test_cli_check_and_remove_semantic(tmp_path):
     assert data["results"][0]["overlapped"] == 0 and not data["contaminated"]  # 8-grams: none
     flagged = {m["train_row"] for m in data["semantic"]["results"][0]["matches"] if m["flagged"]}
     assert flagged == {2}
+    from caravan.runner import row_id
+
+    named = {m["train_id"] for m in data["semantic"]["results"][0]["matches"] if m["flagged"]}
+    assert named == {row_id(rows[1])}  # named by content id, as the exact matches are
     out = tmp_path / "clean.jsonl"
     args = ["remove", "--train", str(train), "--report", str(report), "--output", str(out)]
     assert run(cli, args).exit_code == 0
