@@ -159,9 +159,14 @@ def run_steps(
     progress: bool = True,
     max_cost: float | None = None,
     batch_size: int | None = None,
+    workers: Any = None,
+    labels: Sequence[str] | None = None,
 ) -> Dataset:
     """Run `steps` in order over `data` with the chosen executor; finished batches are
-    journaled beside `output`, so a killed run resumes without redoing them."""
+    journaled beside `output`, so a killed run resumes without redoing them. `workers`:
+    local processes for CPU-bound steps, or a started `caravan.runner.BatchPool` (the local
+    executor; Ray has --ray-workers);
+    `labels`: what progress shows per step (default: the stage names)."""
     from caravan.aio import run_sync
     from caravan.journal import Journal
     from caravan.pipeline import stage_runner
@@ -171,12 +176,16 @@ def run_steps(
     runner = stage_runner(exe.executor, exe.ray_address, exe.ray_workers)
     jnl = Journal(journal_for(output)) if output is not None else None
     current = read(data)
-    for stage in steps:
+    for i, stage in enumerate(steps):
         options: dict[str, Any] = {"journal": jnl, "progress": progress}
         if exe.executor == "ray":
             options["max_cost"] = max_cost  # locally the sessions' guard enforces it exactly
+        elif workers is not None and workers != 1:
+            options["workers"] = workers
         if batch_size:
             options["batch_size"] = batch_size
+        if labels:
+            options["label"] = labels[i]
         current = run_sync(runner(stage, current, **options))
     return current
 

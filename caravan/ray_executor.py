@@ -134,17 +134,6 @@ def limits_actor() -> Any:
 # ---- the workers -------------------------------------------------------------------------
 
 
-def _to_ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _from_ipc(data: bytes) -> pa.Table:
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
-
-
 class StageWorker:
     """One actor of the pool: sets the stage up once, then runs `process` per batch."""
 
@@ -163,7 +152,7 @@ class StageWorker:
             self.stage.setup()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from caravan.runner import failures, stopped
+        from caravan.runner import failures, stopped, table_from_bytes
         from caravan.stage import StageResult
 
         keys, results, spent, halted, finished = [], [], [], [], []
@@ -172,7 +161,7 @@ class StageWorker:
             sessions = self.stage.sessions()
             before = [s.spent_usd for s in sessions]
             failed_before = failures(self.stage)
-            result = self.loop.run_until_complete(self.stage.process(_from_ipc(blob)))
+            result = self.loop.run_until_complete(self.stage.process(table_from_bytes(blob)))
             if not isinstance(result, StageResult):
                 raise CaravanError(f"stage {self.stage.name}: process() must return a StageResult")
             keys.append(key)
@@ -217,7 +206,14 @@ def apply(
     `num_gpus` per actor, and `address` (else $RAY_ADDRESS, else a local Ray)."""
     from caravan.journal import Journal, batch_key
     from caravan.progress import StageProgress
-    from caravan.runner import CostLimitReached, arun_stage, assemble, batches_of, read
+    from caravan.runner import (
+        CostLimitReached,
+        arun_stage,
+        assemble,
+        batches_of,
+        read,
+        table_bytes,
+    )
     from caravan.stage import GlobalStage
 
     src = read(data)
@@ -232,7 +228,9 @@ def apply(
     settings = stage.settings()
     selected = stage.select(src.table)
     batches = batches_of(selected, batch_size or stage.batch_size)
-    keys = [batch_key(label, settings, b) for b in batches]
+    # content keys only when journaling (they cost a pass over every row); else positions
+    keys = [batch_key(label, settings, b) if jnl is not None else str(i)
+            for i, b in enumerate(batches)]  # fmt: skip
     done: dict[str, Any] = {}
     counters: Counter[str] = Counter()
     if jnl is not None:
@@ -262,7 +260,7 @@ def apply(
             # journaled) block by block; from_items builds blocks without remote tasks
             per_task = max(1, -(-len(todo) // (size * 4)))
             items = ray.data.from_items(
-                [{"key": k, "batch": _to_ipc(b)} for k, b in todo],
+                [{"key": k, "batch": table_bytes(b)} for k, b in todo],
                 override_num_blocks=-(-len(todo) // per_task),
             )
             out = items.map_batches(

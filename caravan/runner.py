@@ -4,17 +4,22 @@ It reads and batches inputs (any records source, `datasets.Dataset`, `pa.Table`,
 dicts), gives every row a stable `id`, calls `setup()` once and `process()` per batch,
 journals finished batches (resume), shows progress, enforces a cost limit, and collects
 output rows, rejected rows and counters into a `Dataset` that carries the chain's lineage.
+With `workers > 1` a CPU-bound stage's batches run in that many local processes (see
+`BatchPool`); results still come back, and are journaled, in input order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from caravan.aio import run_sync
 from caravan.dataset import Dataset, empty_rejected
@@ -54,7 +59,15 @@ def _content_ids(rows: list[dict[str, Any]], given: list[str | None]) -> list[st
 def ensure_ids(table: pa.Table, source: str) -> pa.Table:
     """Every row gets a string `id` (kept when present); a repeated given id is an error."""
     if "id" in table.column_names:
-        ids = table.column("id").to_pylist()
+        col = table.column("id")
+        if (
+            pa.types.is_string(col.type)
+            and col.null_count == 0
+            and not pc.any(pc.equal(col, "")).as_py()
+            and len(pc.unique(col)) == len(col)
+        ):
+            return table  # unique, non-empty string ids: nothing to fix (checked in Arrow)
+        ids = col.to_pylist()
         given = [str(v) if v not in (None, "") else None for v in ids]
         fixed = [v for v in given if v is not None]
         if len(fixed) < len(given):
@@ -117,6 +130,114 @@ def batches_of(table: pa.Table, size: int) -> list[pa.Table]:
     return [table.slice(i, size) for i in range(0, table.num_rows, size)]
 
 
+def table_bytes(table: pa.Table) -> bytes:
+    """A batch as Arrow IPC bytes: what crosses to a worker process or Ray actor (pickling a
+    slice would ship its parent's whole buffers)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def table_from_bytes(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(stage: Stage, state: Any) -> None:
+    if state is not None:
+        stage.use_shared_state(state)
+    else:
+        stage.setup()
+    _WORKER.update(stage=stage, loop=asyncio.new_event_loop())
+
+
+def _ready() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _process_in_worker(data: bytes) -> StageResult:
+    stage = _WORKER["stage"]
+    result = _WORKER["loop"].run_until_complete(stage.process(table_from_bytes(data)))
+    if not isinstance(result, StageResult):
+        raise CaravanError(f"stage {stage.name}: process() must return a StageResult")
+    return result
+
+
+class BatchPool:
+    """Local worker processes for a CPU-bound stage (no model sessions: their spending and
+    guards live in this process). Heavy state comes from `stage.shared_state()`, built once
+    here; on Linux the workers are forked before any batch is sent and share it
+    copy-on-write (spawned, and sent it pickled, where fork is missing or other threads
+    run). At most two batches per worker are in flight, so memory stays bounded. Pass one
+    as `workers` to several runs of the same stage to start the processes only once."""
+
+    def __init__(self, stage: Stage, workers: int) -> None:
+        import multiprocessing as mp
+        import threading
+        from concurrent.futures import ProcessPoolExecutor
+
+        if stage.sessions():
+            raise CaravanError(f"stage {stage.name}: calls models; run it with workers=1 or on Ray")
+        self.stage = stage
+        state = stage.shared_state()
+        can_fork = "fork" in mp.get_all_start_methods() and threading.active_count() == 1
+        self.workers = workers
+        self.executor = ProcessPoolExecutor(
+            workers,
+            mp_context=mp.get_context("fork" if can_fork else "spawn"),
+            initializer=_start_worker,
+            initargs=(stage, state),
+        )
+        for f in [self.executor.submit(_ready) for _ in range(workers)]:
+            f.result()  # every worker up before the first batch (and any progress thread)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def _outcomes(
+    stage: Stage,
+    batches: list[pa.Table],
+    keys: list[str | None],
+    jnl: Journal | None,
+    pool: BatchPool | None,
+) -> AsyncIterator[tuple[pa.Table, str | None, StageResult, bool, bool]]:
+    """(batch, key, result, resumed, finished) in input order: journaled, else processed
+    here or in the pool (a window of two batches per worker). Not finished: a request of
+    the batch failed or was never sent (the pool only runs stages without model calls)."""
+    ready = False
+    pending: deque[tuple[pa.Table, str | None, Any, bool, bool]] = deque()
+    window = 2 * pool.workers if pool is not None else 1
+    for batch, key in zip(batches, keys, strict=True):
+        result = jnl.get(key) if jnl is not None and key is not None else None
+        if result is not None:
+            pending.append((batch, key, result, True, True))
+        elif pool is not None:
+            future = pool.executor.submit(_process_in_worker, table_bytes(batch))
+            pending.append((batch, key, asyncio.wrap_future(future), False, True))
+        else:
+            if not ready:
+                stage.setup()
+                ready = True
+            failed_before = failures(stage)
+            result = await stage.process(batch)
+            if not isinstance(result, StageResult):
+                raise CaravanError(f"stage {stage.name}: process() must return a StageResult")
+            finished = failures(stage) == failed_before and not stopped(stage)
+            pending.append((batch, key, result, False, finished))
+        while len(pending) >= window or (pending and pending[0][3]):
+            b, k, r, resumed, done = pending.popleft()
+            yield b, k, (r if isinstance(r, StageResult) else await r), resumed, done
+    while pending:
+        b, k, r, resumed, done = pending.popleft()
+        yield b, k, (r if isinstance(r, StageResult) else await r), resumed, done
+
+
 def _spent(stage: Stage) -> float:
     return sum(s.spent_usd for s in stage.sessions())
 
@@ -141,6 +262,7 @@ async def arun_stage(
     max_cost: float | None = None,
     label: str | None = None,
     batch_size: int | None = None,
+    workers: int | BatchPool = 1,
 ) -> Dataset:
     """Run `stage` over `data`; see `run_stage`."""
     src = read(data)
@@ -150,42 +272,40 @@ async def arun_stage(
     size = 0 if isinstance(stage, GlobalStage) else (batch_size or stage.batch_size)
     selected = stage.select(src.table)
     batches = batches_of(selected, size)
+    keys = [batch_key(label, settings, b) if jnl is not None else None for b in batches]
     start_spent = _spent(stage)
-    ready = False
     rows: list[dict[str, Any]] = []
     rejected: list[Any] = []
     counters: Counter[str] = Counter()
-    with StageProgress(label, selected.num_rows, progress) as bar:
-        for batch in batches:
-            key = batch_key(label, settings, batch) if jnl is not None else None
-            result = jnl.get(key) if jnl is not None and key is not None else None
-            if result is None:
-                if not ready:
-                    stage.setup()
-                    ready = True
-                failed_before = failures(stage)
-                result = await stage.process(batch)
-                if not isinstance(result, StageResult):
-                    raise CaravanError(f"stage {stage.name}: process() must return a StageResult")
-                # a batch with a failed or unsent request is not finished: a rerun redoes it,
-                # asking only what the cache does not hold
-                finished = failures(stage) == failed_before and not stopped(stage)
-                if jnl is not None and key is not None and finished:
+    pool = workers if isinstance(workers, BatchPool) else None
+    if pool is not None and pool.stage is not stage:
+        raise CaravanError(f"stage {stage.name}: the worker pool was started for another stage")
+    if pool is None and isinstance(workers, int) and workers > 1 and len(batches) > 1:
+        pool = BatchPool(stage, workers)
+    try:
+        with StageProgress(label, selected.num_rows, progress) as bar:
+            async for batch, key, result, resumed, finished in _outcomes(
+                stage, batches, keys, jnl, pool
+            ):
+                if resumed:
+                    counters["batches_resumed"] += 1
+                elif jnl is not None and key is not None and finished:
                     jnl.put(key, result)
-                if not finished:
-                    counters["batches_unfinished"] += 1
-            else:
-                counters["batches_resumed"] += 1
-            rows.extend(result.rows)
-            rejected.extend(result.rejected)
-            counters.update(result.counters)
-            bar.advance(batch.num_rows, len(result.rejected))
-            spent = _spent(stage) - start_spent
-            if max_cost is not None and spent > max_cost:
-                raise CostLimitReached(
-                    f"{label}: fresh model calls cost ${spent:.4f}, over the limit of "
-                    f"${max_cost:.4f}; finished batches are kept, run again to continue"
-                )
+                if not finished:  # a failed or unsent request: a rerun redoes the batch,
+                    counters["batches_unfinished"] += 1  # asking only what is not cached
+                rows.extend(result.rows)
+                rejected.extend(result.rejected)
+                counters.update(result.counters)
+                bar.advance(batch.num_rows, len(result.rejected))
+                spent = _spent(stage) - start_spent
+                if max_cost is not None and spent > max_cost:
+                    raise CostLimitReached(
+                        f"{label}: fresh model calls cost ${spent:.4f}, over the limit of "
+                        f"${max_cost:.4f}; finished batches are kept, run again to continue"
+                    )
+    finally:
+        if pool is not None and pool is not workers:  # a caller's pool serves its next run
+            pool.close()
     return assemble(stage, src, selected, label, settings, rows, rejected, counters)
 
 
@@ -225,6 +345,8 @@ def run_stage(stage: Stage, data: Any, **options: Any) -> Dataset:
 
     Options: `journal` (folder: finished batches are skipped on a rerun), `progress`,
     `max_cost` (US dollars of fresh calls; stops after the batch that passes it),
-    `label`, `batch_size`. Works inside a running event loop too.
+    `label`, `batch_size`, `workers` (local processes for a CPU-bound stage without model
+    calls, or a started `BatchPool`; default 1: this process). Works inside a running event
+    loop too.
     """
     return run_sync(arun_stage(stage, data, **options))

@@ -1,21 +1,19 @@
 """`decontam check`: scan training datasets against eval sets and write the report.
 
-The eval sets are indexed once (cached on disk); each training dataset is streamed in
-chunks through a pool of worker processes (one per core by default). Workers are forked
-before any training data is read (spawned where fork is unavailable or other threads
-exist) and get the index through their initializer; every hash is deterministic, so
-either way they agree. At most two chunks per worker are in flight, so
-memory is the eval index plus a few chunks, whatever the corpus size. Finished chunks are
-logged beside the report, so an interrupted check resumes (see `decontam.progress`).
+The eval sets are indexed once (cached on disk). Each training dataset is cut into bounded
+shards (`trainio.iter_shards`) that the runner passes through the `Check` stage
+(`caravan.cli_run.run_steps`): in local worker processes (`--workers`) or on Ray's actors
+(`--executor ray`), which both get the index once and scan their batches in parallel. The
+stage returns only matched rows, named by their training id, so memory is the index plus
+a shard or two, whatever the corpus size. Each finished shard is journaled beside the
+report, so an interrupted check resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,15 +23,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from caravan.decontam.evalsets import EvalSet
 from caravan.decontam.index import EvalIndex, cached_index, default_cache_dir, merge_indexes
-from caravan.decontam.match import scan_texts
-from caravan.decontam.trainio import (
-    Chunk,
-    FieldSpec,
-    chunk_texts,
-    iter_chunks,
-    open_train,
-    resolve_fields,
-)
 
 from caravan.errors import CaravanError
 
@@ -41,6 +30,7 @@ MATCH_SCHEMA = pa.schema(
     [
         ("train", pa.string()),
         ("train_row", pa.int64()),
+        ("train_id", pa.string()),  # the row's `id`, else its content id (trainio.train_id)
         ("eval", pa.string()),
         ("eval_row", pa.int64()),
         ("coverage", pa.float64()),
@@ -51,6 +41,7 @@ MATCH_SCHEMA = pa.schema(
         ("judge", pa.string()),  # semantic with --semantic-judge: same / different / error
     ]
 )
+SHARD_BATCHES = {"local": 32, "ray": 256}  # batches per shard: Ray pays a pool start per shard
 
 
 @dataclass
@@ -59,11 +50,11 @@ class CheckConfig:
     instance_threshold: float = 0.5
     dataset_threshold: float = 0.02
     fields: list[str] = field(default_factory=list)
-    workers: int = 0  # 0: one per available core
+    workers: int = 0  # local processes; 0: one per available core
     batch_rows: int = 2048
     cache_dir: Path | None = field(default_factory=default_cache_dir)
     progress: bool = True
-    resume: bool = True  # replay the progress log of an interrupted identical check
+    resume: bool = True  # replay the journal of an interrupted identical check
 
     def validate(self) -> None:
         if self.ngram < 1:
@@ -116,7 +107,7 @@ def build_catalog(sets: list[EvalSet], n: int, cache_dir: Path | None) -> EvalCa
 
 @dataclass
 class TrainScan:
-    """What one training dataset produced."""
+    """What one training dataset produced; `matches` hold 0-based rows (as `Check` marks)."""
 
     path: str
     fingerprint: str
@@ -125,136 +116,74 @@ class TrainScan:
     tokens: int = 0
     rows_without_text: int = 0
     rows_without_text_examples: list[int] = field(default_factory=list)
-    train_row: list[int] = field(default_factory=list)
-    item: list[int] = field(default_factory=list)
-    coverage: list[float] = field(default_factory=list)
+    resumed_rows: int = 0
+    matches: list[dict[str, Any]] = field(default_factory=list)
 
 
-# ---- worker side -------------------------------------------------------------------------
+def shard_key(run: dict[str, Any], train: str, start: int, rows: int) -> str:
+    """A finished shard's journal key: the run's settings, eval sets and training file
+    content, and where the shard lies in it (a changed file or setting scans afresh)."""
+    import hashlib
+    import json
 
-_STATE: dict[str, Any] = {}
-
-
-def _init_worker(index: EvalIndex, threshold: float) -> None:
-    _STATE.update(index=index, threshold=threshold)
-
-
-def _ready() -> int:
-    return os.getpid()
+    parts = {**run, "train": train, "start": start, "rows": rows}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _scan_chunk(
-    chunk: Chunk, fields: list[FieldSpec]
-) -> tuple[int, int, int, list[int], list[tuple]]:
-    texts = chunk_texts(chunk, fields)
-    res = scan_texts(texts, _STATE["index"], _STATE["threshold"])
-    matches = [
-        (chunk.start + m.train_index, m.eval_index, m.coverage, texts[m.train_index])
-        for m in res.matches
-    ]
-    return chunk.start, len(texts), res.tokens, [chunk.start + i for i in res.empty], matches
+def _shard_result(ds: Any, label: str) -> Any:
+    """The Check step's output for one shard, as the journal stores it."""
+    from caravan.stage import StageResult
 
-
-def start_workers(index: EvalIndex, config: CheckConfig) -> ProcessPoolExecutor | None:
-    """A started worker pool holding the index, or None to scan in this process.
-
-    On Linux the workers are forked before any training data is read and share the index
-    copy-on-write; if this process already runs other threads (forking those is unsafe),
-    or fork does not exist, they are spawned and receive the index pickled. Hashes are
-    deterministic, so both give identical results.
-    """
-    workers = config.num_workers()
-    _init_worker(index, config.instance_threshold)
-    if workers <= 1:
-        return None
-    import threading
-
-    can_fork = "fork" in mp.get_all_start_methods() and threading.active_count() == 1
-    method = "fork" if can_fork else "spawn"
-    ex = ProcessPoolExecutor(
-        workers,
-        mp_context=mp.get_context(method),
-        initializer=_init_worker,
-        initargs=(index, config.instance_threshold),
-    )
-    for f in [ex.submit(_ready) for _ in range(workers)]:
-        f.result()
-    return ex
-
-
-def _results(
-    chunks: Iterator[Chunk], fields: list[FieldSpec], ex: ProcessPoolExecutor | None
-) -> Iterator[tuple[int, int, int, list[int], list[tuple]]]:
-    """Scan chunks in order, with at most 2 chunks per worker in flight."""
-    if ex is None:
-        for c in chunks:
-            yield _scan_chunk(c, fields)
-        return
-    window = 2 * getattr(ex, "_max_workers", 2)
-    pending: deque[Future] = deque()
-    for c in chunks:
-        pending.append(ex.submit(_scan_chunk, c, fields))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
-# ---- driver ----------------------------------------------------------------------------
+    prefix = f"{label}."
+    counters = Counter({k[len(prefix) :]: v for k, v in ds.stats.items() if k.startswith(prefix)})
+    return StageResult(rows=ds.table.to_pylist(), counters=counters)
 
 
 def scan_train(
     path: str | Path,
-    catalog: EvalCatalog,
+    stage: Any,
     config: CheckConfig,
-    on_matches: Callable[[str, list[tuple]], None] | None = None,
-    executor: ProcessPoolExecutor | None = None,
-    log: Any = None,
-    fingerprint: str | None = None,
+    run: dict[str, Any],
+    journal: Any = None,
+    executor: Any = None,
+    on_matches: Any = None,
 ) -> TrainScan:
-    """Stream one training dataset past the eval index (in `executor`'s workers if given).
+    """Stream one training dataset through `stage` shard by shard; a shard `journal`
+    holds is replayed instead of scanned, and each newly scanned one is added to it."""
+    from caravan.decontam.trainio import iter_shards, open_train, resolve_fields
 
-    With a `decontam.progress.ProgressLog`, chunks it already holds are replayed instead
-    of scanned, and each newly scanned chunk is appended to it.
-    """
+    from caravan.cli_run import run_steps
+    from caravan.runner import BatchPool
+
     src = open_train(path)
     fields = resolve_fields(src.columns, config.fields, src.label)
-    scan = TrainScan(src.label, fingerprint or src.fingerprint(), [str(f) for f in fields])
-    total = src.num_rows()
-    from caravan.progress import StepProgress
-
-    bar = StepProgress(f"scan {src.path.name}", total, enabled=config.progress, unit="rows")
-    if executor is None:
-        _init_worker(catalog.index, config.instance_threshold)
-    done = log.done.get(src.label) if log is not None else None
-    replay = [
-        (c["start"], c["rows"], c["tokens"], c["empty"], [tuple(m) for m in c["matches"]])
-        for c in (done.chunks if done else [])
-    ]
-    skip = sum(r[1] for r in replay)
-
-    def results() -> Iterator[tuple[int, int, int, list[int], list[tuple]]]:
-        yield from replay
-        chunks = (c for c in iter_chunks(src, fields, config.batch_rows) if c.start >= skip)
-        for res in _results(chunks, fields, executor):
-            if log is not None:
-                log.append(src.label, *res)
-            yield res
-
-    with bar:
-        for _start, nrows, ntok, empty, matches in results():
-            scan.rows += nrows
-            scan.tokens += ntok
-            scan.rows_without_text += len(empty)
-            room = 10 - len(scan.rows_without_text_examples)
-            scan.rows_without_text_examples.extend(empty[: max(room, 0)])
-            for row, item, cov, _text in matches:
-                scan.train_row.append(row)
-                scan.item.append(item)
-                scan.coverage.append(cov)
-            if matches and on_matches is not None:
-                on_matches(src.label, matches)
-            bar.advance(nrows, info=f"{len(scan.train_row)} matches")
+    stage.fields = [str(f) for f in fields]
+    scan = TrainScan(src.label, run["fingerprint"], [str(f) for f in fields])
+    kind = executor.executor if executor is not None else "local"
+    workers = config.num_workers() if kind == "local" else 1
+    rows = src.num_rows()
+    pool = None  # local worker processes: started once per file (they hold its fields),
+    if workers > 1 and (rows is None or rows > config.batch_rows):  # before it is read
+        pool = BatchPool(stage, workers)
+    try:
+        for file, first, shard in iter_shards(src, fields, config.batch_rows * SHARD_BATCHES[kind]):
+            start = shard.column("_decontam_row")[0].as_py()
+            key = shard_key(run, src.label, start, shard.num_rows)
+            result = journal.get(key) if journal is not None else None
+            if result is not None:
+                scan.resumed_rows += shard.num_rows
+            else:
+                label = f"scan {src.path.name}" + (f" from row {start + 1:,}" if start else "")
+                ds = run_steps([stage], shard, executor=executor, progress=config.progress,
+                               batch_size=config.batch_rows, workers=pool, labels=[label])  # fmt: skip
+                result = _shard_result(ds, label)
+                _content_ids(result.rows, file, first)
+                if journal is not None:
+                    journal.put(key, result)
+            _add(scan, result, on_matches)
+    finally:
+        if pool is not None:
+            pool.close()
     if scan.rows > 0 and scan.rows_without_text == scan.rows:
         raise CaravanError(
             f"{src.label}: none of its {scan.rows} rows has text in field(s) "
@@ -263,24 +192,57 @@ def scan_train(
     return scan
 
 
+def _content_ids(rows: list[dict[str, Any]], file: Path, first: int) -> None:
+    """Matched rows the shard could not name (no `id`): the content id of the whole row."""
+    from caravan.decontam.trainio import rows_at, train_id
+
+    todo = [r for r in rows if not r.get("no_text") and r.get("train_id") is None]
+    whole = rows_at(file, [r["train_row"] - first for r in todo]) if todo else {}
+    for r in todo:
+        r["train_id"] = train_id(whole[r["train_row"] - first])
+
+
+def _add(scan: TrainScan, result: Any, on_matches: Any) -> None:
+    """One shard's counts and matches, into its dataset's scan."""
+    from caravan.decontam.stages import MARK
+
+    scan.rows += result.counters["rows"]
+    scan.tokens += result.counters["tokens"]
+    scan.rows_without_text += result.counters["rows_without_text"]
+    found = []
+    for row in result.rows:
+        if row.get("no_text"):
+            if len(scan.rows_without_text_examples) < 10:
+                scan.rows_without_text_examples.append(row["train_row"])
+            continue
+        for m in row[MARK]:
+            found.append({"train_row": row["train_row"], "train_id": row["train_id"],
+                          "eval": m["eval"], "eval_row": m["eval_row"],
+                          "coverage": m["coverage"], "text": row["text"]})  # fmt: skip
+    scan.matches.extend(found)
+    if found and on_matches is not None:
+        on_matches(scan.path, found)
+
+
 class MatchWriter:
     """Streams every match, with both texts, to a Parquet file."""
 
     def __init__(self, catalog: EvalCatalog, writer: pq.ParquetWriter) -> None:
         self.catalog, self.writer, self.count = catalog, writer, 0
+        self.eval_text = {(s.name, r): t for s in catalog.sets
+                          for r, t in zip(s.rows, s.texts, strict=True)}  # fmt: skip
 
-    def __call__(self, train: str, matches: list[tuple]) -> None:
-        items = np.array([m[1] for m in matches], dtype=np.int64)
-        sets, rows = self.catalog.locate(items)
+    def __call__(self, train: str, matches: list[dict[str, Any]]) -> None:
         table = pa.table(
             {
                 "train": [train] * len(matches),
-                "train_row": [m[0] + 1 for m in matches],  # 1-based, as every row we name
-                "eval": [self.catalog.sets[s].name for s in sets],
-                "eval_row": np.asarray(rows) + 1,
-                "coverage": [m[2] for m in matches],
-                "train_text": [m[3] for m in matches],
-                "eval_text": [self.catalog.index.texts[i] for i in items],
+                "train_row": [m["train_row"] + 1 for m in matches],  # 1-based, as every row
+                "train_id": [m["train_id"] for m in matches],
+                "eval": [m["eval"] for m in matches],
+                "eval_row": [m["eval_row"] + 1 for m in matches],
+                "coverage": [m["coverage"] for m in matches],
+                "train_text": [m["text"] for m in matches],
+                "eval_text": [self.eval_text[(m["eval"], m["eval_row"])] for m in matches],
                 "method": ["exact"] * len(matches),
                 "similarity": [None] * len(matches),
                 "judge": [None] * len(matches),
@@ -300,6 +262,7 @@ class MatchWriter:
             {
                 "train": [c.train for c in candidates],
                 "train_row": [c.train_row + 1 for c in candidates],
+                "train_id": [c.train_id for c in candidates],
                 "eval": [self.catalog.sets[s].name for s in sets],
                 "eval_row": np.asarray(rows) + 1,
                 "coverage": [None] * len(candidates),
@@ -316,22 +279,21 @@ class MatchWriter:
 
 def pair_results(scan: TrainScan, catalog: EvalCatalog, config: CheckConfig) -> list[dict]:
     """Per eval set: totals, the Tülu dataset-level decision, best and all matches."""
-    items = np.asarray(scan.item, dtype=np.int64)
-    rows = np.asarray(scan.train_row, dtype=np.int64)
-    cov = np.asarray(scan.coverage, dtype=np.float64)
-    sets, eval_rows = catalog.locate(items) if items.size else (items, items)
     out = []
-    for k, es in enumerate(catalog.sets):
-        sel = np.flatnonzero(sets == k)
-        order = sel[np.lexsort((rows[sel], -cov[sel], eval_rows[sel]))]
-        matches = [
-            {
-                "eval_row": int(eval_rows[i]) + 1,  # 1-based, as every row we name
-                "train_row": int(rows[i]) + 1,
-                "coverage": float(cov[i]),
-            }
-            for i in order
-        ]
+    for es in catalog.sets:
+        matches = sorted(
+            (
+                {
+                    "eval_row": m["eval_row"] + 1,  # 1-based, as every row we name
+                    "train_id": m["train_id"],
+                    "train_row": m["train_row"] + 1,
+                    "coverage": float(m["coverage"]),
+                }
+                for m in scan.matches
+                if m["eval"] == es.name
+            ),
+            key=lambda m: (m["eval_row"], -m["coverage"], m["train_row"]),
+        )
         best, seen = [], set()
         for m in matches:  # sorted by eval row, then coverage desc, then train row
             if m["eval_row"] not in seen:
@@ -366,21 +328,28 @@ def run_check(
     matches_path: str | Path | None = None,
     fuzzy: Any = None,
     semantic: Any = None,
+    executor: Any = None,
 ) -> dict[str, Any]:
     """Check every training dataset against every eval set; write report + matches file.
 
     `fuzzy` is an optional `decontam.fuzzy.FuzzyConfig`; its result goes under "fuzzy".
     `semantic` is an optional `decontam.semantic.SemanticConfig`; its result goes under
     "semantic" and its pairs into the matches file with method "semantic".
+    `executor` is a `caravan.cli_run.ExecutorArgs` (default: local processes).
     """
     import json
     from datetime import UTC, datetime
 
+    from caravan.decontam.index import content_key
+    from caravan.decontam.stages import Check
     from caravan.decontam.tokens import TOKENIZER_VERSION
+    from caravan.decontam.trainio import open_train
     from caravan.records.provenance import METADATA_KEY, Provenance
     from caravan.records.writers import atomic_path
 
     from caravan import __version__
+    from caravan.cli_run import journal_for
+    from caravan.journal import Journal
 
     config.validate()
     if semantic is not None:
@@ -401,50 +370,36 @@ def run_check(
     }
     prov = Provenance.capture(config=settings)
     schema = MATCH_SCHEMA.with_metadata({METADATA_KEY: prov.to_json().encode()})
-    scans: list[TrainScan] = []
-    from caravan.decontam.index import content_key
-    from caravan.decontam.progress import ProgressLog, progress_path_for, run_key
-
     fingerprints = [open_train(p).fingerprint() for p in train_paths]  # hashed once
-    key = run_key(
-        {
-            "settings": settings,
-            "batch_rows": config.batch_rows,
-            "evals": [(s.name, content_key(s.texts, config.ngram)) for s in eval_sets],
-            "train": [str(p) for p in train_paths],
-            "fingerprints": fingerprints,
-        }
-    )
-    log = ProgressLog(progress_path_for(report_path), key, resume=config.resume)
-    finished = False
-    executor = start_workers(catalog.index, config)
-    try:
-        with (
-            atomic_path(matches_path) as fh,
-            pq.ParquetWriter(fh, schema, compression="zstd") as w,
-        ):
-            writer = MatchWriter(catalog, w)
-            for p, fp in zip(train_paths, fingerprints, strict=True):
-                scans.append(scan_train(p, catalog, config, writer, executor, log, fp))
-            if executor is not None:  # the embedding model gets the cores
-                executor.shutdown(wait=True, cancel_futures=True)
-                executor = None
-            sem_run = None
-            if semantic is not None:
-                from caravan.decontam.semantic import run_semantic
+    evals = [(s.name, content_key(s.texts, config.ngram)) for s in eval_sets]
+    stage = Check([s.name for s in eval_sets], ngram=config.ngram,
+                  instance_threshold=config.instance_threshold, only_matched=True)  # fmt: skip
+    stage.use_shared_state(catalog)  # the sets are loaded; workers get this index
+    jpath = journal_for(report_path)
+    if not config.resume:
+        shutil.rmtree(jpath, ignore_errors=True)
+    journal = Journal(jpath)
+    scans: list[TrainScan] = []
+    with (
+        atomic_path(matches_path) as fh,
+        pq.ParquetWriter(fh, schema, compression="zstd") as w,
+    ):
+        writer = MatchWriter(catalog, w)
+        for p, fp in zip(train_paths, fingerprints, strict=True):
+            run = {"settings": settings, "batch_rows": config.batch_rows, "evals": evals,
+                   "fingerprint": fp}  # fmt: skip
+            scans.append(scan_train(p, stage, config, run, journal, executor, writer))
+        sem_run = None
+        if semantic is not None:
+            from caravan.decontam.semantic import run_semantic
 
-                sem_run = run_semantic(list(train_paths), catalog, config, semantic)
-                writer.write_semantic(sem_run.candidates)
-        finished = True
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-        if not finished:
-            log.close(finished=False)  # kept: the next identical check resumes from it
+            sem_run = run_semantic(list(train_paths), catalog, config, semantic)
+            writer.write_semantic(sem_run.candidates)
     results = [r for s in scans for r in pair_results(s, catalog, config)]
     report: dict[str, Any] = {
         "tool": f"caravan {__version__} decontam",
         "rows_count_from": 1,  # train_row / eval_row are 1-based (reports without it: 0)
+        "rows_named_by": "train_id",  # the row's `id`, else its content id
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": settings,
         "train": [
@@ -461,7 +416,7 @@ def run_check(
         ],
         "eval": [s.to_json() for s in eval_sets],
         "eval_index_cache_hits": catalog.cache_hits,
-        "resumed_rows": {lbl: d.rows for lbl, d in log.done.items()},
+        "resumed_rows": {s.path: s.resumed_rows for s in scans if s.resumed_rows},
         "results": results,
         "contaminated": [
             {"train": r["train"], "eval": r["eval"]} for r in results if r["contaminated"]
@@ -481,5 +436,5 @@ def run_check(
     with atomic_path(report_path, "w") as fh:
         json.dump(report, fh, indent=1)
         fh.write("\n")
-    log.close(finished=finished)
+    shutil.rmtree(jpath, ignore_errors=True)  # finished: nothing to resume
     return report

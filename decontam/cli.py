@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from caravan.cli_run import executor_options
 from caravan.cli_support import group
 
 
@@ -109,7 +110,10 @@ def print_table(report: dict[str, Any]) -> None:
     help="Parquet of all matches with both texts [default: REPORT.matches.parquet].",
 )
 @click.option(
-    "--workers", default=0, show_default=True, help="Worker processes (0 = one per core)."
+    "--workers",
+    default=0,
+    show_default=True,
+    help="Local worker processes (0 = one per core); with --executor ray see --ray-workers.",
 )
 @click.option("--batch-rows", default=2048, show_default=True, help="Training rows per chunk.")
 @click.option(
@@ -185,8 +189,9 @@ def print_table(report: dict[str, Any]) -> None:
 @click.option(
     "--restart",
     is_flag=True,
-    help="Ignore the progress log of an interrupted check and scan everything.",
+    help="Ignore the journal of an interrupted check and scan everything.",
 )
+@executor_options
 def check(
     train: tuple[str, ...],
     evals: tuple[str, ...],
@@ -216,6 +221,7 @@ def check(
     quiet: bool,
     restart: bool,
     html_path: Path | None = None,
+    **opts: Any,
 ) -> None:
     """Check training data against eval sets; print a table and write the report.
 
@@ -224,6 +230,10 @@ def check(
     from caravan.decontam.check import CheckConfig, run_check
     from caravan.decontam.evalsets import load_eval_sets
     from caravan.decontam.index import default_cache_dir
+
+    from caravan.cli_run import pop_executor
+
+    executor = pop_executor(opts)
 
     config = CheckConfig(
         ngram=ngram,
@@ -267,11 +277,11 @@ def check(
     )
     eval_sets = load_eval_sets(list(evals))
     report = run_check(
-        list(train), eval_sets, config, report_path, matches_path, fuzzy_cfg, sem_cfg
+        list(train), eval_sets, config, report_path, matches_path, fuzzy_cfg, sem_cfg, executor
     )
     resumed = {k: v for k, v in report["resumed_rows"].items() if v}
     for label, rows in resumed.items():
-        click.echo(f"resumed {label}: {rows} rows replayed from the progress log", err=True)
+        click.echo(f"resumed {label}: {rows} rows replayed from the journal", err=True)
     print_table(report)
     print_semantic(report)
     click.echo(

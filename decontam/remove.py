@@ -2,22 +2,26 @@
 
 The cleaned file has the input's columns and row order. Every dropped row goes to a side
 file with the eval item(s) it overlapped, so `clean + removed` is the original dataset
-(the round trip is tested). The training file must be byte-identical to the one checked:
-its fingerprint is compared with the report's, because row numbers are what link them.
+(the round trip is tested). Reports name matched rows by training id (the row's `id`, else
+its content id: `trainio.train_id`), and rows carrying a named id are dropped, wherever
+they sit; reports written before ids name 1-based rows instead.
+The training file must be byte-identical to the one checked: its fingerprint is compared
+with the report's.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
-from caravan.decontam.trainio import file_batches, open_train
+from caravan.decontam.trainio import file_batches, open_train, train_id
+from caravan.records.jsontext import parse_line
 
 from caravan.errors import CaravanError
 
@@ -70,51 +74,57 @@ def _train_entry(report: dict, report_path: Path, train: Path, fingerprint: str)
     return entry
 
 
+@dataclass
+class Drops:
+    """What a report names for removal: matches by training id and by 0-based row."""
+
+    by_id: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    by_row: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.by_id) + len(self.by_row)
+
+    def get(self, row: int, tid: str | None) -> list[dict[str, Any]]:
+        """The matches of a training row, best first (exact by coverage, then semantic)."""
+        found = [*self.by_id.get(tid, []), *self.by_row.get(row, [])] if tid is not None else (
+            self.by_row.get(row, []))  # fmt: skip
+        return sorted(found, key=lambda m: (m["method"] != "exact",
+                                            -(m["coverage"] or m["similarity"])))  # fmt: skip
+
+
 def rows_to_remove(
     report: dict, train_label: str, only_contaminated: bool, semantic: bool = False
-) -> dict[int, list[dict[str, Any]]]:
-    """0-based train row -> its matches (eval, eval_row, method, coverage / similarity), best first.
-
-    Exact matches come first (by coverage), then, with `semantic`, the flagged pairs of the
-    report's semantic section (by similarity; a pair the judge called "different" is kept).
+) -> Drops:
+    """The rows a report names, by `train_id` (reports written before ids: by `train_row`):
+    exact matches, then, with `semantic`, the flagged pairs of the report's semantic section
+    (a pair the judge called "different" is kept).
 
     Reports name rows from 1 (`rows_count_from`); reports written before that count from 0.
     """
     base = int(report.get("rows_count_from", 0))
-    out: dict[int, list[dict[str, Any]]] = {}
+    out = Drops()
+
+    def add(m: dict[str, Any], match: dict[str, Any]) -> None:
+        if m.get("train_id") is not None:  # else: a report written before ids
+            out.by_id.setdefault(str(m["train_id"]), []).append(match)
+        else:
+            out.by_row.setdefault(int(m["train_row"]) - base, []).append(match)
+
     for r in report["results"]:
         if r["train"] != train_label or (only_contaminated and not r["contaminated"]):
             continue
         for m in r["matches"]:
-            out.setdefault(int(m["train_row"]) - base, []).append(
-                {
-                    "eval": r["eval"],
-                    "eval_row": int(m["eval_row"]),
-                    "method": "exact",
-                    "coverage": m["coverage"],
-                    "similarity": None,
-                    "judge": None,
-                }
-            )
+            add(m, {"eval": r["eval"], "eval_row": int(m["eval_row"]), "method": "exact",
+                    "coverage": m["coverage"], "similarity": None, "judge": None})  # fmt: skip
     if semantic:
         for r in report["semantic"]["results"]:
             if r["train"] != train_label or (only_contaminated and not r["contaminated"]):
                 continue
             for m in r["matches"]:
-                if not m["flagged"]:
-                    continue
-                out.setdefault(int(m["train_row"]) - base, []).append(
-                    {
-                        "eval": r["eval"],
-                        "eval_row": int(m["eval_row"]),
-                        "method": "semantic",
-                        "coverage": None,
-                        "similarity": float(m["similarity"]),
-                        "judge": m.get("judge"),
-                    }
-                )
-    for ms in out.values():
-        ms.sort(key=lambda m: (m["method"] != "exact", -(m["coverage"] or m["similarity"])))
+                if m["flagged"]:
+                    add(m, {"eval": r["eval"], "eval_row": int(m["eval_row"]),
+                            "method": "semantic", "coverage": None,
+                            "similarity": float(m["similarity"]), "judge": m.get("judge")})  # fmt: skip
     return out
 
 
@@ -228,6 +238,7 @@ def run_remove(
     meta = {METADATA_KEY: prov.to_json().encode()}
     sink = _Sink(output, meta)
     removed_rows: list[dict[str, Any]] = []
+    seen_ids: set[str] = set()
     row = 0
     schema: pa.Schema | None = None
     json_rows: list[dict[str, Any]] = []  # JSONL -> Parquet/Arrow: one table at the end
@@ -236,11 +247,16 @@ def run_remove(
         for f in src.files:
             for b in _input_batches(f):
                 if isinstance(b, tuple):  # raw JSONL lines
-                    lines = b[0]
                     keep_lines = []
-                    for line in lines:
-                        if row in drop:
-                            removed_rows.append(_removed(json.loads(line), row, drop[row], texts))
+                    for line, lineno in zip(b[0], b[1], strict=True):
+                        rec = parse_line(line)[0] if drop.by_id or row in drop.by_row else None
+                        tid = train_id(rec) if drop.by_id and isinstance(rec, dict) else None
+                        matches = drop.get(row, tid)
+                        if matches:
+                            if not isinstance(rec, dict):
+                                raise CaravanError(f"{f}: line {lineno}: not a JSON object")
+                            seen_ids.add(str(tid))
+                            removed_rows.append(_removed(rec, row, tid, matches, texts))
                         else:
                             keep_lines.append(line)
                         row += 1
@@ -253,14 +269,15 @@ def run_remove(
                     sink.write_batch(_json_table(json_rows))
                     json_rows = []
                 schema = schema or b.schema
-                idx = [i for i in range(b.num_rows) if row + i in drop]
-                if idx:
-                    for i in idx:
+                tids = _batch_ids(b) if drop.by_id else [None] * b.num_rows
+                hits = {i: m for i, tid in enumerate(tids) if (m := drop.get(row + i, tid))}
+                if hits:
+                    for i, matches in hits.items():
                         rec = b.slice(i, 1).to_pylist()[0]
-                        removed_rows.append(_removed(rec, row + i, drop[row + i], texts))
-                    mask = pa.array([row + i not in drop for i in range(b.num_rows)])
-                    b = b.filter(mask)
-                row += b.num_rows + len(idx)
+                        seen_ids.add(str(tids[i]))
+                        removed_rows.append(_removed(rec, row + i, tids[i], matches, texts))
+                    b = b.filter(pa.array([i not in hits for i in range(b.num_rows)]))
+                row += b.num_rows + len(hits)
                 if b.num_rows:
                     sink.write_batch(b)
         if json_rows:
@@ -268,10 +285,12 @@ def run_remove(
         ok = True
     finally:
         sink.close(ok, schema)
-    missing = sorted(r + 1 for r in set(drop) - {r["decontam_row"] - 1 for r in removed_rows})
-    if missing:
+    gone = {r["decontam_row"] - 1 for r in removed_rows}
+    named = [str(r + 1) for r in sorted(set(drop.by_row) - gone)]
+    named += sorted(set(drop.by_id) - seen_ids)
+    if named:
         raise CaravanError(
-            f"{report_path} names rows {missing[:5]} that {src.label} does not have ({row} rows)"
+            f"{report_path} names rows {named[:5]} that {src.label} does not have ({row} rows)"
         )
     if sink.fmt != "jsonl":
         write_card(output.parent)
@@ -291,13 +310,23 @@ def _json_table(rows: list[dict[str, Any]]) -> pa.Table:
     return rows_to_table(rows)
 
 
+def _batch_ids(batch: pa.RecordBatch) -> list[str]:
+    """The training id of every row of a record batch (`trainio.train_id`)."""
+    if "id" in batch.schema.names:
+        given = batch.column("id").to_pylist()
+        if all(v not in (None, "") for v in given):
+            return [str(v) for v in given]
+    return [train_id(r) for r in batch.to_pylist()]
+
+
 def _removed(
-    rec: dict[str, Any], row: int, matches: list[dict[str, Any]], texts: dict
+    rec: dict[str, Any], row: int, tid: str | None, matches: list[dict[str, Any]], texts: dict
 ) -> dict[str, Any]:
     best = matches[0]
     out = dict(rec)
     out.update(
         decontam_row=row + 1,  # 1-based, like the report
+        decontam_train_id=tid if tid is not None else train_id(rec),
         decontam_eval=best["eval"],
         decontam_eval_row=best["eval_row"],
         decontam_coverage=None if best["coverage"] is None else float(best["coverage"]),
@@ -327,6 +356,7 @@ def _removed_table(rows: list[dict[str, Any]], schema: pa.Schema | None) -> pa.T
     fields = list(schema) if schema is not None else []
     fields += [
         pa.field("decontam_row", pa.int64()),
+        pa.field("decontam_train_id", pa.string()),
         pa.field("decontam_eval", pa.string()),
         pa.field("decontam_eval_row", pa.int64()),
         pa.field("decontam_coverage", pa.float64()),

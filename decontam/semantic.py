@@ -132,6 +132,7 @@ class Candidate:
     train_text: str
     verdict: str | None = None
     reason: str | None = None
+    train_id: str | None = None  # trainio.train_id, as the exact matches name rows
 
     @property
     def flagged(self) -> bool:
@@ -169,20 +170,42 @@ def scan_semantic(
     progress = RowProgress(sem.progress, src.num_rows(), f"embed {src.path.name}")
     found: list[Candidate] = []
     rows = 0
+    first: dict[str, int] = {}  # each file's first row in the dataset
     try:
         for chunk in iter_chunks(src, specs, sem.chunk_rows):
+            first.setdefault(chunk.source, chunk.start)
             texts = chunk_texts(chunk, specs)
             keep = [i for i, t in enumerate(texts) if t.strip()]
             vecs = embedder.embed([texts[i] for i in keep], sem.batch_size, progress)
             progress(len(texts) - len(keep))
             r, items, sims = top_k_pairs(vecs, evals, sem.top_k, sem.threshold)
+            new = []
             for j, item, sim in zip(r.tolist(), items.tolist(), sims.tolist(), strict=True):
                 i = keep[j]
-                found.append(Candidate(src.label, chunk.start + i, item, sim, texts[i]))
+                new.append(Candidate(src.label, chunk.start + i, item, sim, texts[i]))
+            _name_rows(new, chunk, first[chunk.source])
+            found.extend(new)
             rows += len(texts)
     finally:
         progress.close()
     return src.label, rows, found
+
+
+def _name_rows(candidates: list[Candidate], chunk: Any, first: int) -> None:
+    """Each candidate's training id: from its raw JSON line, else its row read whole."""
+    from caravan.decontam.trainio import rows_at, train_id
+    from caravan.records.jsontext import parse_line
+
+    if not candidates:
+        return
+    if chunk.lines is not None:
+        for c in candidates:
+            row, _ = parse_line(chunk.lines[c.train_row - chunk.start])
+            c.train_id = train_id(row) if isinstance(row, dict) else None
+        return
+    whole = rows_at(Path(chunk.source), [c.train_row - first for c in candidates])
+    for c in candidates:
+        c.train_id = train_id(whole[c.train_row - first])
 
 
 def run_semantic(
@@ -235,6 +258,7 @@ def _results(
                 (
                     {
                         "eval_row": int(eval_rows[j]) + 1,  # 1-based, as every row we name
+                        "train_id": candidates[j].train_id,
                         "train_row": candidates[j].train_row + 1,
                         "similarity": round(float(candidates[j].similarity), 6),
                         "judge": candidates[j].verdict,

@@ -6,6 +6,10 @@ unchanged), by the row's `id`, never its position. Gate aggregates those marks p
 set, applies the dataset-level decision (overlapped eval instances / all instances above
 `threshold` is contamination) and fails the pipeline when any eval set is contaminated;
 otherwise it passes the rows on, without the matched ones when `remove` is set.
+
+`Check(..., only_matched=True)` is what `decontam check` runs over training shards
+(`trainio.iter_shards`): it passes on only the matched rows, each with its training id,
+row and compared text, and counts the rest, so a scan of any size returns little.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class Check(Stage):
         instance_threshold: float = 0.5,
         fields: list[str] | None = None,
         cache_dir: str | Path | None = None,
+        only_matched: bool = False,
     ) -> None:
         if not evals:
             raise CaravanError(f"{self.name}: give at least one eval set")
@@ -51,9 +56,12 @@ class Check(Stage):
         self.ngram, self.instance_threshold = ngram, instance_threshold
         self.fields = list(fields or [])
         self.cache_dir = str(cache_dir) if cache_dir else None
+        self.only_matched = only_matched
         self._catalog: Any = None
 
     def setup(self) -> None:
+        if self._catalog is not None:  # built already (shared_state, or an earlier run)
+            return
         from caravan.decontam.check import build_catalog
         from caravan.decontam.evalsets import load_eval_sets
         from caravan.decontam.index import default_cache_dir
@@ -77,15 +85,29 @@ class Check(Stage):
         return {**self.__dict__, "_catalog": None}
 
     async def process(self, batch: pa.Table) -> StageResult:
-        import numpy as np
         from caravan.decontam.match import scan_texts
         from caravan.decontam.trainio import resolve_fields, row_text
 
+        if self.only_matched:
+            return self._matched(batch)
         rows = batch.to_pylist()
         fields = resolve_fields(batch.column_names, self.fields, "<training rows>")
         texts = [row_text(r, fields) for r in rows]
         found = scan_texts(texts, self._catalog.index, self.instance_threshold)
-        marks: list[list[dict[str, Any]]] = [[] for _ in rows]
+        marks = self._marks(found, len(rows))
+        out = StageResult(counters=Counter(tokens=found.tokens, matches=len(found.matches)))
+        out.counters["rows_matched"] = sum(bool(m) for m in marks)
+        totals = {s.name: len(s.texts) for s in self._catalog.sets}
+        for row, mark in zip(rows, marks, strict=True):
+            out.rows.append({**row, MARK: mark})
+        out.counters.update({f"eval_instances:{n}": t for n, t in totals.items()})
+        return out
+
+    def _marks(self, found: Any, n: int) -> list[list[dict[str, Any]]]:
+        """Per row: the eval instances it overlaps (eval set, 0-based row, coverage)."""
+        import numpy as np
+
+        marks: list[list[dict[str, Any]]] = [[] for _ in range(n)]
         if found.matches:
             items = np.array([m.eval_index for m in found.matches], dtype=np.int64)
             sets, eval_rows = self._catalog.locate(items)
@@ -94,12 +116,41 @@ class Check(Stage):
                 marks[m.train_index].append({"eval": es.name, "eval_row": int(er),
                                              "coverage": float(m.coverage),
                                              "eval_instances": len(es.texts)})  # fmt: skip
-        out = StageResult(counters=Counter(tokens=found.tokens, matches=len(found.matches)))
-        out.counters["rows_matched"] = sum(bool(m) for m in marks)
-        totals = {s.name: len(s.texts) for s in self._catalog.sets}
-        for row, mark in zip(rows, marks, strict=True):
-            out.rows.append({**row, MARK: mark})
-        out.counters.update({f"eval_instances:{n}": t for n, t in totals.items()})
+        return marks
+
+    def _matched(self, shard: pa.Table) -> StageResult:
+        """A training shard's matched rows: runner id, training id, 0-based training row,
+        compared text and marks (`train_id` None: only the whole row, which the shard does
+        not carry, gives it); plus the first rows without text (`no_text`)."""
+        from caravan.decontam.match import scan_texts
+        from caravan.decontam.trainio import (
+            PRIVATE,
+            ROW,
+            parse_field,
+            resolve_fields,
+            shard_texts,
+            shard_train_id,
+        )
+
+        if self.fields:  # `decontam check` resolves them once, on the driver
+            fields = [parse_field(f) for f in self.fields]
+        else:
+            columns = [c for c in shard.column_names if c not in PRIVATE and c != "id"]
+            fields = resolve_fields(columns, [], "<training rows>")
+        texts = shard_texts(shard, fields)
+        found = scan_texts(texts, self._catalog.index, self.instance_threshold)
+        marks = self._marks(found, len(texts))
+        rows_at = shard.column(ROW).to_pylist()
+        ids = shard.column("id").to_pylist()
+        out = StageResult(counters=Counter(rows=len(texts), tokens=found.tokens,
+                                           matches=len(found.matches),
+                                           rows_without_text=len(found.empty)))  # fmt: skip
+        for i, mark in enumerate(marks):
+            if mark:
+                out.rows.append({"id": ids[i], "train_id": shard_train_id(shard, i),
+                                 "train_row": rows_at[i], "text": texts[i], MARK: mark})  # fmt: skip
+        for i in found.empty[:10]:
+            out.rows.append({"id": ids[i], "train_row": rows_at[i], "no_text": True, MARK: []})
         return out
 
 

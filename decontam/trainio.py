@@ -7,8 +7,14 @@ column (e.g. `messages:user,assistant`), `COL:all` every turn. Several fields ar
 with newlines. Rows are numbered in file order (across the files of a folder, in sorted
 order), from 0 inside the scan; the report and `decontam remove` show them counting from 1.
 
-Parquet and Arrow files are read in record batches of the needed columns only; JSON Lines
-in blocks of raw lines that the workers parse. Nothing holds the whole corpus in memory.
+A training row's id (what the report names it by, whatever order an engine runs it in) is
+its `id` value when it has one, else the runner's content id of the whole row's non-null
+fields (`caravan.runner.row_id`): identical rows share it, and are contaminated alike.
+
+`iter_shards` cuts the data into bounded tables for the runner: Parquet and Arrow record
+batches of the compared columns and `id`, JSON Lines as raw lines that the workers parse.
+Nothing holds the whole corpus; a matched row without an `id` is read whole afterwards
+(`rows_at`) for its content id.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from caravan.records.fingerprint import fingerprint_path
 from caravan.records.jsontext import parse_line
@@ -112,25 +119,9 @@ class Chunk:
     def num_rows(self) -> int:
         return self.table.num_rows if self.table is not None else len(self.lines or [])
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickling a sliced Arrow batch ships its parent's whole buffers; IPC writes only
-        # the slice (measured: 1.3 MB instead of 54 MB for 2048 rows of a row group).
-        state = dict(self.__dict__)
-        if self.table is not None:
-            sink = pa.BufferOutputStream()
-            with ipc.new_stream(sink, self.table.schema) as w:
-                w.write_batch(self.table)
-            state["table"] = sink.getvalue()
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if isinstance(state.get("table"), pa.Buffer):
-            state["table"] = ipc.open_stream(state["table"]).read_next_batch()
-        self.__dict__.update(state)
-
 
 def chunk_texts(chunk: Chunk, fields: list[FieldSpec]) -> list[str]:
-    """The compared text of each row in `chunk` (runs in the worker processes)."""
+    """The compared text of each row in `chunk` (in the workers, via `shard_texts`)."""
     if chunk.table is not None:
         cols = {f.column: chunk.table.column(f.column) for f in fields}
         typ = cols[fields[0].column].type
@@ -309,6 +300,151 @@ def file_batches(
                     yield lines, linenos
     except (pa.ArrowInvalid, OSError) as exc:
         raise CaravanError(f"{path}: cannot read as {fmt}: {exc}") from exc
+
+
+# Columns a shard carries besides the data's own (whose `id`, if any, moves to ORIG_ID: the
+# runner's `id` is the row's position, unique whatever the data holds).
+ROW = "_decontam_row"  # 0-based row of the training dataset
+FILE = "_decontam_file"
+LINE = "_decontam_line"  # JSON Lines: 1-based line of FILE
+RAW = "_decontam_json"  # JSON Lines: the raw line, parsed by the worker
+ORIG_ID = "_decontam_id"
+PRIVATE = (ROW, FILE, LINE, RAW, ORIG_ID)
+
+
+def train_id(row: dict[str, Any]) -> str:
+    """The id a report names a training row by: its `id`, else the runner's content id of
+    its non-null fields (so a JSON line without a key and a Parquet row with a null there
+    get the same id)."""
+    value = row.get("id")
+    if value not in (None, ""):
+        return str(value)
+    from caravan.runner import row_id
+
+    return row_id({k: v for k, v in row.items() if v is not None})
+
+
+def _shard(start: int, file: str, data: dict[str, pa.Array]) -> pa.Table:
+    n = len(next(iter(data.values())))
+    rows = pa.array(np.arange(start, start + n, dtype=np.int64))
+    files = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([file]))
+    ids = pc.cast(rows, pa.string())
+    return pa.table({"id": ids, ROW: rows, FILE: files, **data})
+
+
+def _arrow_shard(start: int, file: Path, batches: list[pa.RecordBatch]) -> pa.Table:
+    table = pa.Table.from_batches(batches)
+    data = {(ORIG_ID if c == "id" else c): table.column(c) for c in table.column_names}
+    return _shard(start, str(file), data)
+
+
+def iter_shards(
+    src: TrainSource, fields: list[FieldSpec], rows: int
+) -> Iterator[tuple[Path, int, pa.Table]]:
+    """(file, the file's first dataset row, shard): consecutive blocks of at most `rows`
+    training rows (never across files) as tables for the runner, with the compared
+    columns and `id` (JSON Lines: the raw lines) plus the private ones. A row without an
+    `id` is named by the content id of the whole row: see `rows_at`."""
+    wanted = sorted({f.column for f in fields} | {"id"})
+    start = 0
+    for f in src.files:
+        first = start
+        columns = None
+        if detect_format(f) != "jsonl":
+            names = _columns_of(f)
+            missing = [c for c in wanted if c not in names and c != "id"]
+            if missing:
+                raise CaravanError(f"{f}: no column {', '.join(map(repr, missing))}")
+            columns = [c for c in wanted if c in names]
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for b in file_batches(f, columns, rows):
+            if isinstance(b, tuple):
+                lines, linenos = b
+                yield f, first, _shard(start, str(f), {LINE: pa.array(linenos, pa.int64()),
+                                                       RAW: pa.array(lines, pa.binary())})  # fmt: skip
+                start += len(lines)
+                continue
+            if size + b.num_rows > rows and pending:
+                yield f, first, _arrow_shard(start, f, pending)
+                start, pending, size = start + size, [], 0
+            pending.append(b)
+            size += b.num_rows
+        if pending:
+            yield f, first, _arrow_shard(start, f, pending)
+            start += size
+
+
+def rows_at(path: Path, positions: list[int]) -> dict[int, dict[str, Any]]:
+    """The whole rows at 0-based `positions` of a Parquet, Arrow or JSON file, for content
+    ids of matched rows (shards carry only the compared columns); reads only the row
+    groups holding them, and no further than the last."""
+    want = sorted(set(positions))
+    out: dict[int, dict[str, Any]] = {}
+
+    def take(batch: pa.RecordBatch, lo: int) -> None:
+        for p in want:
+            if lo <= p < lo + batch.num_rows:
+                out[p] = batch.slice(p - lo, 1).to_pylist()[0]
+
+    if not want:
+        return out
+    if detect_format(path) == "parquet":
+        pf = pq.ParquetFile(path)
+        start = 0
+        for rg in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(rg).num_rows
+            inside = [p for p in want if start <= p < start + n]
+            lo = start
+            for batch in pf.iter_batches(batch_size=4096, row_groups=[rg]) if inside else ():
+                take(batch, lo)
+                lo += batch.num_rows
+                if lo > inside[-1]:
+                    break
+            start += n
+            if start > want[-1]:
+                break
+        return out
+    lo = 0
+    for batch in file_batches(path, None, 65536):
+        if isinstance(batch, tuple):
+            raise CaravanError(f"{path}: JSON Lines rows travel whole; rows_at is not needed")
+        take(batch, lo)
+        lo += batch.num_rows
+        if lo > want[-1]:
+            break
+    return out
+
+
+def shard_texts(shard: pa.Table, fields: list[FieldSpec]) -> list[str]:
+    """The compared text of each row of a shard (runs in the workers)."""
+    if not shard.num_rows:
+        return []
+    file = str(shard.column(FILE)[0])
+    start = shard.column(ROW)[0].as_py()
+    if RAW in shard.column_names:
+        lines = [v.as_py() for v in shard.column(RAW)]
+        chunk = Chunk(start, file, lines=lines, linenos=shard.column(LINE).to_pylist())
+        return chunk_texts(chunk, fields)
+    stored = {f.column: ORIG_ID if f.column == "id" else f.column for f in fields}
+    missing = [c for c, name in stored.items() if name not in shard.column_names]
+    if missing:
+        raise CaravanError(f"{file}: no column {', '.join(map(repr, missing))}")
+    cols = pa.table({c: shard.column(name) for c, name in stored.items()})
+    return chunk_texts(Chunk(start, file, table=cols.combine_chunks().to_batches()[0]), fields)
+
+
+def shard_train_id(shard: pa.Table, i: int) -> str | None:
+    """The training id of row `i` of a shard: from its `id`, or from the whole row when
+    the shard holds it (a JSON line); None: the driver reads the row (`rows_at`)."""
+    if RAW in shard.column_names:
+        row, _ = parse_line(shard.column(RAW)[i].as_py())
+        return train_id(row) if isinstance(row, dict) else None
+    if ORIG_ID in shard.column_names:
+        value = shard.column(ORIG_ID)[i].as_py()
+        if value not in (None, ""):
+            return str(value)
+    return None
 
 
 def iter_chunks(src: TrainSource, fields: list[FieldSpec], rows: int) -> Iterator[Chunk]:

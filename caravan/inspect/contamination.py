@@ -2,7 +2,7 @@
 item is covered, and matched pairs with the shared n-grams highlighted.
 
 Inputs are the JSON report of `decontam check` and its matches Parquet (train, train_row,
-eval, eval_row, coverage, train_text, eval_text).
+train_id, eval, eval_row, coverage, train_text, eval_text).
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ def matches_html(
         [
             escape(f"{m['eval']} #{m['eval_row']}") + "<br>" + f"{m['coverage']:.0%}",
             highlight(m["eval_text"] or "", m["train_text"] or "", n, max_chars),
-            escape(f"{Path(m['train']).name} row {m['train_row']}") + "<br>"
+            escape(f"{Path(m['train']).name} row {m['train_row']}"
+                   + (f" (id {m['train_id']})" if m.get("train_id") else "")) + "<br>"
             + highlight(m["train_text"] or "", m["eval_text"] or "", n, max_chars),
         ]
         for m in best

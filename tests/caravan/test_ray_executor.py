@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from caravan.decontam.stages import Check, ContaminationError, Gate
@@ -150,6 +151,68 @@ def test_decontam_report_on_real_data_is_the_same_on_ray(ray_local, tmp_path):
     assert report == Gate().report(local.to_list())
     gsm = next(r for r in report if r["eval"] == "gsm8k")
     assert {f"leak-{i}" for i in range(20)} <= set(gsm["train_ids"]) and gsm["overlapped"] >= 20
+
+
+def _check_command(tmp_path, name, args):
+    """`decontam check ARGS` writing NAME.json: the report less what names the run (time,
+    paths, index cache hits) and the matches file, for comparing executors."""
+    from caravan.decontam.cli import cli
+    from click.testing import CliRunner
+
+    report = tmp_path / f"{name}.json"
+    res = CliRunner().invoke(cli, ["check", *args, "--report", str(report), "--quiet",
+                                   "--cache-dir", str(tmp_path / "ix")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    saved = json.loads(report.read_text())
+    for key in ("created_at", "matches_file", "eval_index_cache_hits"):
+        saved.pop(key)
+    return saved, pq.read_table(tmp_path / f"{name}.matches.parquet").to_pylist()
+
+
+def test_decontam_check_command_writes_the_same_report_on_ray(ray_local, tmp_path):
+    evals = tmp_path / "e.jsonl"
+    evals.write_text("".join(json.dumps({"question": t}) + "\n" for t in EVAL))
+    with_ids = tmp_path / "a.jsonl"
+    with_ids.write_text("".join(json.dumps(r) + "\n" for r in _train(60)))
+    no_ids = tmp_path / "b.parquet"  # named by content ids
+    pq.write_table(pa.Table.from_pylist([{"messages": r["messages"]} for r in _train(30)]), no_ids)
+    args = ["--train", str(with_ids), "--train", str(no_ids), "--eval", f"gsm={evals}:question",
+            "--batch-rows", "8"]  # fmt: skip
+    local, local_matches = _check_command(tmp_path, "local", [*args, "--workers", "2"])
+    on_ray, ray_matches = _check_command(tmp_path, "ray", [*args, "--executor", "ray"])
+    assert on_ray == local and ray_matches == local_matches
+    first = local["results"][0]
+    assert [m["train_id"] for m in first["matches"]][:3] == ["t000", "t036", "t009"]
+    assert all(m["train_id"].startswith("r-") for m in local["results"][1]["matches"])
+    assert local["match_count"] == 7 + 4
+
+
+@pytest.mark.skipif(not (SHARED / "corpus" / "t0_prompts.parquet").exists(),
+                    reason="needs ../shared/data")  # fmt: skip
+def test_decontam_check_command_on_real_data_is_the_same_on_ray(ray_local, tmp_path):
+    """5,000 real T0 prompts (no ids: content ids) with 20 GSM8K test questions planted,
+    against GSM8K test, MATH-500 and BBH."""
+    t0 = pq.read_table(SHARED / "corpus" / "t0_prompts.parquet").slice(0, 5000).to_pylist()
+    with open(SHARED / "eval" / "gsm8k_test.jsonl", encoding="utf-8") as fh:
+        leaked = [json.loads(line)["question"] for line in fh.readlines()[:20]]
+    for i, q in enumerate(leaked):
+        t0[i * 200 + 7]["prompt"] = "Solve: " + q
+    train = tmp_path / "t0.parquet"
+    pq.write_table(pa.Table.from_pylist(t0), train, row_group_size=1000)
+    args = ["--train", str(train), "--batch-rows", "256",
+            "--eval", f"gsm8k={SHARED / 'eval' / 'gsm8k_test.jsonl'}:question",
+            "--eval", f"math500={SHARED / 'eval' / 'math500_test.jsonl'}:problem",
+            "--eval", f"bbh={SHARED / 'eval' / 'bbh.jsonl'}:input"]  # fmt: skip
+    local, local_matches = _check_command(tmp_path, "local", args)
+    on_ray, ray_matches = _check_command(tmp_path, "ray", [*args, "--executor", "ray"])
+    assert on_ray == local and ray_matches == local_matches
+    gsm = next(r for r in local["results"] if r["eval"] == "gsm8k")
+    planted = {m["train_row"] for m in gsm["matches"]}
+    assert {i * 200 + 8 for i in range(20)} <= planted  # 1-based rows
+    from caravan.runner import row_id
+
+    by_row = {m["train_row"]: m["train_id"] for m in gsm["matches"]}
+    assert by_row[8] == row_id(t0[7])  # the runner's content id of the planted row
 
 
 def _prompts(n=12):

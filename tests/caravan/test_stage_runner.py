@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import datasets
 import pyarrow as pa
@@ -61,6 +62,73 @@ def test_rows_pass_in_batches_with_one_rejection_format():
     assert rej[0]["reason"] == "odd_number" and rej[0]["stage"] == "test.evens"
     assert rej[0]["details"] == ["n=1"] and json.loads(rej[0]["row"]) == {"id": "r1", "n": 1}
     assert out.stats["test.evens.seen"] == 10 and out.stats["test.evens.rejected"] == 5
+
+
+class Pid(Stage):
+    """Records which process ran each row, and what its shared state was."""
+
+    name = "test.pid"
+    batch_size = 5
+
+    def __init__(self) -> None:
+        self._state = None
+
+    def shared_state(self):
+        return {"built_by": os.getpid()}
+
+    def use_shared_state(self, state) -> None:
+        self._state = state
+
+    async def process(self, batch: pa.Table) -> StageResult:
+        if batch.column("n")[0].as_py() == 13:
+            raise CaravanError("row 13: bad")
+        rows = [{**r, "pid": os.getpid(), "by": (self._state or {}).get("built_by")}
+                for r in batch.to_pylist()]  # fmt: skip
+        return StageResult(rows=rows, counters={"seen": batch.num_rows})
+
+
+def test_worker_processes_run_a_cpu_bound_stage_in_input_order(tmp_path):
+    rows = [{"id": f"r{i:02d}", "n": i} for i in range(40)]
+    one = run_stage(Pid(), rows, progress=False)
+    many = run_stage(Pid(), rows, progress=False, workers=2, journal=tmp_path / "j")
+    assert many.table.column("id").to_pylist() == one.table.column("id").to_pylist()
+    pids = set(many.table.column("pid").to_pylist())
+    assert len(pids) == 2 and os.getpid() not in pids  # two workers, not this process
+    assert set(many.table.column("by").to_pylist()) == {os.getpid()}  # state built once, here
+    assert many.stats["test.pid.seen"] == 40
+    again = run_stage(Pid(), rows, progress=False, workers=2, journal=tmp_path / "j")
+    assert again.stats["test.pid.batches_resumed"] == 8
+    with pytest.raises(CaravanError, match="row 13: bad"):  # a worker's error reaches here
+        run_stage(Pid(), [{"id": "x", "n": 13}, *rows], progress=False, workers=2)
+
+
+def test_a_started_pool_serves_several_runs_of_its_stage():
+    from caravan.runner import BatchPool
+
+    stage = Pid()
+    pool = BatchPool(stage, 2)
+    try:
+        first = run_stage(stage, [{"id": f"a{i}", "n": i} for i in range(20)], progress=False,
+                          workers=pool)  # fmt: skip
+        second = run_stage(stage, [{"id": f"b{i}", "n": i} for i in range(20)], progress=False,
+                           workers=pool)  # fmt: skip
+        assert set(first.table.column("pid").to_pylist()) == set(
+            second.table.column("pid").to_pylist()
+        )  # the same two processes: started once
+        with pytest.raises(CaravanError, match="started for another stage"):
+            run_stage(Pid(), [{"id": "c", "n": 1}, {"id": "d", "n": 2}], workers=pool)
+    finally:
+        pool.close()
+
+
+def test_worker_processes_refuse_a_stage_that_calls_models():
+    from caravan.runner import BatchPool
+    from caravan.session import LLM
+
+    stage = Evens()
+    stage.llm = LLM("gpt-4o-mini", "openai", cache=False)
+    with pytest.raises(CaravanError, match="calls models"):
+        BatchPool(stage, 2)
 
 
 def test_a_global_stage_sees_the_whole_table_and_lineage_chains():

@@ -50,16 +50,21 @@ def test_planted_rows_are_found_and_reported(tmp_path):
     (res,) = saved["results"]
     assert res["eval_instances"] == 4 and res["overlapped"] == 1
     assert res["fraction"] == 0.25 and res["contaminated"] is True
-    assert res["matches"] == [
-        {"eval_row": 2, "train_row": 4, "coverage": 1.0},  # rows count from 1
-        {"eval_row": 2, "train_row": 31, "coverage": 1.0},
+    assert res["matches"] == [  # named by the rows' `id`; rows count from 1
+        {"eval_row": 2, "train_id": "3", "train_row": 4, "coverage": 1.0},
+        {"eval_row": 2, "train_id": "30", "train_row": 31, "coverage": 1.0},
     ]
-    assert res["best_matches"] == [{"eval_row": 2, "train_row": 4, "coverage": 1.0}]
+    assert res["best_matches"] == [
+        {"eval_row": 2, "train_id": "3", "train_row": 4, "coverage": 1.0}
+    ]
     assert saved["rows_count_from"] == 1
     assert saved["train"][0]["rows"] == 40 and saved["train"][0]["fields"] == ["messages:user"]
     assert saved["contaminated"] == [{"train": str(train), "eval": "toy"}]
     matches = pq.read_table(tmp_path / "r.matches.parquet").to_pylist()
-    assert [(m["train_row"], m["eval_row"]) for m in matches] == [(4, 2), (31, 2)]
+    assert [(m["train_id"], m["train_row"], m["eval_row"]) for m in matches] == [
+        ("3", 4, 2),
+        ("30", 31, 2),
+    ]
     assert matches[0]["eval_text"] == EVAL[1] and "WENG EARNS" in matches[0]["train_text"]
 
 
@@ -166,36 +171,66 @@ def test_spawned_workers_agree_with_forked_ones(tmp_path, monkeypatch):
 
 def test_an_interrupted_check_resumes_where_it_stopped(tmp_path, monkeypatch):
     import caravan.decontam.check as check_mod
+    from caravan.decontam.stages import Check
 
     rows = _train_rows(1000)
     rows[900]["messages"] = _msgs(EVAL[0])
     train = write_parquet(tmp_path / "train.parquet", rows)
     cfg = _config(batch_rows=100)
-    real = check_mod._scan_chunk
+    monkeypatch.setattr(check_mod, "SHARD_BATCHES", {"local": 1, "ray": 1})  # 100-row shards
+    real = Check._matched
     calls = []
 
-    def dies_at_row_500(chunk, fields):
-        if chunk.start == 500:
+    def dies_at_row_500(self, shard):
+        if shard.column("_decontam_row")[0].as_py() == 500:
             raise KeyboardInterrupt
-        calls.append(chunk.start)
-        return real(chunk, fields)
+        calls.append(shard.column("_decontam_row")[0].as_py())
+        return real(self, shard)
 
-    monkeypatch.setattr(check_mod, "_scan_chunk", dies_at_row_500)
+    monkeypatch.setattr(Check, "_matched", dies_at_row_500)
     with pytest.raises(KeyboardInterrupt):
         run_check([train], [_eval_set()], cfg, tmp_path / "r.json")
     assert not (tmp_path / "r.json").exists()
-    assert (tmp_path / "r.json.progress.jsonl").exists()
+    assert calls == [0, 100, 200, 300, 400]
+    assert len(list((tmp_path / ".r.json.journal").glob("*.json"))) == 5
     calls.clear()
     monkeypatch.setattr(
-        check_mod, "_scan_chunk", lambda c, f: (calls.append(c.start), real(c, f))[1]
+        Check, "_matched", lambda self, s: (calls.append(s.column(0)[0].as_py()), real(self, s))[1]
     )
     report = run_check([train], [_eval_set()], cfg, tmp_path / "r.json")
-    assert calls == [500, 600, 700, 800, 900]  # the first 500 rows were replayed
+    assert calls == ["500", "600", "700", "800", "900"]  # the first 500 rows were replayed
     assert report["resumed_rows"] == {str(train): 500}
     assert {m["train_row"] for m in report["results"][0]["matches"]} == {4, 31, 901}
     assert pq.read_table(tmp_path / "r.matches.parquet").num_rows == 3
     assert report["train"][0]["rows"] == 1000
-    assert not (tmp_path / "r.json.progress.jsonl").exists()
-    # a different setting does not reuse a log
-    fresh = run_check([train], [_eval_set()], _config(batch_rows=100, ngram=7), tmp_path / "r.json")
-    assert fresh["resumed_rows"] == {}
+    assert not (tmp_path / ".r.json.journal").exists()
+    # a different setting does not reuse a journal, nor does --restart (resume=False)
+    for other in (_config(batch_rows=100, ngram=7), _config(batch_rows=100, resume=False)):
+        monkeypatch.setattr(Check, "_matched", dies_at_row_500)
+        with pytest.raises(KeyboardInterrupt):
+            run_check([train], [_eval_set()], cfg, tmp_path / "r.json")
+        monkeypatch.setattr(Check, "_matched", real)
+        assert run_check([train], [_eval_set()], other, tmp_path / "r.json")["resumed_rows"] == {}
+
+
+def test_rows_are_named_by_id_whatever_their_order(tmp_path):
+    import random
+
+    rows = _train_rows(300)
+    rows[250]["messages"] = _msgs("prefix " + EVAL[3] + " suffix")
+    for r in rows[1::2]:
+        del r["id"]  # half the rows have no id: their content id names them
+    shuffled = list(rows)
+    random.Random(7).shuffle(shuffled)
+    a = run_check([write_parquet(tmp_path / "a.parquet", rows)], [_eval_set()],
+                  _config(batch_rows=64), tmp_path / "a.json")  # fmt: skip
+    b = run_check([write_jsonl(tmp_path / "b.jsonl", shuffled)], [_eval_set()],
+                  _config(batch_rows=64), tmp_path / "b.json")  # fmt: skip
+
+    def named(report):
+        return sorted((m["train_id"], m["eval_row"]) for m in report["results"][0]["matches"])
+
+    assert named(a) == named(b) and len(named(a)) == 3
+    assert {i for i, _ in named(a)} > {"30", "250"}  # a row with an `id` is named by it
+    assert {m["train_row"] for m in a["results"][0]["matches"]} == {4, 31, 251}
+    assert {m["train_row"] for m in b["results"][0]["matches"]} != {4, 31, 251}

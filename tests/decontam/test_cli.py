@@ -6,6 +6,8 @@ import pyarrow.parquet as pq
 from caravan.decontam.cli import cli
 from click.testing import CliRunner
 
+from caravan.runner import row_id
+
 from .conftest import write_jsonl
 from .test_check import EVAL
 
@@ -36,7 +38,10 @@ def test_check_prints_table_writes_report_and_can_fail(tmp_path):
     assert res.exit_code == 0, res.output
     assert "1 / 4" in res.output and "25.00" in res.output and "YES" in res.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["results"][0]["matches"] == [{"eval_row": 3, "train_row": 2, "coverage": 1.0}]
+    leaked = row_id({"prompt": "Q: " + EVAL[2]})  # no `id` column: the runner's content id
+    assert report["results"][0]["matches"] == [
+        {"eval_row": 3, "train_id": leaked, "train_row": 2, "coverage": 1.0}
+    ]
     res = CliRunner().invoke(cli, [*args, "--fail-on-contamination"])
     assert res.exit_code == 2
     res = CliRunner().invoke(cli, [*args, "--dataset-threshold", "0.3", "--fail-on-contamination"])
@@ -161,7 +166,7 @@ def test_check_and_fuzzy_print_progress_lines_off_a_terminal(tmp_path, monkeypat
             "--report", str(tmp_path / "r.json"), "--fuzzy"]  # fmt: skip
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
-    assert "scan train.jsonl: 3 rows" in res.stderr
+    assert "scan train.jsonl: 3/3 rows" in res.stderr  # the runner's progress lines
     assert "fuzzy train.jsonl: 3 rows" in res.stderr and "done in" in res.stderr
     quiet = CliRunner().invoke(cli, [*args, "--quiet"])
     assert "fuzzy train.jsonl" not in quiet.stderr

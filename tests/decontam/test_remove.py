@@ -125,6 +125,7 @@ def test_a_report_written_before_rows_counted_from_one_still_removes_the_right_r
     for r in legacy["results"]:
         for key in ("matches", "best_matches"):
             for m in r.get(key, []):
+                del m["train_id"]  # written before rows were named by id
                 m["train_row"] -= 1
                 m["eval_row"] -= 1
     old = tmp_path / "old.json"
@@ -133,3 +134,36 @@ def test_a_report_written_before_rows_counted_from_one_still_removes_the_right_r
     assert (res.kept, res.removed) == (2, 1)
     (gone,) = pq.read_table(res.removed_path).to_pylist()
     assert gone["prompt"] == rows[1]["prompt"] and gone["decontam_row"] == 2
+
+
+def test_rows_are_removed_by_the_id_the_report_names(tmp_path):
+    rows = [
+        {"id": "a", "prompt": "clean one"},
+        {"id": "b", "prompt": EVAL[0] + " extra"},
+        {"id": "c", "prompt": "clean two"},
+        {"id": "d", "prompt": "tail " + EVAL[3]},
+    ]
+    train = write_jsonl(tmp_path / "t.jsonl", rows)
+    report = _check(tmp_path, train)
+    saved = json.loads(report.read_text())
+    assert [m["train_id"] for m in saved["results"][0]["matches"]] == ["b", "d"]
+    for m in saved["results"][0]["matches"]:
+        m["train_row"] = 1  # a stale position: the id decides
+    report.write_text(json.dumps(saved))
+    res = run_remove(train, report, tmp_path / "clean.parquet")
+    assert pq.read_table(res.output)["id"].to_pylist() == ["a", "c"]
+    gone = pq.read_table(res.removed_path).to_pylist()
+    assert [(g["decontam_train_id"], g["decontam_row"]) for g in gone] == [("b", 2), ("d", 4)]
+
+
+def test_identical_rows_without_ids_share_their_content_id_and_both_go(tmp_path):
+    leak = {"messages": _msgs(EVAL[2])}
+    rows = [{"messages": _msgs("first")}, leak, {"messages": _msgs("second")}, dict(leak)]
+    train = write_parquet(tmp_path / "t.parquet", rows)
+    report = _check(tmp_path, train)
+    (res,) = json.loads(report.read_text())["results"]
+    ids = {m["train_id"] for m in res["matches"]}
+    assert len(ids) == 1 and [m["train_row"] for m in res["matches"]] == [2, 4]
+    out = run_remove(train, report, tmp_path / "clean.parquet")
+    assert (out.kept, out.removed) == (2, 2)
+    assert pq.read_table(out.removed_path)["decontam_train_id"].to_pylist() == [*ids, *ids]

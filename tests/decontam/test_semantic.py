@@ -119,7 +119,7 @@ def test_a_missing_model_folder_fails_before_writing_and_keeps_the_exact_progres
     with pytest.raises(CaravanError, match="no-such-model.*not a folder with a model"):
         run_check([train], ev, cfg, tmp_path / "r.json", semantic=sem)
     assert not (tmp_path / "r.json").exists()
-    assert (tmp_path / "r.json.progress.jsonl").exists()  # a rerun replays the exact scan
+    assert list((tmp_path / ".r.json.journal").glob("*.json"))  # a rerun replays the scan
 
 
 def test_remove_semantic_needs_a_semantic_report(tmp_path):
@@ -230,6 +230,7 @@ def test_semantic_pairs_are_in_the_matches_file_beside_exact_ones(planted):
     assert len(sem) == report["semantic"]["match_count"] > 0
     row = next(r for r in sem if r["train_row"] in truth)
     assert truth[row["train_row"]] == (row["eval"], row["eval_row"])
+    assert row["train_id"] == str(row["train_row"] - 1)  # the row's `id` names it
     assert 0.7 <= row["similarity"] <= 1.0 and row["coverage"] is None
     assert row["train_text"] and row["eval_text"]
     assert all(r["similarity"] is None for r in table if r["method"] == "exact")
@@ -380,6 +381,10 @@ def test_cli_check_and_remove_semantic(tmp_path):
     assert data["results"][0]["overlapped"] == 0 and not data["contaminated"]  # 8-grams: none
     flagged = {m["train_row"] for m in data["semantic"]["results"][0]["matches"] if m["flagged"]}
     assert flagged == {2}
+    from caravan.runner import row_id
+
+    named = {m["train_id"] for m in data["semantic"]["results"][0]["matches"] if m["flagged"]}
+    assert named == {row_id(rows[1])}  # named by content id, as the exact matches are
     out = tmp_path / "clean.jsonl"
     args = ["remove", "--train", str(train), "--report", str(report), "--output", str(out)]
     assert run(cli, args).exit_code == 0
