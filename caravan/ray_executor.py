@@ -152,23 +152,21 @@ class StageWorker:
             self.stage.setup()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from caravan.runner import failures, stopped, table_from_bytes
-        from caravan.stage import StageResult
+        from caravan.runner import process_batch, stopped, table_from_bytes
 
         keys, results, spent, halted, finished = [], [], [], [], []
         for key, blob in zip(batch.column("key").to_pylist(), batch.column("batch").to_pylist(),
                              strict=True):  # fmt: skip
             sessions = self.stage.sessions()
             before = [s.spent_usd for s in sessions]
-            failed_before = failures(self.stage)
-            result = self.loop.run_until_complete(self.stage.process(table_from_bytes(blob)))
-            if not isinstance(result, StageResult):
-                raise CaravanError(f"stage {self.stage.name}: process() must return a StageResult")
+            result, whole = self.loop.run_until_complete(
+                process_batch(self.stage, table_from_bytes(blob))
+            )
             keys.append(key)
             results.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
             spent.append([s.spent_usd - b for s, b in zip(sessions, before, strict=True)])
             halted.append(stopped(self.stage))
-            finished.append(failures(self.stage) == failed_before and not halted[-1])
+            finished.append(whole)
         return pa.table(
             {
                 "key": keys,

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import aclosing, deque
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,34 @@ class BatchPool:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
+async def process_batch(stage: Stage, batch: pa.Table) -> tuple[StageResult, bool]:
+    """`stage.process(batch)` and whether the batch finished: none of its requests failed
+    or went unsent (then a rerun must redo it, asking only what the cache lacks)."""
+    from caravan.session import BATCH_FAILURES
+
+    box = [0]
+    token = BATCH_FAILURES.set(box)
+    try:
+        result = await stage.process(batch)
+    finally:
+        BATCH_FAILURES.reset(token)
+    if not isinstance(result, StageResult):
+        raise CaravanError(f"stage {stage.name}: process() must return a StageResult")
+    return result, box[0] == 0 and not stopped(stage)
+
+
+def overlap(stage: Stage) -> int:
+    """Batches in flight at once here: two for stages that only call API models (the next
+    batch's requests fill the slots the current batch's slowest requests leave idle; the
+    session's gate keeps the total at `concurrency`), else one."""
+    from caravan.session import IN_PROCESS
+
+    sessions = stage.sessions()
+    api = sessions and all(s.provider not in IN_PROCESS and not s.settings.batch
+                           for s in sessions)  # fmt: skip
+    return 2 if api else 1
+
+
 async def _outcomes(
     stage: Stage,
     batches: list[pa.Table],
@@ -208,43 +237,49 @@ async def _outcomes(
     pool: BatchPool | None,
 ) -> AsyncIterator[tuple[pa.Table, str | None, StageResult, bool, bool]]:
     """(batch, key, result, resumed, finished) in input order: journaled, else processed
-    here or in the pool (a window of two batches per worker). Not finished: a request of
-    the batch failed or was never sent (the pool only runs stages without model calls)."""
+    here (`overlap` batches at once) or in the pool (a window of two batches per worker).
+    Not finished: a request of the batch failed or was never sent."""
     ready = False
-    pending: deque[tuple[pa.Table, str | None, Any, bool, bool]] = deque()
-    window = 2 * pool.workers if pool is not None else 1
-    for batch, key in zip(batches, keys, strict=True):
-        result = jnl.get(key) if jnl is not None and key is not None else None
-        if result is not None:
-            pending.append((batch, key, result, True, True))
-        elif pool is not None:
-            future = pool.executor.submit(_process_in_worker, table_bytes(batch))
-            pending.append((batch, key, asyncio.wrap_future(future), False, True))
-        else:
-            if not ready:
-                stage.setup()
-                ready = True
-            failed_before = failures(stage)
-            result = await stage.process(batch)
-            if not isinstance(result, StageResult):
-                raise CaravanError(f"stage {stage.name}: process() must return a StageResult")
-            finished = failures(stage) == failed_before and not stopped(stage)
-            pending.append((batch, key, result, False, finished))
-        while len(pending) >= window or (pending and pending[0][3]):
-            b, k, r, resumed, done = pending.popleft()
-            yield b, k, (r if isinstance(r, StageResult) else await r), resumed, done
-    while pending:
-        b, k, r, resumed, done = pending.popleft()
-        yield b, k, (r if isinstance(r, StageResult) else await r), resumed, done
+    pending: deque[tuple[pa.Table, str | None, Any, bool]] = deque()
+    window = 2 * pool.workers if pool is not None else overlap(stage)
+
+    async def resolved(item: Any) -> tuple[StageResult, bool]:
+        if isinstance(item, tuple):
+            return item
+        out = await item
+        return out if isinstance(out, tuple) else (out, True)  # the pool's: no model calls
+
+    try:
+        for batch, key in zip(batches, keys, strict=True):
+            result = jnl.get(key) if jnl is not None and key is not None else None
+            if result is not None:
+                pending.append((batch, key, (result, True), True))
+            elif pool is not None:
+                future = pool.executor.submit(_process_in_worker, table_bytes(batch))
+                pending.append((batch, key, asyncio.wrap_future(future), False))
+            else:
+                if not ready:
+                    stage.setup()
+                    ready = True
+                task = asyncio.ensure_future(process_batch(stage, batch))
+                pending.append((batch, key, task, False))
+            while len(pending) >= window or (pending and pending[0][3]):
+                b, k, item, resumed = pending.popleft()
+                out, finished = await resolved(item)
+                yield b, k, out, resumed, finished
+        while pending:
+            b, k, item, resumed = pending.popleft()
+            out, finished = await resolved(item)
+            yield b, k, out, resumed, finished
+    finally:  # an error or a cost stop: batches in flight finish, so their paid replies
+        in_flight = [item for *_, item, _resumed in pending  # reach the cache
+                     if isinstance(item, asyncio.Future) and not item.done()]  # fmt: skip
+        if in_flight:
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
 
 def _spent(stage: Stage) -> float:
     return sum(s.spent_usd for s in stage.sessions())
-
-
-def failures(stage: Stage) -> int:
-    """Requests of the stage's sessions that ended in an error so far."""
-    return sum(s.failed for s in stage.sessions())
 
 
 def stopped(stage: Stage) -> bool:
@@ -284,25 +319,25 @@ async def arun_stage(
         pool = BatchPool(stage, workers)
     try:
         with StageProgress(label, selected.num_rows, progress) as bar:
-            async for batch, key, result, resumed, finished in _outcomes(
-                stage, batches, keys, jnl, pool
-            ):
-                if resumed:
-                    counters["batches_resumed"] += 1
-                elif jnl is not None and key is not None and finished:
-                    jnl.put(key, result)
-                if not finished:  # a failed or unsent request: a rerun redoes the batch,
-                    counters["batches_unfinished"] += 1  # asking only what is not cached
-                rows.extend(result.rows)
-                rejected.extend(result.rejected)
-                counters.update(result.counters)
-                bar.advance(batch.num_rows, len(result.rejected))
-                spent = _spent(stage) - start_spent
-                if max_cost is not None and spent > max_cost:
-                    raise CostLimitReached(
-                        f"{label}: fresh model calls cost ${spent:.4f}, over the limit of "
-                        f"${max_cost:.4f}; finished batches are kept, run again to continue"
-                    )
+            # aclosing: on an error or a cost stop, batches in flight finish first
+            async with aclosing(_outcomes(stage, batches, keys, jnl, pool)) as outcomes:
+                async for batch, key, result, resumed, finished in outcomes:
+                    if resumed:
+                        counters["batches_resumed"] += 1
+                    elif jnl is not None and key is not None and finished:
+                        jnl.put(key, result)
+                    if not finished:  # a failed or unsent request: a rerun redoes the batch,
+                        counters["batches_unfinished"] += 1  # asking only what is not cached
+                    rows.extend(result.rows)
+                    rejected.extend(result.rejected)
+                    counters.update(result.counters)
+                    bar.advance(batch.num_rows, len(result.rejected))
+                    spent = _spent(stage) - start_spent
+                    if max_cost is not None and spent > max_cost:
+                        raise CostLimitReached(
+                            f"{label}: fresh model calls cost ${spent:.4f}, over the limit of "
+                            f"${max_cost:.4f}; finished batches are kept, run again to continue"
+                        )
     finally:
         if pool is not None and pool is not workers:  # a caller's pool serves its next run
             pool.close()

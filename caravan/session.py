@@ -13,7 +13,10 @@ mode): `caravan.llm.complete` is a one-call session, the CLIs make theirs from t
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,10 @@ from typing import Any
 from caravan.errors import CaravanError
 
 IN_PROCESS = ("local", "vllm")
+
+# Failed requests of the batch being processed: the runner sets a fresh box per batch, so
+# batches in flight together each learn whether their own requests all succeeded.
+BATCH_FAILURES: ContextVar[list[int] | None] = ContextVar("caravan_batch_failures", default=None)
 
 
 @dataclass
@@ -108,6 +115,7 @@ class LLM:
         self.spent_usd = 0.0  # fresh (not cached) calls of this session
         self.calls = 0
         self.failed = 0  # requests that ended in an error (their batch is not finished)
+        self._gates: Any = weakref.WeakKeyDictionary()  # event loop -> its concurrency gate
 
     # ---- description ----------------------------------------------------------------------
 
@@ -146,7 +154,7 @@ class LLM:
         """Sessions travel to Ray workers: the open cache, backend and lock stay behind, and
         the default cache is resolved here, so every worker uses the driver's cache file."""
         state = dict(self.__dict__)
-        state.update(_cache=None, _backend=None, _own_backend=True, _lock=None)
+        state.update(_cache=None, _backend=None, _own_backend=True, _lock=None, _gates=None)
         if self._cache_arg is not False and self._cache_arg is not None:
             state["_cache_arg"] = self.cache_path
         return state
@@ -154,6 +162,17 @@ class LLM:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._gates = weakref.WeakKeyDictionary()
+
+    def _gate(self) -> asyncio.Semaphore:
+        """`concurrency` permits shared by every call of this session on the running loop,
+        so batches in flight together still send at most `concurrency` requests at once."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            gate = self._gates.get(loop)
+            if gate is None:
+                gate = self._gates[loop] = asyncio.Semaphore(self.settings.concurrency)
+            return gate
 
     # ---- cache and backend ----------------------------------------------------------------
 
@@ -297,14 +316,18 @@ class LLM:
                     s.batch_max_wait_s, guard=guard,
                 )  # fmt: skip
             else:
-                engine = Engine(backend, cache=cache, config=config, prices=prices, guard=guard)
+                engine = Engine(backend, cache=cache, config=config, prices=prices, guard=guard,
+                                gate=None if self.provider in IN_PROCESS else self._gate())  # fmt: skip
                 responses = await engine.arun(requests)
         finally:
             if owned and hasattr(backend, "aclose"):
                 await backend.aclose()
         fresh = [r for r in responses if not r.cached]
         self.calls += len(fresh)
-        self.failed += sum(1 for r in responses if not r.ok)
+        failed = sum(1 for r in responses if not r.ok)
+        self.failed += failed
+        if (box := BATCH_FAILURES.get()) is not None:
+            box[0] += failed
         self.spent_usd += sum(r.cost_usd or 0.0 for r in fresh)
         return responses
 

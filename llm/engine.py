@@ -86,8 +86,10 @@ class Engine:
         config: EngineConfig | None = None,
         prices: PriceTable | None = None,
         guard: RunGuard | None = None,
+        gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.backend = backend
+        self.gate = gate  # shared by several engines of one session: requests in flight
         self.cache = open_cache(cache)
         self.config = config or EngineConfig()
         self.prices = prices or PriceTable()
@@ -210,7 +212,13 @@ class Engine:
                 if self.guard.stopped:
                     deliver(key, self._unsent(request))
                     continue
-                response = await self._call_with_retries(request, self._worst.get(key, 0.0))
+                if self.gate is None:
+                    response = await self._call_with_retries(request, self._worst.get(key, 0.0))
+                else:
+                    async with self.gate:
+                        response = await self._call_with_retries(
+                            request, self._worst.get(key, 0.0)
+                        )
                 await self._commit(key, request, response)
                 deliver(key, response)
 

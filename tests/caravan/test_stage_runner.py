@@ -204,10 +204,12 @@ def test_max_cost_stops_after_the_batch_that_passes_it_and_resume_continues(tmp_
     stage = Pricey(session)
     with pytest.raises(CostLimitReached, match="over the limit of \\$1.5000"):
         run_stage(stage, ROWS, journal=tmp_path / "j", max_cost=1.5, progress=False)
-    assert stage.calls == 2
+    # an API stage keeps two batches in flight: the second finished too (a real session's
+    # replies are cached), but only the first was handed back before the stop and journaled
+    assert stage.calls == 2 and len(list((tmp_path / "j").glob("*.json"))) == 1
     rest = Pricey(session)
     out = run_stage(rest, ROWS, journal=tmp_path / "j", progress=False)
-    assert rest.calls == 3 and out.table.num_rows == 10
+    assert rest.calls == 4 and out.table.num_rows == 10
 
 
 def test_a_stage_runs_inside_a_running_event_loop():
@@ -280,3 +282,29 @@ def test_a_batch_with_a_failed_request_is_redone_on_a_rerun(double, llm_env, tmp
                       rows, journal=tmp_path / "j", batch_size=3, progress=False)  # fmt: skip
     assert len(double.generation_requests()) == seen + 1  # q4 alone; the rest from the cache
     assert again.table.num_rows == 6 and again.rejected.num_rows == 0
+
+
+def test_api_batches_overlap_but_never_pass_the_sessions_concurrency(double, llm_env):
+    """Two batches are in flight at once (no idle slots while a batch's slowest request
+    finishes), and together they still send at most `concurrency` requests at a time."""
+    from caravan.session import LLM
+    from caravan.synth.stages import Complete
+
+    active = {"now": 0, "most": 0}
+    pick, reply = double._pick_fault, double.reply_text
+
+    def arrived(*args):  # the double's loop: a request came in (then it waits `latency`)
+        active["now"] += 1
+        active["most"] = max(active["most"], active["now"])
+        return pick(*args)
+
+    def answered(body):
+        active["now"] -= 1
+        return reply(body)
+
+    double._pick_fault, double.reply_text, double.latency = arrived, answered, 0.05
+    rows = [{"id": f"q{i}", "prompt": f"Question {i}?"} for i in range(24)]
+    llm = LLM("m", base_url=f"{double.base_url}/v1", concurrency=4, progress=False)
+    out = run_stage(Complete(llm=llm), rows, batch_size=3, progress=False)
+    assert out.table.column("id").to_pylist() == [r["id"] for r in rows]  # input order
+    assert active["most"] == 4  # batches of 3 overlap to fill 4 slots, never more
