@@ -11,6 +11,7 @@ With `workers > 1` a CPU-bound stage's batches run in that many local processes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -320,7 +321,12 @@ async def arun_stage(
     try:
         with StageProgress(label, selected.num_rows, progress) as bar:
             # aclosing: on an error or a cost stop, batches in flight finish first
-            async with aclosing(_outcomes(stage, batches, keys, jnl, pool)) as outcomes:
+            async with contextlib.AsyncExitStack() as clients:
+                for session in stage.sessions():  # one client per session for every batch
+                    await clients.enter_async_context(session.held_client())
+                outcomes = await clients.enter_async_context(
+                    aclosing(_outcomes(stage, batches, keys, jnl, pool))
+                )
                 async for batch, key, result, resumed, finished in outcomes:
                     if resumed:
                         counters["batches_resumed"] += 1

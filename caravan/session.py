@@ -14,8 +14,10 @@ mode): `caravan.llm.complete` is a one-call session, the CLIs make theirs from t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -116,6 +118,7 @@ class LLM:
         self.calls = 0
         self.failed = 0  # requests that ended in an error (their batch is not finished)
         self._gates: Any = weakref.WeakKeyDictionary()  # event loop -> its concurrency gate
+        self._clients: Any = weakref.WeakKeyDictionary()  # loop -> held API client (or None)
 
     # ---- description ----------------------------------------------------------------------
 
@@ -154,7 +157,8 @@ class LLM:
         """Sessions travel to Ray workers: the open cache, backend and lock stay behind, and
         the default cache is resolved here, so every worker uses the driver's cache file."""
         state = dict(self.__dict__)
-        state.update(_cache=None, _backend=None, _own_backend=True, _lock=None, _gates=None)
+        state.update(_cache=None, _backend=None, _own_backend=True, _lock=None, _gates=None,
+                     _clients=None)
         if self._cache_arg is not False and self._cache_arg is not None:
             state["_cache_arg"] = self.cache_path
         return state
@@ -163,6 +167,7 @@ class LLM:
         self.__dict__.update(state)
         self._lock = threading.Lock()
         self._gates = weakref.WeakKeyDictionary()
+        self._clients = weakref.WeakKeyDictionary()
 
     def _gate(self) -> asyncio.Semaphore:
         """`concurrency` permits shared by every call of this session on the running loop,
@@ -225,11 +230,35 @@ class LLM:
             return self._backend, False
         if self.provider in IN_PROCESS:
             return self._in_process_backend(), False
+        loop = asyncio.get_running_loop()
+        if loop not in self._clients:
+            return self._api_backend(), True
+        if self._clients[loop] is None:  # held: made on the first call, kept for the rest
+            self._clients[loop] = self._api_backend()
+        return self._clients[loop], False
+
+    def _api_backend(self) -> Any:
         from caravan.llm.backends import make_backend
 
         options = dict(self.backend_options)
         options.setdefault("timeout", self.settings.timeout_s)
-        return make_backend(self.provider, self.model, base_url=self.base_url, **options), True
+        return make_backend(self.provider, self.model, base_url=self.base_url, **options)
+
+    @contextlib.asynccontextmanager
+    async def held_client(self) -> AsyncIterator[None]:
+        """Keep one API client (and its open connections) for every call made on this
+        loop inside the block: a runner's batches do not reconnect per batch."""
+        loop = asyncio.get_running_loop()
+        if self.provider in IN_PROCESS or loop in self._clients:
+            yield
+            return
+        self._clients[loop] = None  # made on the first call that needs it
+        try:
+            yield
+        finally:
+            client = self._clients.pop(loop, None)
+            if client is not None and hasattr(client, "aclose"):
+                await client.aclose()
 
     def engine_config(self, progress: bool | None = None) -> Any:
         """The engine settings of this session's calls."""

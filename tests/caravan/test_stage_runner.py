@@ -287,8 +287,9 @@ def test_a_batch_with_a_failed_request_is_redone_on_a_rerun(double, llm_env, tmp
 def test_api_batches_overlap_but_never_pass_the_sessions_concurrency(double, llm_env):
     """Two batches are in flight at once (no idle slots while a batch's slowest request
     finishes), and together they still send at most `concurrency` requests at a time."""
-    from caravan.session import LLM
     from caravan.synth.stages import Complete
+
+    from caravan.session import LLM
 
     active = {"now": 0, "most": 0}
     pick, reply = double._pick_fault, double.reply_text
@@ -308,3 +309,35 @@ def test_api_batches_overlap_but_never_pass_the_sessions_concurrency(double, llm
     out = run_stage(Complete(llm=llm), rows, batch_size=3, progress=False)
     assert out.table.column("id").to_pylist() == [r["id"] for r in rows]  # input order
     assert active["most"] == 4  # batches of 3 overlap to fill 4 slots, never more
+
+
+def test_a_stage_run_keeps_one_api_client_for_all_its_batches(double, llm_env, monkeypatch):
+    """Connections stay open across batches: one client per session and run, closed at the
+    end (a client per batch reconnected every time, which cost a tenth of a run's time)."""
+    import caravan.llm.backends as backends
+    from caravan.synth.stages import Complete
+
+    from caravan.session import LLM
+
+    made, closed = [], []
+    make = backends.make_backend
+
+    def counting(*args, **kwargs):
+        client = make(*args, **kwargs)
+        made.append(client)
+        close = client.aclose
+
+        async def aclose():
+            closed.append(client)
+            await close()
+
+        client.aclose = aclose
+        return client
+
+    monkeypatch.setattr(backends, "make_backend", counting)
+    rows = [{"id": f"q{i}", "prompt": f"Question {i}?"} for i in range(12)]
+    llm = LLM("m", base_url=f"{double.base_url}/v1", progress=False)
+    out = run_stage(Complete(llm=llm), rows, batch_size=3, progress=False)
+    assert out.table.num_rows == 12 and len(made) == 1 and closed == made
+    llm.complete(["One more?"])  # a call outside a runner makes (and closes) its own
+    assert len(made) == 2 and closed == made
