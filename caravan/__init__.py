@@ -9,12 +9,14 @@ Everything below loads on first use, so `import caravan` (and every CLI's --help
 
 from caravan.errors import CaravanError
 
-try:
+
+def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    __version__ = version("caravan-posttrain")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+    try:
+        return version("caravan-posttrain")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+unknown"
 
 _LAZY = {
     "LLM": ("caravan.session", "LLM"),
@@ -33,6 +35,8 @@ _PACKAGES = ("synth", "prefs", "decontam", "verifiers", "llm", "records", "train
 def __getattr__(name: str):
     from importlib import import_module
 
+    if name == "__version__":  # importlib.metadata costs 35 ms: only when asked
+        return _version()
     if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(import_module(module), attr)

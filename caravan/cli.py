@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from caravan import __version__
 from caravan.cli_support import CaravanGroup, group
 from caravan.options import dataclass_options
 from caravan.session import LLMSettings
@@ -44,7 +43,7 @@ class LazyGroup(CaravanGroup):
 
 
 @group(name="caravan", cls=LazyGroup)
-@click.version_option(__version__, prog_name="caravan")
+@click.version_option(package_name="caravan-posttrain", prog_name="caravan")  # read on use
 def cli() -> None:
     """Caravan: post-training data the Tülu 3 way, from synthesis to trainer.
 

@@ -13,7 +13,6 @@ mode): `caravan.llm.complete` is a one-call session, the CLIs make theirs from t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 import weakref
@@ -21,9 +20,12 @@ from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from caravan.errors import CaravanError
+
+if TYPE_CHECKING:
+    import asyncio  # loaded on the first call: every CLI's --help imports this module
 
 IN_PROCESS = ("local", "vllm")
 
@@ -172,6 +174,8 @@ class LLM:
     def _gate(self) -> asyncio.Semaphore:
         """`concurrency` permits shared by every call of this session on the running loop,
         so batches in flight together still send at most `concurrency` requests at once."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         with self._lock:
             gate = self._gates.get(loop)
@@ -230,6 +234,8 @@ class LLM:
             return self._backend, False
         if self.provider in IN_PROCESS:
             return self._in_process_backend(), False
+        import asyncio
+
         loop = asyncio.get_running_loop()
         if loop not in self._clients:
             return self._api_backend(), True
@@ -248,6 +254,8 @@ class LLM:
     async def held_client(self) -> AsyncIterator[None]:
         """Keep one API client (and its open connections) for every call made on this
         loop inside the block: a runner's batches do not reconnect per batch."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         if self.provider in IN_PROCESS or loop in self._clients:
             yield
