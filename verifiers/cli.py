@@ -11,8 +11,6 @@ import click
 from caravan.verifiers.registry import known_verifiers
 from caravan.verifiers.rewards import RewardConfig
 from caravan.verifiers.thinking import ThinkingConfig
-from rich.console import Console
-from rich.table import Table
 
 from caravan.cli_run import executor_options
 from caravan.cli_support import group
@@ -23,7 +21,12 @@ if TYPE_CHECKING:
 
     from caravan.dataset import Dataset
 
-_err = Console(stderr=True)
+
+
+def _err() -> Any:
+    from rich.console import Console  # rich loads on use: --help stays fast
+
+    return Console(stderr=True)
 
 
 @group(name="verify")
@@ -103,7 +106,7 @@ def score(
 
     executor = pop_executor(opts)
     if unsafe_local_exec:
-        _err.print(
+        _err().print(
             "[bold red]warning:[/] --unsafe-local-exec: where no OS sandbox is available, "
             "model-written code runs unisolated with your rights"
         )
@@ -125,6 +128,9 @@ def score(
         click.echo(f"resumed {resumed} finished batches from the journal", err=True)
     finish(result, output, None)
     summary = summarize(result.table.to_pylist())
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("verifier", "pairs", "scored", "errors", "mean score", "all correct")
     for name in sorted(summary.by_verifier):
         st = summary.by_verifier[name]
