@@ -14,9 +14,9 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import aclosing, deque
+from collections import Counter, deque
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -236,7 +236,7 @@ async def _outcomes(
     keys: list[str | None],
     jnl: Journal | None,
     pool: BatchPool | None,
-) -> AsyncIterator[tuple[pa.Table, str | None, StageResult, bool, bool]]:
+) -> AsyncGenerator[tuple[pa.Table, str | None, StageResult, bool, bool], None]:
     """(batch, key, result, resumed, finished) in input order: journaled, else processed
     here (`overlap` batches at once) or in the pool (a window of two batches per worker).
     Not finished: a request of the batch failed or was never sent."""
