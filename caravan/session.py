@@ -118,7 +118,6 @@ class LLM:
         self._lock = threading.Lock()
         self.spent_usd = 0.0  # fresh (not cached) calls of this session
         self.calls = 0
-        self.failed = 0  # requests that ended in an error (their batch is not finished)
         self._gates: Any = weakref.WeakKeyDictionary()  # event loop -> its concurrency gate
         self._clients: Any = weakref.WeakKeyDictionary()  # loop -> held API client (or None)
 
@@ -361,10 +360,8 @@ class LLM:
                 await backend.aclose()
         fresh = [r for r in responses if not r.cached]
         self.calls += len(fresh)
-        failed = sum(1 for r in responses if not r.ok)
-        self.failed += failed
-        if (box := BATCH_FAILURES.get()) is not None:
-            box[0] += failed
+        if (box := BATCH_FAILURES.get()) is not None:  # the runner's batch learns its failures
+            box[0] += sum(1 for r in responses if not r.ok)
         self.spent_usd += sum(r.cost_usd or 0.0 for r in fresh)
         return responses
 
