@@ -284,12 +284,24 @@ def start_engines(spec: EngineSpec) -> RemoteBackend:
                          int(dict(spec.options).get("max_batch_size", 1)))  # fmt: skip
 
 
-def release_engines(names: set[str] | None = None) -> None:
-    """Stop this driver's engine actors (those named, else all), freeing their GPUs."""
+def release_engines(names: set[str] | None = None, wait_s: float = 30.0) -> None:
+    """Stop this driver's engine actors (those named, else all), freeing their GPUs.
+    `ray.kill` returns before the actor is gone; waiting until its name is free means the
+    next stage's engines get the GPUs, and a same-named start never finds the dying one."""
+    import time
+
     ray = _ray()
-    for name in list(_STARTED):
-        if names is None or name in names:
-            ray.kill(_STARTED.pop(name), no_restart=True)
+    stopped = [name for name in list(_STARTED) if names is None or name in names]
+    for name in stopped:
+        ray.kill(_STARTED.pop(name), no_restart=True)
+    deadline = time.monotonic() + wait_s
+    for name in stopped:
+        while time.monotonic() < deadline:
+            try:
+                ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:
+                break  # gone
+            time.sleep(0.05)
 
 
 @contextmanager
